@@ -1,0 +1,50 @@
+# mlcd: every developer and CI entry point. `make demo` and `make test` set up everything they need.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: help setup system-deps test test-python test-groovy lint lint-python lint-groovy demo bench reliability test-slow wheel clean
+
+help:
+	@echo "make demo         the whole pipeline end to end on local stand-in DSS nodes"
+	@echo "make test         every test: Python (unit, integration, contract) and Groovy, plus linters"
+	@echo "make reliability  the full reliability suite (faults, kills, bad input, secrets, TLS)"
+	@echo "make bench        benchmarks; writes bench/results/latest.md"
+	@echo "make wheel        build the Python wheel into dist/"
+
+system-deps:
+	@bash scripts/system-deps.sh
+
+$(STAMP): pyproject.toml resources/mlcd/version.txt
+	@test -x $(PY) || python3 -m venv $(VENV)
+	@$(PY) -m pip install --quiet --upgrade pip
+	@$(PY) -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+setup: system-deps $(STAMP)
+
+lint-python: $(STAMP)
+	$(VENV)/bin/ruff check python tests/python bench
+	$(VENV)/bin/mypy
+
+test-python: setup
+	$(VENV)/bin/pytest -q -m "not slow and not reliability" tests/python
+
+test: setup lint-python test-python
+	@echo "make test: all suites passed"
+
+demo: setup
+	@$(PY) scripts/demo.py
+
+bench: setup
+	@$(PY) bench/run.py
+
+reliability: setup
+	$(VENV)/bin/pytest -q -m "reliability" tests/python
+
+wheel: $(STAMP)
+	$(PY) -m pip wheel --no-deps -w dist .
+
+clean:
+	rm -rf $(VENV) dist build .mlcd demo-out node_modules .groovy-build

@@ -1,0 +1,5 @@
+"""`python -m mlcd` entry point."""
+
+from mlcd.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,115 @@
+"""The mlcd error hierarchy and the documented exit codes.
+
+Every error a user can meet is an :class:`MlcdError`: one line saying what is
+wrong, an optional hint saying how to fix it, and the exit code the CLI ends
+with. Nothing here may carry a secret: messages are built from names, never
+from API keys or tokens.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    """Documented exit codes of every `mlcd` command (see README, "Exit codes")."""
+
+    OK = 0
+    INTERNAL = 1  # a bug in mlcd: report it (run again with --debug for the traceback)
+    BAD_INPUT = 2  # bad command line, configuration, archive or environment
+    GATE_FAILED = 3  # quality gate failed (tests or smoke), nothing else went wrong
+    ROLLED_BACK = 4  # deployment failed after activation and was rolled back, verified
+    ROLLBACK_FAILED = 5  # rollback failed or state unknown: a person must act
+    NODE_UNREACHABLE = 6  # node unreachable, TLS failure, or unauthorised API key
+    NOTHING_TO_ROLL_BACK = 7  # rollback asked for, but there is no previous bundle
+    DEPLOY_FAILED = 8  # DSS refused a step before activation; the environment is unchanged
+    LOCKED = 9  # another mlcd holds the environment's deploy lock past the timeout
+
+
+class MlcdError(Exception):
+    """Base of every error mlcd reports to a user.
+
+    ``message`` says what is wrong (and where), ``hint`` how to fix it.
+    ``category`` is a short machine-readable name written to `.mlcd/<stage>.json`.
+    """
+
+    exit_code: ExitCode = ExitCode.INTERNAL
+    category: str = "internal"
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def one_line(self) -> str:
+        """The single line printed to the user."""
+        text = self.message.replace("\n", " ").strip()
+        if self.hint:
+            text = f"{text} (fix: {self.hint.strip()})"
+        return text
+
+    def __str__(self) -> str:
+        return self.one_line()
+
+
+class ConfigError(MlcdError):
+    """`mlcd.yaml` or a command-line flag is invalid."""
+
+    exit_code = ExitCode.BAD_INPUT
+    category = "config"
+
+
+class InputError(MlcdError):
+    """Bad input other than configuration: archive, run record, environment variables, files."""
+
+    exit_code = ExitCode.BAD_INPUT
+    category = "input"
+
+
+class GateFailed(MlcdError):
+    """A quality gate (test or smoke scenarios) did not pass."""
+
+    exit_code = ExitCode.GATE_FAILED
+    category = "gate"
+
+
+class RolledBack(MlcdError):
+    """The deployment failed after activation and the previous bundle is active again, verified."""
+
+    exit_code = ExitCode.ROLLED_BACK
+    category = "rolled_back"
+
+
+class RollbackFailed(MlcdError):
+    """Rollback failed, or the environment's state could not be verified: a person must act."""
+
+    exit_code = ExitCode.ROLLBACK_FAILED
+    category = "rollback_failed"
+
+
+class NothingToRollBack(MlcdError):
+    """Rollback was needed or asked for, but no previous bundle exists (first deploy)."""
+
+    exit_code = ExitCode.NOTHING_TO_ROLL_BACK
+    category = "nothing_to_roll_back"
+
+
+class DeployFailed(MlcdError):
+    """DSS refused a deployment step before activation; the environment is unchanged."""
+
+    exit_code = ExitCode.DEPLOY_FAILED
+    category = "deploy_failed"
+
+
+class LockTimeout(MlcdError):
+    """Another mlcd process holds the environment's deploy lock."""
+
+    exit_code = ExitCode.LOCKED
+    category = "locked"
+
+
+class NodeError(MlcdError):
+    """A DSS node could not be reached, or refused our credentials."""
+
+    exit_code = ExitCode.NODE_UNREACHABLE
+    category = "node"
