@@ -1,0 +1,559 @@
+"""Load and validate `mlcd.yaml` into typed, immutable settings.
+
+The file is checked against ``schema/mlcd.schema.json``; every problem becomes one
+:class:`~mlcd.errors.ConfigError` naming the key path, the line in the file and the
+fix. Unknown keys are rejected with a "did you mean". Secrets are never accepted in
+the file: API keys, passwords and tokens are given as the *names* of environment
+variables, read by :func:`read_secret` at the moment they are needed.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import math
+import os
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+import jsonschema
+import yaml
+
+from mlcd.errors import ConfigError, InputError
+from mlcd.redact import register_secret
+
+if TYPE_CHECKING:
+    from mlcd.dss.node import DSSNode
+
+DEFAULT_ID_FORMAT = "{project}_{utc}_{git_sha}_b{build}"
+DEFAULT_TEST_PREFIX = "TEST_"
+ENV_VAR_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_SECRET_KEY_NAMES = {"api_key", "apikey", "key", "password", "passwd", "token", "secret", "api_token"}
+_SECRET_CHARS_RE = re.compile(r"^[A-Za-z0-9+/=_\-.~]{20,}$")
+
+
+# -- settings ------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class TLSConfig:
+    """TLS options of one node: verify certificates, optionally against a CA bundle."""
+
+    verify: bool = True
+    ca_bundle: str | None = None
+
+    def requests_verify(self) -> bool | str:
+        """The value for requests' ``verify``: False, True, or the CA bundle path."""
+        if not self.verify:
+            return False
+        return self.ca_bundle or True
+
+
+@dataclass(frozen=True)
+class NodeConfig:
+    """How to reach one DSS node; the API key is in the env var ``api_key_env``."""
+
+    url: str
+    api_key_env: str
+    tls: TLSConfig
+    connect_timeout: float = 5.0
+    read_timeout: float = 60.0
+
+
+@dataclass(frozen=True)
+class TestsConfig:
+    """Which scenarios of a project are an environment's tests."""
+
+    __test__ = False  # not a pytest test class
+
+    enabled: bool
+    prefix: str | None
+    scenarios: tuple[str, ...] | None
+    exclude: tuple[str, ...]
+
+    def select(self, scenario_ids: Iterable[str], smoke: Iterable[str]) -> list[str]:
+        """Ids to run as tests.
+
+        An explicit ``scenarios`` list is returned in its order (minus ``exclude``),
+        whether or not the ids exist: callers check existence. With a ``prefix``, the
+        existing ids starting with it, sorted, minus ``exclude`` and minus smoke ids.
+        """
+        if not self.enabled:
+            return []
+        excluded = set(self.exclude)
+        if self.scenarios is not None:
+            return [s for s in self.scenarios if s not in excluded]
+        prefix = self.prefix if self.prefix is not None else DEFAULT_TEST_PREFIX
+        smoke_ids = set(smoke)
+        return sorted(
+            {s for s in scenario_ids if s.startswith(prefix) and s not in excluded and s not in smoke_ids}
+        )
+
+    def describe(self) -> str:
+        """A short human description of the selection."""
+        if not self.enabled:
+            return "no tests"
+        if self.scenarios is not None:
+            return "scenarios " + ", ".join(self.scenarios)
+        text = f"scenarios starting with {self.prefix or DEFAULT_TEST_PREFIX}"
+        return text + (f" except {', '.join(self.exclude)}" if self.exclude else "")
+
+
+@dataclass(frozen=True)
+class TimeoutsConfig:
+    """Deadlines in seconds: one scenario run, one deployment, waiting for the deploy lock."""
+
+    scenario: float = 600
+    deploy: float = 900
+    lock: float = 300
+
+
+@dataclass(frozen=True)
+class EnvironmentConfig:
+    """One target environment (an automation node) and its release policy."""
+
+    name: str
+    node: NodeConfig
+    connection_remappings: dict[str, str]
+    approval: bool
+    tests: TestsConfig
+    smoke: tuple[str, ...]
+    warning: str  # "fail" | "pass"
+    flaky: dict[str, int]
+    timeouts: TimeoutsConfig
+    rollback_on_failure: bool
+
+
+@dataclass(frozen=True)
+class BundleConfig:
+    """How bundles are named and which release notes they carry."""
+
+    id_format: str = DEFAULT_ID_FORMAT
+    release_notes: str = "git"  # "git" | "none"
+
+
+@dataclass(frozen=True)
+class ArtifactRepoConfig:
+    """A generic/raw artifact repository (Artifactory, Nexus, WebDAV) accepting HTTP PUT."""
+
+    url: str
+    username_env: str | None
+    password_env: str | None
+    token_env: str | None
+
+
+@dataclass(frozen=True)
+class MlcdConfig:
+    """The whole validated `mlcd.yaml`."""
+
+    project: str
+    design: NodeConfig
+    bundle: BundleConfig
+    artifact_repository: ArtifactRepoConfig | None
+    environments: tuple[EnvironmentConfig, ...]
+    source_path: Path
+
+    def environment(self, name: str) -> EnvironmentConfig:
+        """The environment called ``name``; ConfigError with a "did you mean" otherwise."""
+        for env in self.environments:
+            if env.name == name:
+                return env
+        names = [e.name for e in self.environments]
+        close = difflib.get_close_matches(name, names, n=1, cutoff=0.5)
+        hint = f"did you mean '{close[0]}'? " if close else ""
+        raise ConfigError(
+            f"environment '{name}' is not defined in {self.source_path}",
+            f"{hint}use one of: {', '.join(names)}",
+        )
+
+    @property
+    def environment_names(self) -> list[str]:
+        """Environment names in configuration order."""
+        return [e.name for e in self.environments]
+
+
+# -- secrets and nodes -------------------------------------------------------------------------------
+def read_secret(env_var: str, purpose: str) -> str:
+    """Read a secret from environment variable ``env_var`` and register it for redaction.
+
+    Raises InputError (exit 2) when it is unset or empty; the message names the
+    variable and what it is for, never a value.
+    """
+    value = os.environ.get(env_var, "")
+    if not value.strip():
+        raise InputError(
+            f"environment variable {env_var} is not set or empty ({purpose})",
+            f"set {env_var} (e.g. with Jenkins withCredentials) before running mlcd",
+        )
+    value = value.strip()
+    register_secret(value)
+    return value
+
+
+def node_for(node: NodeConfig, name: str) -> DSSNode:
+    """A DSS client for ``node``: key from its env var, its TLS options and timeouts."""
+    from mlcd.dss.node import DSSNode
+
+    api_key = read_secret(node.api_key_env, f"API key of the {name} node")
+    return DSSNode(
+        node.url,
+        api_key,
+        name=name,
+        verify=node.tls.requests_verify(),
+        connect_timeout=node.connect_timeout,
+        read_timeout=node.read_timeout,
+    )
+
+
+# -- loading -----------------------------------------------------------------------------------------
+def _schema() -> dict[str, Any]:
+    text = resources.files("mlcd").joinpath("schema/mlcd.schema.json").read_text(encoding="utf-8")
+    schema: dict[str, Any] = json.loads(text)
+    return schema
+
+
+def _path_text(path: Iterable[Any]) -> str:
+    text = ""
+    for part in path:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text or "(top level)"
+
+
+class _Located:
+    """Line numbers (1-based) of every key path in the YAML document."""
+
+    def __init__(self, root: yaml.Node | None, source: Path) -> None:
+        self.lines: dict[tuple[Any, ...], int] = {}
+        self.source = source
+        if root is not None:
+            self._walk(root, ())
+
+    def _walk(self, node: yaml.Node, path: tuple[Any, ...]) -> None:
+        self.lines.setdefault(path, node.start_mark.line + 1)
+        if isinstance(node, yaml.MappingNode):
+            seen: set[str] = set()
+            for key_node, value_node in node.value:
+                key = key_node.value if isinstance(key_node, yaml.ScalarNode) else str(key_node.value)
+                line = key_node.start_mark.line + 1
+                if key in seen:
+                    raise ConfigError(
+                        f"{self.source}:{line}: key '{_path_text((*path, key))}' appears twice",
+                        "remove one of the two",
+                    )
+                seen.add(key)
+                self.lines[(*path, key)] = line
+                self._walk(value_node, (*path, key))
+        elif isinstance(node, yaml.SequenceNode):
+            for index, item in enumerate(node.value):
+                self._walk(item, (*path, index))
+
+    def line(self, path: Iterable[Any]) -> int | None:
+        parts = tuple(path)
+        while parts not in self.lines and parts:
+            parts = parts[:-1]
+        return self.lines.get(parts)
+
+    def where(self, path: Iterable[Any]) -> str:
+        line = self.line(path)
+        return f"{self.source}:{line}" if line else str(self.source)
+
+
+def looks_like_secret(value: str) -> bool:
+    """Heuristic: a long, high-entropy token of letters and digits (an API key, a password hash)."""
+    if not _SECRET_CHARS_RE.match(value) or (ENV_VAR_RE.match(value) and value.upper() == value):
+        return False
+    if not (re.search(r"[0-9]", value) and re.search(r"[A-Za-z]", value)):
+        return False
+    counts: dict[str, int] = {}
+    for ch in value:
+        counts[ch] = counts.get(ch, 0) + 1
+    entropy = -sum(c / len(value) * math.log2(c / len(value)) for c in counts.values())
+    return entropy >= 3.5
+
+
+def _scan_secrets(data: Any, path: tuple[Any, ...], loc: _Located) -> None:
+    """Reject literal secrets anywhere in the file (never echoing them)."""
+    if isinstance(data, dict):
+        for key, value in data.items():
+            sub = (*path, key)
+            if str(key).lower() in _SECRET_KEY_NAMES and value not in (None, ""):
+                raise ConfigError(
+                    f"{loc.where(sub)}: '{_path_text(sub)}' holds a literal secret; "
+                    "mlcd.yaml must not contain secrets",
+                    f"remove it and use '{key}_env: <NAME OF AN ENVIRONMENT VARIABLE>' instead"
+                    if str(key).lower() != "api_key"
+                    else "remove it and use 'api_key_env: DSS_..._API_KEY' naming an environment variable",
+                )
+            _scan_secrets(value, sub, loc)
+    elif isinstance(data, list):
+        for index, item in enumerate(data):
+            _scan_secrets(item, (*path, index), loc)
+    elif isinstance(data, str):
+        key = str(path[-1]) if path else ""
+        if looks_like_secret(data):
+            fix = (
+                "give the NAME of the environment variable that holds the key "
+                "(e.g. DSS_TEST_API_KEY), not the key"
+                if key.endswith("_env")
+                else "secrets go in environment variables named by *_env keys, never in mlcd.yaml"
+            )
+            raise ConfigError(
+                f"{loc.where(path)}: '{_path_text(path)}' looks like a literal secret (API key or token)", fix
+            )
+        if key == "url" and "://" in data:
+            parts = urlsplit(data)
+            if parts.password or parts.username:
+                raise ConfigError(
+                    f"{loc.where(path)}: '{_path_text(path)}' contains credentials in the URL",
+                    "remove user:password@ from the URL; use username_env/password_env or token_env",
+                )
+
+
+_KEY_HINTS = {
+    "api_key_env": "give the name of an environment variable, e.g. DSS_TEST_API_KEY",
+    "username_env": "give the name of an environment variable, e.g. ARTIFACTS_USER",
+    "password_env": "give the name of an environment variable, e.g. ARTIFACTS_PASSWORD",
+    "token_env": "give the name of an environment variable, e.g. ARTIFACTS_TOKEN",
+    "url": "give an http:// or https:// URL",
+    "project": "give the DSS project key (letters, digits, underscores), e.g. CHURN",
+    "name": "use letters, digits, '.', '_' or '-', starting with a letter or digit",
+    "tests": "use false, true, {prefix: TEST_, exclude: [...]} or {scenarios: [A, B], exclude: [...]}",
+    "smoke": "give a scenario id or a list of scenario ids, e.g. [TEST_SMOKE]",
+    "warning": "use 'fail' or 'pass'",
+    "release_notes": "use 'git' or 'none'",
+    "flaky": "map scenario ids to retry counts (0-10), e.g. {TEST_SLOW_IO: 1}",
+}
+
+_TYPE_NAMES = {
+    "string": "a string",
+    "boolean": "true or false",
+    "integer": "an integer",
+    "number": "a number",
+    "object": "a mapping",
+    "array": "a list",
+    "null": "empty",
+}
+
+
+def _type_of(value: Any) -> str:
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, dict):
+        return "mapping"
+    if isinstance(value, list):
+        return "list"
+    if value is None:
+        return "empty"
+    return type(value).__name__
+
+
+def _format_error(err: jsonschema.ValidationError, loc: _Located) -> ConfigError:
+    path = tuple(err.absolute_path)
+    name = _path_text(path)
+    key = next((str(p) for p in reversed(path) if not isinstance(p, int)), "")
+    hint = _KEY_HINTS.get(key)
+    validator = err.validator
+    schema = err.schema if isinstance(err.schema, dict) else {}
+    instance = err.instance
+    if validator == "additionalProperties" and isinstance(instance, dict):
+        allowed = sorted(schema.get("properties", {}))
+        extra = [k for k in instance if k not in allowed]
+        unknown = str(extra[0]) if extra else "?"
+        close = difflib.get_close_matches(unknown, allowed, n=1, cutoff=0.6)
+        where = f"in '{name}'" if path else "at top level"
+        fix = f"did you mean '{close[0]}'? " if close else ""
+        return ConfigError(
+            f"{loc.where((*path, unknown))}: unknown key '{unknown}' {where}",
+            f"{fix}allowed keys: {', '.join(allowed)}",
+        )
+    if validator == "required" and isinstance(instance, dict):
+        missing = [k for k in schema.get("required", []) if k not in instance]
+        miss = missing[0] if missing else "?"
+        where = f"in '{name}'" if path else "at top level"
+        return ConfigError(
+            f"{loc.where(path)}: missing required key '{miss}' {where}",
+            _KEY_HINTS.get(miss, f"add '{miss}: ...' (see docs/configuration.md)"),
+        )
+    if validator == "type":
+        expected = schema.get("type")
+        types = expected if isinstance(expected, list) else [expected]
+        wanted = " or ".join(_TYPE_NAMES.get(str(t), str(t)) for t in types)
+        return ConfigError(
+            f"{loc.where(path)}: '{name}' must be {wanted}, not {_type_of(instance)}",
+            hint or f"change '{name}' to {wanted}",
+        )
+    if validator == "enum":
+        options = ", ".join(str(o) for o in schema.get("enum", []))
+        return ConfigError(f"{loc.where(path)}: '{name}' must be one of: {options}", hint or f"use {options}")
+    if validator == "pattern":
+        return ConfigError(
+            f"{loc.where(path)}: '{name}' has an invalid value", hint or f"match {schema.get('pattern')}"
+        )
+    if validator in ("minimum", "maximum", "exclusiveMinimum"):
+        return ConfigError(f"{loc.where(path)}: '{name}' is out of range", hint or "use a positive number")
+    if validator == "minItems":
+        return ConfigError(
+            f"{loc.where(path)}: '{name}' must not be empty", hint or f"add at least one item to '{name}'"
+        )
+    if validator == "uniqueItems":
+        return ConfigError(f"{loc.where(path)}: '{name}' lists an item twice", "remove the duplicate")
+    if validator == "not" and key == "tests":
+        return ConfigError(
+            f"{loc.where(path)}: '{name}' sets both prefix and scenarios", "use one of prefix or scenarios"
+        )
+    if validator in ("oneOf", "anyOf"):
+        # report the most specific problem of the best-matching branch, if any
+        inner = [e for e in err.context or [] if e.validator != "type"]
+        if inner:
+            best = jsonschema.exceptions.best_match(inner)
+            if best is not None:
+                return _format_error(best, loc)
+        return ConfigError(
+            f"{loc.where(path)}: '{name}' has an invalid value", hint or "see docs/configuration.md"
+        )
+    return ConfigError(f"{loc.where(path)}: '{name}' is invalid", hint or "see docs/configuration.md")
+
+
+def _errors(data: Any) -> Iterator[jsonschema.ValidationError]:
+    validator = jsonschema.Draft202012Validator(_schema())
+    yield from sorted(validator.iter_errors(data), key=lambda e: (len(list(e.absolute_path)), str(e.path)))
+
+
+def _node(data: dict[str, Any]) -> NodeConfig:
+    tls = data.get("tls") or {}
+    return NodeConfig(
+        url=str(data["url"]).rstrip("/"),
+        api_key_env=str(data["api_key_env"]),
+        tls=TLSConfig(verify=bool(tls.get("verify", True)), ca_bundle=tls.get("ca_bundle")),
+        connect_timeout=float(data.get("connect_timeout", 5.0)),
+        read_timeout=float(data.get("read_timeout", 60.0)),
+    )
+
+
+def _tests(value: Any) -> TestsConfig:
+    if value is None or value is True:
+        return TestsConfig(enabled=True, prefix=DEFAULT_TEST_PREFIX, scenarios=None, exclude=())
+    if value is False:
+        return TestsConfig(enabled=False, prefix=None, scenarios=None, exclude=())
+    scenarios = value.get("scenarios")
+    return TestsConfig(
+        enabled=True,
+        prefix=None if scenarios is not None else str(value.get("prefix", DEFAULT_TEST_PREFIX)),
+        scenarios=tuple(str(s) for s in scenarios) if scenarios is not None else None,
+        exclude=tuple(str(s) for s in value.get("exclude") or ()),
+    )
+
+
+def _environment(data: dict[str, Any]) -> EnvironmentConfig:
+    smoke = data.get("smoke")
+    if smoke is None:
+        smoke_ids: tuple[str, ...] = ()
+    elif isinstance(smoke, str):
+        smoke_ids = (smoke,)
+    else:
+        smoke_ids = tuple(str(s) for s in smoke)
+    timeouts = data.get("timeouts") or {}
+    return EnvironmentConfig(
+        name=str(data["name"]),
+        node=_node(data),
+        connection_remappings={str(k): str(v) for k, v in (data.get("connection_remappings") or {}).items()},
+        approval=bool(data.get("approval", False)),
+        tests=_tests(data.get("tests")),
+        smoke=smoke_ids,
+        warning=str(data.get("warning", "fail")),
+        flaky={str(k): int(v) for k, v in (data.get("flaky") or {}).items()},
+        timeouts=TimeoutsConfig(
+            scenario=float(timeouts.get("scenario", 600)),
+            deploy=float(timeouts.get("deploy", 900)),
+            lock=float(timeouts.get("lock", 300)),
+        ),
+        rollback_on_failure=bool(data.get("rollback_on_failure", True)),
+    )
+
+
+def parse_config(text: str, source: Path) -> MlcdConfig:
+    """Validate the YAML ``text`` of a configuration file and build :class:`MlcdConfig`."""
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = f":{mark.line + 1}" if mark is not None else ""
+        problem = exc.problem or exc.context or "invalid YAML"
+        raise ConfigError(
+            f"{source}{line}: not valid YAML: {problem}", "fix the YAML syntax (indentation, colons, quotes)"
+        ) from None
+    except yaml.YAMLError:
+        raise ConfigError(f"{source}: not valid YAML", "fix the YAML syntax") from None
+    loc = _Located(root, source)
+    if not isinstance(data, dict):
+        raise ConfigError(
+            f"{source}: the configuration must be a mapping with project, design and environments",
+            "see docs/configuration.md for an example",
+        )
+    for key in data:
+        if not isinstance(key, str):
+            raise ConfigError(f"{loc.where(())}: key {key!r} is not a string", "quote it or rename it")
+    _scan_secrets(data, (), loc)
+    for err in _errors(data):
+        raise _format_error(err, loc)
+
+    envs: list[EnvironmentConfig] = []
+    seen: set[str] = set()
+    for index, env_data in enumerate(data["environments"]):
+        env = _environment(env_data)
+        if env.name in seen:
+            raise ConfigError(
+                f"{loc.where(('environments', index, 'name'))}: environment name '{env.name}' is used twice",
+                "give every environment a unique name",
+            )
+        seen.add(env.name)
+        envs.append(env)
+    bundle = data.get("bundle") or {}
+    repo = data.get("artifact_repository")
+    artifact = None
+    if repo is not None:
+        if bool(repo.get("username_env")) != bool(repo.get("password_env")):
+            raise ConfigError(
+                f"{loc.where(('artifact_repository',))}: artifact_repository needs both username_env "
+                "and password_env, or neither",
+                "add the missing one, or use token_env",
+            )
+        artifact = ArtifactRepoConfig(
+            url=str(repo["url"]).rstrip("/"),
+            username_env=repo.get("username_env"),
+            password_env=repo.get("password_env"),
+            token_env=repo.get("token_env"),
+        )
+    return MlcdConfig(
+        project=str(data["project"]),
+        design=_node(data["design"]),
+        bundle=BundleConfig(
+            id_format=str(bundle.get("id_format", DEFAULT_ID_FORMAT)),
+            release_notes=str(bundle.get("release_notes", "git")),
+        ),
+        artifact_repository=artifact,
+        environments=tuple(envs),
+        source_path=source,
+    )
+
+
+def load_config(path: Path) -> MlcdConfig:
+    """Read and validate `mlcd.yaml` at ``path``; ConfigError (exit 2) names key, line and fix."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(
+            f"configuration file {path} not found",
+            "pass --config PATH or create mlcd.yaml (see docs/configuration.md)",
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+        raise ConfigError(
+            f"cannot read configuration file {path}: {reason}", "check the path and permissions"
+        ) from None
+    return parse_config(text, path)
