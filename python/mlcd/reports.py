@@ -143,7 +143,7 @@ def write_junit(
             el.text = _clean(f"run id: {att.run_id or '-'}; failing step: {att.failing_step or '-'}")
         out = etree.SubElement(tc, "system-out")
         excerpt = _clean(case.log_excerpt)
-        out.text = details + ("\n--- log excerpt ---\n" + excerpt if excerpt else "")
+        out.text = _clean(details) + ("\n--- log excerpt ---\n" + excerpt if excerpt else "")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
