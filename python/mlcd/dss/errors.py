@@ -1,0 +1,223 @@
+"""Typed errors of the DSS client.
+
+Every failure of a DSS call is a :class:`DSSError` carrying the HTTP status, the
+DSS ``errorType`` and ``code``, the DSS message, the node name and the operation
+mlcd was doing, so callers can tell a missing project (404) from a refused key
+(401/403) or a conflict (409). Messages are redacted: no API key ever appears.
+
+Exit codes (see ``mlcd.errors.ExitCode``):
+
+=====================  ======  =====================================================
+class                  status  exit code
+=====================  ======  =====================================================
+DSSBadRequest          400     8 DEPLOY_FAILED (DSS refused the step)
+DSSUnauthorized        401     6 NODE_UNREACHABLE (API key refused)
+DSSForbidden           403     6 NODE_UNREACHABLE (key lacks the right)
+DSSNotFound            404     2 BAD_INPUT (project, bundle or scenario id wrong)
+DSSConflict            409     8 DEPLOY_FAILED (already exists / already running)
+DSSServerError         5xx     8 DEPLOY_FAILED
+DSSUnavailable         429/502/503/504 after retries: 6 NODE_UNREACHABLE
+DSSUnreachable         -       6 NODE_UNREACHABLE (connection, TLS, read timeout)
+DSSTransferIncomplete  -       6 NODE_UNREACHABLE (download cut off)
+DSSTimeout             -       8 DEPLOY_FAILED (a wait's deadline expired; ``run_id``)
+DSSRunCancelled        -       8 DEPLOY_FAILED (trigger fire cancelled)
+other DSSError         any     8 DEPLOY_FAILED
+=====================  ======  =====================================================
+"""
+
+from __future__ import annotations
+
+from mlcd.errors import ExitCode, MlcdError, NodeError
+from mlcd.redact import redact
+
+TRANSIENT_STATUSES = frozenset({429, 502, 503, 504})
+
+
+class DSSError(MlcdError):
+    """A DSS call failed. ``transient`` says whether trying again may help."""
+
+    exit_code = ExitCode.DEPLOY_FAILED
+    category = "dss"
+    default_hint: str | None = None
+
+    def __init__(
+        self,
+        status: int | None = None,
+        error_type: str | None = None,
+        code: str | None = None,
+        message: str = "",
+        node: str = "",
+        operation: str = "",
+        *,
+        hint: str | None = None,
+        run_id: str | None = None,
+        transient: bool = False,
+        retry_after: float | None = None,
+    ) -> None:
+        self.status = status
+        self.error_type = error_type
+        self.code = code
+        self.dss_message = redact(message or "")
+        self.node = node
+        self.operation = operation
+        self.run_id = run_id
+        self.transient = transient
+        self.retry_after = retry_after
+        super().__init__(self._compose(), redact(hint) if hint else self.default_hint)
+
+    def _compose(self) -> str:
+        where = f" on node {self.node}" if self.node else ""
+        head = f"{self.operation}{where} failed" if self.operation else f"DSS call{where} failed"
+        parts: list[str] = []
+        if self.status is not None:
+            parts.append(f"HTTP {self.status}")
+        if self.error_type:
+            parts.append(self.error_type.rsplit(".", 1)[-1])
+        if self.code:
+            parts.append(self.code)
+        detail = f" ({', '.join(parts)})" if parts else ""
+        text = f"{head}{detail}"
+        if self.dss_message:
+            text = f"{text}: {self.dss_message}"
+        if self.run_id:
+            text = f"{text} [run {self.run_id}]"
+        return redact(" ".join(text.split()))
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(status={self.status!r}, error_type={self.error_type!r}, "
+            f"code={self.code!r}, node={self.node!r}, operation={self.operation!r}, "
+            f"message={self.dss_message!r})"
+        )
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (
+            _rebuild,
+            (
+                type(self),
+                self.status,
+                self.error_type,
+                self.code,
+                self.dss_message,
+                self.node,
+                self.operation,
+                self.hint,
+                self.run_id,
+                self.transient,
+            ),
+        )
+
+
+def _rebuild(
+    cls: type[DSSError],
+    status: int | None,
+    error_type: str | None,
+    code: str | None,
+    message: str,
+    node: str,
+    operation: str,
+    hint: str | None,
+    run_id: str | None,
+    transient: bool,
+) -> DSSError:
+    return cls(
+        status, error_type, code, message, node, operation, hint=hint, run_id=run_id, transient=transient
+    )
+
+
+class DSSBadRequest(DSSError):
+    """HTTP 400: DSS refused the request (e.g. a missing connection on activation)."""
+
+    category = "dss_refused"
+
+
+class DSSUnauthorized(DSSError, NodeError):
+    """HTTP 401: the API key was refused."""
+
+    exit_code = ExitCode.NODE_UNREACHABLE
+    category = "node_unauthorized"
+    default_hint = "check the API key in the environment variable named by mlcd.yaml"
+
+
+class DSSForbidden(DSSError, NodeError):
+    """HTTP 403: the API key lacks the right for this operation."""
+
+    exit_code = ExitCode.NODE_UNREACHABLE
+    category = "node_forbidden"
+    default_hint = "give the API key's user the needed permission on the project"
+
+
+class DSSNotFound(DSSError):
+    """HTTP 404: the project, bundle, scenario or run does not exist."""
+
+    exit_code = ExitCode.BAD_INPUT
+    category = "dss_not_found"
+
+
+class DSSConflict(DSSError):
+    """HTTP 409: the object already exists or is in a conflicting state."""
+
+    category = "dss_conflict"
+
+
+class DSSServerError(DSSError):
+    """HTTP 5xx (or an unexpected status)."""
+
+    category = "dss_server"
+
+
+class DSSUnavailable(DSSServerError, NodeError):
+    """429/502/503/504 that persisted after every retry."""
+
+    exit_code = ExitCode.NODE_UNREACHABLE
+    category = "node_unavailable"
+    default_hint = "the node is overloaded or restarting; try again later"
+
+
+class DSSUnreachable(DSSError, NodeError):
+    """No usable answer: connection refused, DNS, TLS failure or read timeout."""
+
+    exit_code = ExitCode.NODE_UNREACHABLE
+    category = "node_unreachable"
+    default_hint = "check the node URL, that the node is up, and its TLS settings in mlcd.yaml"
+
+
+class DSSTransferIncomplete(DSSUnreachable):
+    """A download was cut off before its announced length."""
+
+    category = "transfer_incomplete"
+    default_hint = "the download can be retried from scratch"
+
+
+class DSSTimeout(DSSError):
+    """A wait's deadline expired; the run or future was aborted. ``run_id`` names it."""
+
+    category = "timeout"
+    default_hint = "raise the timeout in mlcd.yaml or look at the run on the node"
+
+
+class DSSRunCancelled(DSSConflict):
+    """DSS cancelled the trigger fire (usually: the scenario was already running)."""
+
+    category = "run_cancelled"
+    default_hint = "wait for the scenario's current run to finish (or abort it) and run again"
+
+
+_BY_STATUS: dict[int, type[DSSError]] = {
+    400: DSSBadRequest,
+    401: DSSUnauthorized,
+    403: DSSForbidden,
+    404: DSSNotFound,
+    409: DSSConflict,
+}
+
+
+def error_class_for_status(status: int) -> type[DSSError]:
+    """The :class:`DSSError` subclass for an HTTP error status."""
+    if status in TRANSIENT_STATUSES:
+        return DSSUnavailable
+    if status in _BY_STATUS:
+        return _BY_STATUS[status]
+    if status >= 500:
+        return DSSServerError
+    return DSSError
