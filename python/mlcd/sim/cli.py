@@ -1,0 +1,124 @@
+"""`mlcd sim`: run one stand-in DSS node (design or automation) on loopback.
+
+The API key is read from ``MLCD_SIM_API_KEY``, never from the command line.
+Once listening the node prints exactly one line, ``ready <base-url>``, and
+serves until SIGTERM or SIGINT (exit 0).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import ssl
+import sys
+import threading
+from pathlib import Path
+from types import FrameType
+
+from mlcd.sim.faults import FaultPlanError, FaultState
+
+API_KEY_ENV = "MLCD_SIM_API_KEY"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Parser of `mlcd sim`."""
+    parser = argparse.ArgumentParser(
+        prog="mlcd sim",
+        description="Local stand-in for a Dataiku DSS design or automation node (for tests and demos). "
+        f"The API key comes from the {API_KEY_ENV} environment variable.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    serve = sub.add_parser(
+        "serve",
+        help="serve the DSS public API of one node until SIGTERM/SIGINT",
+        description="Serve the DSS public API (under /public/api/ and /dip/publicapi/) of one node. "
+        f"Prints 'ready <base-url>' once listening. API key: ${API_KEY_ENV}.",
+    )
+    serve.add_argument("--role", required=True, choices=["design", "automation"], help="node type")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=0, help="port (0 picks a free one; default 0)")
+    serve.add_argument("--data-dir", required=True, help="the node's data dir (projects/, node.json, state/)")
+    serve.add_argument("--node-name", default=None, help="node name reported by /instance-info")
+    serve.add_argument("--tls-cert", default=None, help="PEM certificate: serve HTTPS (needs --tls-key)")
+    serve.add_argument("--tls-key", default=None, help="PEM private key of --tls-cert")
+    serve.add_argument("--faults", default=None, help="JSON fault plan to install at start (tests only)")
+    return parser
+
+
+def _fail(message: str) -> int:
+    print(f"mlcd sim: error: {message}", file=sys.stderr, flush=True)
+    return 2
+
+
+def main(argv: list[str]) -> int:
+    """Entry point of `mlcd sim ...`; returns the exit code."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:
+        return int(exc.code or 0) if isinstance(exc.code, int) else 2
+    if args.command != "serve":
+        parser.print_help()
+        return 2
+    return serve(args)
+
+
+def serve(args: argparse.Namespace) -> int:
+    """Run the node until a stop signal."""
+    api_key = os.environ.get(API_KEY_ENV, "")
+    if not api_key.strip():
+        return _fail(f"no API key: set the environment variable {API_KEY_ENV} (it is never read from argv)")
+    if not 0 <= args.port <= 65535:
+        return _fail(f"--port {args.port} is not a port number (0-65535)")
+    if bool(args.tls_cert) != bool(args.tls_key):
+        return _fail("--tls-cert and --tls-key must be given together")
+    faults = FaultState()
+    if args.faults:
+        try:
+            faults.set_plan(json.loads(Path(args.faults).read_text(encoding="utf-8")))
+        except (OSError, ValueError) as exc:
+            kind = "invalid" if isinstance(exc, (FaultPlanError, ValueError)) else "unreadable"
+            return _fail(f"--faults {args.faults}: {kind} fault plan ({str(exc)[:200]})")
+    ssl_context: ssl.SSLContext | None = None
+    if args.tls_cert:
+        try:
+            ssl_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ssl_context.load_cert_chain(args.tls_cert, args.tls_key)
+        except (OSError, ssl.SSLError) as exc:
+            return _fail(f"cannot load TLS certificate/key: {exc}")
+
+    # imported late so that `mlcd sim --help` stays fast
+    from werkzeug.serving import make_server
+
+    from mlcd.sim.scenarios import ScenarioRunner
+    from mlcd.sim.server import create_app
+    from mlcd.sim.store import Store
+
+    try:
+        store = Store(Path(args.data_dir), args.role, args.node_name)
+    except OSError as exc:
+        return _fail(f"cannot use data dir {args.data_dir}: {exc.strerror or exc}")
+    runner = ScenarioRunner(store)
+    app = create_app(store, runner, api_key, faults)
+    try:
+        server = make_server(args.host, args.port, app, threaded=True, ssl_context=ssl_context)
+    except (OSError, SystemExit) as exc:
+        return _fail(f"cannot listen on {args.host}:{args.port}: {exc}")
+    port = server.socket.getsockname()[1]
+    scheme = "https" if ssl_context else "http"
+    host = f"[{args.host}]" if ":" in args.host else args.host
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        threading.Thread(target=server.shutdown, daemon=True).start()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    print(f"ready {scheme}://{host}:{port}", flush=True)
+    try:
+        server.serve_forever(poll_interval=0.2)
+    finally:
+        runner.shutdown()
+        server.server_close()
+    return 0
