@@ -1,0 +1,66 @@
+"""The audit trail: one redacted JSON line per action, appended, never rewritten."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from mlcd.audit import AuditTrail, read_audit
+from mlcd.errors import GateFailed
+from mlcd.redact import register_secret
+
+FIELDS = {"time", "actor", "buildUrl", "node", "environment", "operation", "bundleId", "sha256",
+          "outcome", "durationMs", "detail"}  # fmt: skip
+
+
+def test_records_are_appended_with_all_fields(tmp_path: Path) -> None:
+    path = tmp_path / "audit.jsonl"
+    AuditTrail(path, "alice", "http://ci/job/1/").record("export", "SUCCESS", node="design", bundle_id="B1")
+    before = path.read_bytes()
+    trail = AuditTrail(path, "bob", None)
+    with trail.action("import", node="test", environment="test", bundle_id="B1", sha256="ab") as detail:
+        detail["size"] = 42
+    trail.deployment_outcome("test", "SUCCEEDED", bundle_id="B1", active_bundle_id="B1", message="ok")
+    assert path.read_bytes().startswith(before)  # earlier lines untouched
+    records = read_audit(path)
+    assert [r["operation"] for r in records] == ["export", "import", "deployment"]
+    for rec in records:
+        assert set(rec) == FIELDS
+        assert rec["time"].endswith("Z")
+    assert records[0]["actor"] == "alice" and records[0]["buildUrl"] == "http://ci/job/1/"
+    assert records[1]["outcome"] == "SUCCESS" and records[1]["detail"] == {"size": 42}
+    assert isinstance(records[1]["durationMs"], int)
+    assert records[2]["outcome"] == "SUCCEEDED" and records[2]["detail"]["activeBundleId"] == "B1"
+
+
+def test_failed_action_records_error_and_reraises(tmp_path: Path) -> None:
+    trail = AuditTrail(tmp_path / "audit.jsonl", "ci", None)
+    with pytest.raises(GateFailed), trail.action("test", environment="test"):
+        raise GateFailed("2 of 3 test scenarios failed", "fix them")
+    (rec,) = read_audit(tmp_path / "audit.jsonl")
+    assert rec["outcome"] == "FAILED"
+    assert "2 of 3 test scenarios failed" in rec["detail"]["error"]
+    assert rec["detail"]["errorCategory"] == "gate"
+
+
+def test_deployment_outcome_is_checked(tmp_path: Path) -> None:
+    trail = AuditTrail(tmp_path / "audit.jsonl", "ci", None)
+    with pytest.raises(ValueError):
+        trail.deployment_outcome("test", "OK", bundle_id=None, active_bundle_id=None, message="")
+    assert read_audit(tmp_path / "audit.jsonl") == []
+
+
+def test_secrets_never_reach_the_file(tmp_path: Path) -> None:
+    register_secret("k3y-abcdef-123456")
+    trail = AuditTrail(tmp_path / "audit.jsonl", "ci", None)
+    trail.record("x", "FAILED", detail={"error": "auth failed for k3y-abcdef-123456"})
+    assert "k3y-abcdef-123456" not in (tmp_path / "audit.jsonl").read_text()
+
+
+def test_torn_last_line_is_skipped(tmp_path: Path) -> None:
+    path = tmp_path / "audit.jsonl"
+    AuditTrail(path, "ci", None).record("a", "SUCCESS")
+    with open(path, "a") as fh:
+        fh.write('{"operation": "b", "outc')
+    assert [r["operation"] for r in read_audit(path)] == ["a"]

@@ -1,0 +1,198 @@
+"""mlcd.yaml validation: what a user sees for good and bad configuration files."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from mlcd.config import load_config, read_secret
+from mlcd.errors import ConfigError, ExitCode, InputError
+from mlcd.redact import redact
+
+GOOD = """\
+project: CHURN
+design:
+  url: http://127.0.0.1:11200
+  api_key_env: DSS_DESIGN_API_KEY
+bundle:
+  id_format: "{project}_{git_sha}_b{build}"
+artifact_repository:
+  url: http://127.0.0.1:8081/mlcd-bundles/
+  username_env: ARTIFACTS_USER
+  password_env: ARTIFACTS_PASSWORD
+environments:
+  - name: test
+    url: http://127.0.0.1:11201
+    api_key_env: DSS_TEST_API_KEY
+    tls: {verify: false}
+    connection_remappings: {warehouse: warehouse_test}
+    tests: {prefix: TEST_, exclude: [TEST_BROKEN]}
+    smoke: TEST_SMOKE
+    flaky: {TEST_SLOW_IO: 2}
+    timeouts: {scenario: 30}
+  - name: prod
+    url: https://dss-prod.example.com
+    api_key_env: DSS_PROD_API_KEY
+    tls: {verify: true, ca_bundle: /etc/ssl/corp.pem}
+    approval: true
+    tests: false
+    smoke: [TEST_SMOKE]
+    warning: pass
+    rollback_on_failure: false
+"""
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "mlcd.yaml"
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+def line_of(text: str, needle: str) -> int:
+    """1-based line of the first line containing ``needle``."""
+    return next(i for i, line in enumerate(text.splitlines(), 1) if needle in line)
+
+
+def load_error(tmp_path: Path, text: str) -> ConfigError:
+    with pytest.raises(ConfigError) as info:
+        load_config(write(tmp_path, text))
+    assert info.value.exit_code == ExitCode.BAD_INPUT
+    assert "\n" not in info.value.one_line()
+    return info.value
+
+
+def test_good_config_loads_with_defaults(tmp_path: Path) -> None:
+    cfg = load_config(write(tmp_path, GOOD))
+    assert cfg.project == "CHURN"
+    assert cfg.environment_names == ["test", "prod"]
+    test, prod = cfg.environments
+    assert test.node.tls.requests_verify() is False
+    assert prod.node.tls.requests_verify() == "/etc/ssl/corp.pem"
+    assert test.smoke == ("TEST_SMOKE",)
+    assert test.flaky == {"TEST_SLOW_IO": 2}
+    assert test.timeouts.scenario == 30 and test.timeouts.deploy == 900
+    assert test.warning == "fail" and prod.warning == "pass"
+    assert test.approval is False and prod.approval is True
+    assert test.rollback_on_failure is True and prod.rollback_on_failure is False
+    assert cfg.artifact_repository is not None
+    assert cfg.artifact_repository.url == "http://127.0.0.1:8081/mlcd-bundles"
+    assert cfg.bundle.release_notes == "git"
+
+
+def test_tests_selection(tmp_path: Path) -> None:
+    cfg = load_config(write(tmp_path, GOOD))
+    test, prod = cfg.environments
+    ids = ["TEST_B", "TEST_A", "TEST_BROKEN", "TEST_SMOKE", "BUILD"]
+    assert test.tests.select(ids, test.smoke) == ["TEST_A", "TEST_B"]
+    assert prod.tests.select(ids, prod.smoke) == []
+    explicit = load_config(
+        write(tmp_path, GOOD.replace("tests: false", "tests: {scenarios: [TEST_SMOKE, TEST_B]}"))
+    ).environments[1]
+    assert explicit.tests.select(ids, explicit.smoke) == ["TEST_SMOKE", "TEST_B"]
+
+
+def test_unknown_key_did_you_mean_with_line(tmp_path: Path) -> None:
+    err = load_error(tmp_path, GOOD.replace("    approval: true", "    aproval: true"))
+    text = err.one_line()
+    assert "unknown key 'aproval'" in text
+    assert "did you mean 'approval'" in text
+    assert f"mlcd.yaml:{line_of(GOOD, 'approval: true')}:" in text
+
+
+def test_unknown_top_level_key(tmp_path: Path) -> None:
+    err = load_error(tmp_path, GOOD.replace("environments:", "enviroments:"))
+    assert "did you mean 'environments'" in err.one_line()
+    assert f"mlcd.yaml:{line_of(GOOD, 'environments:')}:" in err.one_line()
+
+
+def test_missing_required_key(tmp_path: Path) -> None:
+    text = GOOD.replace("    api_key_env: DSS_PROD_API_KEY\n", "")
+    err = load_error(tmp_path, text)
+    assert "missing required key 'api_key_env'" in err.one_line()
+    assert "environments[1]" in err.one_line()
+    assert f"mlcd.yaml:{line_of(GOOD, 'name: prod')}:" in err.one_line()
+
+
+def test_wrong_type_names_key_and_line(tmp_path: Path) -> None:
+    err = load_error(tmp_path, GOOD.replace("approval: true", "approval: sometimes"))
+    assert "'environments[1].approval' must be true or false, not str" in err.one_line()
+    assert f"mlcd.yaml:{line_of(GOOD, 'approval: true')}:" in err.one_line()
+
+
+def test_bad_enum(tmp_path: Path) -> None:
+    err = load_error(tmp_path, GOOD.replace("warning: pass", "warning: ignore"))
+    assert "warning" in err.one_line() and "fail, pass" in err.one_line()
+
+
+def test_duplicate_environment_names(tmp_path: Path) -> None:
+    err = load_error(tmp_path, GOOD.replace("name: prod", "name: test"))
+    assert "environment name 'test' is used twice" in err.one_line()
+    assert f"mlcd.yaml:{line_of(GOOD, 'name: prod')}:" in err.one_line()
+
+
+def test_duplicate_yaml_key(tmp_path: Path) -> None:
+    err = load_error(tmp_path, GOOD.replace("project: CHURN\n", "project: CHURN\nproject: OTHER\n"))
+    assert "appears twice" in err.one_line()
+
+
+def test_bad_yaml_names_line(tmp_path: Path) -> None:
+    err = load_error(tmp_path, GOOD.replace("  url: http://127.0.0.1:11200", "  url: [http://x"))
+    assert "not valid YAML" in err.one_line()
+    assert "mlcd.yaml:" in err.one_line()
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="not found"):
+        load_config(tmp_path / "nope.yaml")
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        ("api_key_env: DSS_TEST_API_KEY", "api_key_env: 9fA3kLq7ZxW2mN8pR4tY6vB1cD5eG0hJ"),
+        ("api_key_env: DSS_TEST_API_KEY", "api_key_env: DSS_TEST_API_KEY\n    api_key: hunter2hunter2"),
+        ("username_env: ARTIFACTS_USER", "username_env: ARTIFACTS_USER\n  password: hunter2"),
+        ("{warehouse: warehouse_test}", "{warehouse: Qm9vZ2xlS2V5MTIzNDU2Nzg5MGFiY2RlZg}"),
+        ("url: http://127.0.0.1:8081/mlcd-bundles/", "url: http://ci:pw@127.0.0.1:8081/mlcd-bundles/"),
+    ],
+)
+def test_literal_secret_rejected_without_echoing_it(tmp_path: Path, old: str, new: str) -> None:
+    err = load_error(tmp_path, GOOD.replace(old, new))
+    text = err.one_line()
+    assert "secret" in text or "credentials" in text
+    for secret in (
+        "9fA3kLq7ZxW2mN8pR4tY6vB1cD5eG0hJ",
+        "hunter2",
+        "Qm9vZ2xlS2V5MTIzNDU2Nzg5MGFiY2RlZg",
+        ":pw@",
+    ):
+        assert secret not in text
+
+
+def test_env_var_name_must_be_a_name(tmp_path: Path) -> None:
+    err = load_error(tmp_path, GOOD.replace("api_key_env: DSS_TEST_API_KEY", "api_key_env: 'my key'"))
+    assert "api_key_env" in err.one_line() and "environment variable" in err.one_line()
+
+
+def test_unknown_environment_did_you_mean(tmp_path: Path) -> None:
+    cfg = load_config(write(tmp_path, GOOD))
+    with pytest.raises(ConfigError, match="did you mean 'prod'"):
+        cfg.environment("prd")
+
+
+def test_read_secret(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("DSS_X_API_KEY", raising=False)
+    with pytest.raises(InputError, match="set DSS_X_API_KEY"):
+        read_secret("DSS_X_API_KEY", "API key of node x")
+    monkeypatch.setenv("DSS_X_API_KEY", "k-123456789")
+    assert read_secret("DSS_X_API_KEY", "API key of node x") == "k-123456789"
+    assert redact("key is k-123456789") == "key is ***"
+
+
+def test_example_configs_load() -> None:
+    root = Path(__file__).resolve().parents[3]
+    for path in [root / "examples" / "churn" / "mlcd.yaml", *root.glob("tests/fixtures/configs/*.yaml")]:
+        if path.exists():
+            assert load_config(path).environments
