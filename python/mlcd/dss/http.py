@@ -15,6 +15,7 @@ import logging
 import os
 import random
 import time
+import warnings
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
@@ -23,6 +24,7 @@ from typing import Any, TypeVar
 import requests
 import tenacity
 from requests.auth import AuthBase
+from urllib3.exceptions import InsecureRequestWarning
 
 from mlcd.dss.errors import TRANSIENT_STATUSES, DSSError, DSSUnreachable, error_class_for_status
 from mlcd.errors import ConfigError
@@ -245,16 +247,19 @@ class DSSSession:
         timeout = (self.connect_timeout, self.read_timeout if read_timeout is None else read_timeout)
         log.debug("DSS %s %s %s (%s)", self.name, method, path, operation)
         try:
-            resp = self._session.request(
-                method,
-                url,
-                params=params,
-                json=json,
-                data=data,
-                headers=dict(headers) if headers else None,
-                stream=stream,
-                timeout=timeout,
-            )
+            with warnings.catch_warnings():
+                if self.verify is False:  # already said once, in __init__; not once per request
+                    warnings.simplefilter("ignore", InsecureRequestWarning)
+                resp = self._session.request(
+                    method,
+                    url,
+                    params=params,
+                    json=json,
+                    data=data,
+                    headers=dict(headers) if headers else None,
+                    stream=stream,
+                    timeout=timeout,
+                )
         except requests.RequestException as exc:
             raise error_from_exception(exc, self.name, operation) from None
         if resp.status_code >= 400:

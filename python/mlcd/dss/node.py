@@ -139,26 +139,35 @@ class DSSNode:
             log.info(
                 "DSS %s: %s: %s; checking the node's state before trying again", self.name, operation, last
             )
-            try:
-                done = check()
-            except DSSError as check_exc:
-                raise DSSUnreachable(
-                    None,
-                    None,
-                    None,
-                    f"{last.dss_message or 'transient fault'}; the node's state could not be checked "
-                    f"afterwards ({check_exc.dss_message or type(check_exc).__name__}), so it is unknown "
-                    "whether the step took effect",
-                    self.name,
-                    operation,
-                    hint="look at the node (mlcd status) before running again",
-                ) from None
+            done = self._check_state(operation, last, check)
             if done is not None:
-                log.info("DSS %s: %s had taken effect despite the fault", self.name, operation)
                 return done
             if attempt >= policy.max_attempts or self.clock() - started >= policy.max_total_s:
                 raise last
             self.sleep(min(policy.backoff(attempt), max(0.0, policy.max_total_s - (self.clock() - started))))
+            # the lost request may still have been in progress on the node: look again before resending
+            done = self._check_state(operation, last, check)
+            if done is not None:
+                return done
+
+    def _check_state(self, operation: str, last: DSSError, check: Callable[[], T | None]) -> T | None:
+        try:
+            done = check()
+        except DSSError as check_exc:
+            raise DSSUnreachable(
+                None,
+                None,
+                None,
+                f"{last.dss_message or 'transient fault'}; the node's state could not be checked "
+                f"afterwards ({check_exc.dss_message or type(check_exc).__name__}), so it is unknown "
+                "whether the step took effect",
+                self.name,
+                operation,
+                hint="look at the node (mlcd status) before running again",
+            ) from None
+        if done is not None:
+            log.info("DSS %s: %s had taken effect despite the fault", self.name, operation)
+        return done
 
     # -- node --------------------------------------------------------------------------------------
     def instance_info(self) -> dict[str, Any]:
@@ -430,6 +439,17 @@ class DSSNode:
         )
         run = payload.get("scenarioRun") if isinstance(payload, dict) else None
         return dict(run) if isinstance(run, dict) else None
+
+    def get_trigger_fire(self, key: str, sid: str, trigger_id: str, trigger_run_id: str) -> dict[str, Any]:
+        """GET …/scenarios/trigger/{sid}/{triggerId}?triggerRunId=: the fire's state (``cancelled``)."""
+        return dict(
+            self._get(
+                f"projects/{_q(key)}/scenarios/trigger/{_q(sid)}/{_q(trigger_id)}",
+                f"read the trigger fire of scenario {sid} of project {key}",
+                params={"triggerRunId": trigger_run_id},
+            )
+            or {}
+        )
 
     def get_last_runs(
         self, key: str, sid: str, limit: int = 10, only_finished: bool = False

@@ -193,7 +193,7 @@ class ScenarioWaiter:
             running = {str(s.get("id")): bool(s.get("running")) for s in listed}
             for h in pending:
                 if h.run_id is None or not running.get(h.scenario_id, False):
-                    self._check(h)
+                    self._check(h, running.get(h.scenario_id, False))
                 if h.result is None and now >= h.deadline:
                     self._time_out(h)
             remaining = [h.deadline for h in handles if h.result is None]
@@ -229,10 +229,27 @@ class ScenarioWaiter:
             return run
         return None
 
-    def _check(self, h: RunHandle) -> None:
+    def _check(self, h: RunHandle, running: bool) -> None:
         run = self._find_run(h)
         if run is not None and isinstance(run.get("result"), dict) and run["result"].get("outcome"):
             h.result = self._finish(h, run)
+        elif run is None and not running and h.trigger_id is not None and h.trigger_run_id is not None:
+            # no run and nothing running: the fire is queued, or was cancelled before its run began
+            try:
+                fire = self.node.get_trigger_fire(
+                    self.project_key, h.scenario_id, h.trigger_id, h.trigger_run_id
+                )
+            except DSSNotFound:
+                return
+            if fire.get("cancelled"):
+                h.result = ScenarioResult(
+                    scenario_id=h.scenario_id,
+                    run_id=None,
+                    outcome="ABORTED",
+                    error_type="cancelled",
+                    error_message="DSS cancelled the trigger fire before its run started "
+                    "(the scenario was aborted or already running); not retried",
+                )
 
     def _finish(self, h: RunHandle, run: dict[str, Any], timed_out: bool = False) -> ScenarioResult:
         key, sid = self.project_key, h.scenario_id

@@ -27,6 +27,7 @@ class World:
         self.runs: dict[str, dict[str, Any]] = {}  # sid -> run state
         self.already_running: set[str] = set()
         self.cancel: set[str] = set()
+        self.cancel_later: set[str] = set()  # fire accepted, then cancelled before its run appears
         self.aborted: list[str] = []
         self.fires = 0
 
@@ -39,11 +40,15 @@ class World:
     def _running(self, sid: str) -> bool:
         if sid in self.already_running:
             return True
+        if sid in self.cancel_later:
+            return False
         r = self.runs.get(sid)
         return bool(r) and self.clock.now >= r["t0"] + self.appear_after and not self._finished(sid)
 
     def _scenario_run(self, sid: str) -> dict[str, Any] | None:
         r = self.runs[sid]
+        if sid in self.cancel_later:
+            return None
         if self.clock.now < r["t0"] + self.appear_after and not r.get("aborted"):
             return None
         run: dict[str, Any] = {"runId": f"run-{sid}", "start": int(r["t0"] * 1000), "end": 0}
@@ -57,6 +62,10 @@ class World:
         path = seen.path
         if seen.method == "GET" and path == BASE:
             return Reply(json_body=[{"id": sid, "running": self._running(sid)} for sid in self.plan])
+        if path.startswith(BASE + "trigger/"):
+            sid = path[len(BASE + "trigger/") :].split("/", 1)[0]
+            assert seen.query == {"triggerRunId": f"tr-{sid}"}
+            return Reply(json_body={"runId": f"tr-{sid}", "cancelled": sid in self.cancel_later})
         sid = path[len(BASE) :].split("/", 1)[0]
         rest = path[len(BASE) + len(sid) :]
         if seen.method == "POST" and rest == "/run":
@@ -176,6 +185,19 @@ def test_cancelled_trigger_fire_is_reported_not_retried(clock: FakeClock) -> Non
     with pytest.raises(DSSRunCancelled, match="cancelled the trigger"):
         ScenarioWaiter(node, "CHURN").start("TEST_A", 60)
     assert world.fires == 1
+
+
+def test_fire_cancelled_before_its_run_is_reported_aborted(clock: FakeClock) -> None:
+    world = World(clock, {"TEST_A": (5.0, "SUCCESS"), "TEST_B": (3.0, "SUCCESS")})
+    world.cancel_later.add("TEST_A")
+    node, t = make_node(world, clock)
+    waiter = ScenarioWaiter(node, "CHURN")
+    a, b = waiter.wait(waiter.start_all(["TEST_A", "TEST_B"], 60))
+    assert a.outcome == "ABORTED" and a.run_id is None and "cancelled" in (a.error_message or "")
+    assert b.outcome == "SUCCESS"
+    assert world.fires == 2  # not retried
+    assert t.count("GET", "trigger/TEST_A/manual") == 1
+    assert clock.now - 1000.0 <= 4.0  # noticed at the first tick, not at the deadline
 
 
 def test_unknown_scenario(clock: FakeClock) -> None:
