@@ -1,0 +1,760 @@
+"""Deploying a bundle to an environment and rolling it back: the decisions and the steps.
+
+Shared by ``mlcd deploy``, ``plan``, ``test``, ``smoke``, ``rollback`` and ``run``.
+Rules kept here:
+
+* the archive deployed is the one the run record names (same sha256, same bundle id);
+* an environment needing approval gets nothing without an approval of this sha256;
+* the active bundle before the deploy (the rollback target) is recorded in the
+  run record and the audit trail before anything changes on the node;
+* a failure before activation leaves the environment unchanged (exit 8); a
+  failure once activation started is rolled back and verified (exit 4), or
+  reported as needing a person (exit 5, or 7 when there is nothing to go back to);
+* an environment is never left without an active bundle, nor silently on an
+  unverified one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING, Any
+
+from mlcd.errors import (
+    DeployFailed,
+    ExitCode,
+    InputError,
+    MlcdError,
+    NodeError,
+    NothingToRollBack,
+    RollbackFailed,
+    RolledBack,
+)
+from mlcd.redact import redact
+
+if TYPE_CHECKING:
+    from mlcd.audit import AuditTrail
+    from mlcd.config import EnvironmentConfig
+    from mlcd.dss.node import DSSNode
+    from mlcd.runrecord import RunRecord
+    from mlcd.stages.runner import StageContext, StageResult
+
+CHUNK = 1024 * 1024
+
+# run.json environments.<env>.state values
+STATE_DEPLOYING = "DEPLOYING"
+STATE_DEPLOYED = "DEPLOYED"
+STATE_UNCHANGED = "UNCHANGED"
+STATE_ROLLED_BACK = "ROLLED_BACK"
+STATE_NEEDS_ATTENTION = "NEEDS_ATTENTION"
+
+
+# -- the bundle archive --------------------------------------------------------------------------
+@dataclass(frozen=True)
+class BundleInfo:
+    """What the local archive says about itself (its manifest and scenarios)."""
+
+    bundle_id: str
+    project_key: str
+    required_connections: tuple[str, ...]
+    scenarios: dict[str, dict[str, Any]]
+
+
+def file_sha256(path: Path) -> str:
+    """sha256 (hex) of a file, read in chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def read_bundle(archive: Path) -> BundleInfo:
+    """Read ``manifest.json`` and ``project/scenarios/*.json`` of a bundle zip (InputError if not one)."""
+    try:
+        with zipfile.ZipFile(archive) as zf:
+            manifest = json.loads(zf.read("manifest.json"))
+            scenarios: dict[str, dict[str, Any]] = {}
+            for name in zf.namelist():
+                p = PurePosixPath(name)
+                if p.parent == PurePosixPath("project/scenarios") and p.suffix == ".json":
+                    try:
+                        definition = json.loads(zf.read(name))
+                    except ValueError:
+                        continue
+                    if isinstance(definition, dict):
+                        scenarios[str(definition.get("id") or p.stem)] = definition
+    except (OSError, zipfile.BadZipFile, KeyError, ValueError):
+        raise InputError(
+            f"{archive} is not a readable bundle archive (no valid manifest.json)",
+            "run `mlcd bundle` or `mlcd fetch` again to get a good archive",
+        ) from None
+    if not isinstance(manifest, dict) or not manifest.get("bundleId"):
+        raise InputError(f"{archive} has a manifest without a bundleId", "re-export the bundle")
+    required = manifest.get("requiredConnections") or []
+    return BundleInfo(
+        bundle_id=str(manifest["bundleId"]),
+        project_key=str(manifest.get("projectKey") or ""),
+        required_connections=tuple(str(c) for c in required if c),
+        scenarios=scenarios,
+    )
+
+
+def archive_path(record: RunRecord, explicit: str | None) -> Path:
+    """The archive to deploy: ``--archive`` or the run record's."""
+    return Path(explicit) if explicit else record.archive
+
+
+def check_archive(record: RunRecord, archive: Path) -> BundleInfo:
+    """Refuse an archive that is missing, or whose sha256 or bundle id differ from the run record."""
+    if not archive.is_file():
+        raise InputError(
+            f"bundle archive {archive} does not exist",
+            "run `mlcd bundle` or `mlcd fetch --bundle-id ...` first, or pass --archive",
+        )
+    actual = file_sha256(archive)
+    if record.sha256 and actual != record.sha256:
+        raise InputError(
+            f"bundle archive {archive} has sha256 {actual[:12]}… but the run record expects "
+            f"{record.sha256[:12]}… for bundle {record.bundle_id}; nothing was deployed",
+            "deploy the exact archive this run built (re-run `mlcd fetch` if it was altered)",
+        )
+    if not record.sha256:
+        raise InputError(
+            f"the run record has no sha256 for bundle {record.bundle_id}; "
+            "refusing to deploy unverified bytes",
+            "run `mlcd bundle` or `mlcd fetch` again",
+        )
+    info = read_bundle(archive)
+    if info.bundle_id != record.bundle_id:
+        raise InputError(
+            f"archive {archive} holds bundle {info.bundle_id}, the run record names {record.bundle_id}",
+            "pass the archive of this run's bundle",
+        )
+    return info
+
+
+# -- approvals -----------------------------------------------------------------------------------
+def approval_of(entry: dict[str, Any]) -> tuple[str | None, str | None]:
+    """(approver, approved sha256) recorded in a run record environment entry."""
+    approval = entry.get("approval")
+    if isinstance(approval, dict):
+        who = approval.get("approvedBy") or approval.get("approver") or entry.get("approvedBy")
+        sha = approval.get("sha256") or entry.get("approvedSha256")
+    else:
+        who, sha = entry.get("approvedBy"), entry.get("approvedSha256")
+    return (str(who) if who else None, str(sha) if sha else None)
+
+
+def approval_problem(entry: dict[str, Any], env_name: str, sha256: str) -> str | None:
+    """Why the run record's approval does not cover this bundle on ``env_name`` (None when it does)."""
+    who, sha = approval_of(entry)
+    if not who:
+        return f"environment '{env_name}' needs an approval and this run has none"
+    if sha != sha256:
+        return (
+            f"the approval of environment '{env_name}' by {who} is for other bundle bytes "
+            f"(sha256 {str(sha)[:12]}…), not this bundle ({sha256[:12]}…)"
+        )
+    return None
+
+
+def require_approval(record: RunRecord, env: EnvironmentConfig) -> str | None:
+    """Raise InputError (exit 2) when ``env`` needs an approval this run lacks; return the approver."""
+    if not env.approval:
+        return None
+    problem = approval_problem(record.env(env.name), env.name, record.sha256)
+    if problem:
+        raise InputError(
+            f"{problem}; nothing was deployed",
+            f"run `mlcd approve --env {env.name} --approver NAME` (or `mlcd run --approve {env.name}`)",
+        )
+    return approval_of(record.env(env.name))[0]
+
+
+# -- rollback target -----------------------------------------------------------------------------
+def rollback_target(entry: dict[str, Any], bundle_id: str, explicit: str | None = None) -> str | None:
+    """The bundle to go back to: ``explicit``, else the one recorded before this run's deploy.
+
+    None when there is none (a first deploy, or this run never deployed there),
+    or when the recorded one is this very bundle (nothing to go back to).
+    """
+    if explicit:
+        return explicit
+    previous = entry.get("previousBundleId")
+    if not previous or previous == bundle_id:
+        return None
+    return str(previous)
+
+
+def deployed_by_this_run(entry: dict[str, Any], bundle_id: str) -> bool:
+    """True when this run activated ``bundle_id`` on the environment (and has not rolled it back)."""
+    return entry.get("deployedBundleId") == bundle_id and entry.get("state") == STATE_DEPLOYED
+
+
+# -- plan ----------------------------------------------------------------------------------------
+@dataclass
+class Plan:
+    """What a deploy of this bundle to one environment would change (nothing is changed to build it)."""
+
+    environment: str
+    project: str
+    bundle_id: str
+    sha256: str
+    project_exists: bool
+    active_now: str | None
+    active_after: str
+    already_imported: bool
+    noop: bool
+    connections: list[dict[str, Any]]
+    missing_connections: list[str]
+    scenarios: list[str]
+    tests: list[str]
+    smoke: list[str]
+    missing_smoke: list[str]
+    approval_needed: bool
+    approved_by: str | None
+    approval_problem: str | None
+    steps: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form (``plan-<env>.json``)."""
+        return asdict(self)
+
+    def lines(self) -> list[str]:
+        """The plan as lines a person reads."""
+        out = [
+            f"environment {self.environment}: project {self.project} "
+            f"({'exists' if self.project_exists else 'will be created from the bundle'})",
+            f"active bundle now:   {self.active_now or '(none: first deploy)'}",
+            f"active bundle after: {self.active_after}" + ("  (already active: no-op)" if self.noop else ""),
+            f"bundle {self.bundle_id} already imported: {'yes' if self.already_imported else 'no'}",
+        ]
+        for c in self.connections:
+            avail = {True: "available", False: "MISSING", None: "availability checked by DSS at activation"}
+            out.append(f"connection {c['required']} -> {c['afterRemapping']}: {avail[c['available']]}")
+        if not self.connections:
+            out.append("connections required by the bundle: none")
+        out.append(f"scenarios in the bundle: {', '.join(self.scenarios) or 'none'}")
+        out.append(f"tests that would run: {', '.join(self.tests) or 'none'}")
+        out.append(f"smoke scenarios that would run: {', '.join(self.smoke) or 'none'}")
+        if self.missing_smoke:
+            out.append(f"WARNING smoke scenario(s) not in the bundle: {', '.join(self.missing_smoke)}")
+        if self.approval_needed:
+            out.append(
+                f"approval: given by {self.approved_by}"
+                if not self.approval_problem
+                else f"approval: MISSING ({self.approval_problem})"
+            )
+        out.extend(f"step: {s}" for s in self.steps)
+        return out
+
+
+def make_plan(
+    env: EnvironmentConfig,
+    project: str,
+    bundle: BundleInfo,
+    sha256: str,
+    *,
+    project_exists: bool,
+    active_now: str | None,
+    imported_ids: set[str],
+    node_connections: set[str] | None,
+    approval_entry: dict[str, Any],
+) -> Plan:
+    """Compute the plan from what the node and the archive say (pure: no I/O)."""
+    remap = env.connection_remappings
+    connections = []
+    missing = []
+    for required in bundle.required_connections:
+        after = remap.get(required, required)
+        available = None if node_connections is None else after in node_connections
+        if available is False:
+            missing.append(after)
+        connections.append({"required": required, "afterRemapping": after, "available": available})
+    scenario_ids = sorted(bundle.scenarios)
+    tests = env.tests.select(scenario_ids, env.smoke)
+    noop = active_now == bundle.bundle_id
+    already = bundle.bundle_id in imported_ids
+    problem = approval_problem(approval_entry, env.name, sha256) if env.approval else None
+    steps: list[str] = []
+    if not noop:
+        if not project_exists:
+            steps.append(f"create project {project} from bundle {bundle.bundle_id}")
+        elif already:
+            steps.append(f"skip import: {bundle.bundle_id} is already imported")
+        else:
+            steps.append(f"import bundle {bundle.bundle_id}")
+        steps.append(f"preload bundle {bundle.bundle_id}")
+        mapping = ", ".join(f"{k}->{v}" for k, v in sorted(remap.items())) or "none"
+        steps.append(f"activate bundle {bundle.bundle_id} (connection remappings: {mapping})")
+        steps.append(f"verify that {bundle.bundle_id} is active")
+    else:
+        steps.append("nothing to do: the bundle is already active")
+    return Plan(
+        environment=env.name,
+        project=project,
+        bundle_id=bundle.bundle_id,
+        sha256=sha256,
+        project_exists=project_exists,
+        active_now=active_now,
+        active_after=bundle.bundle_id,
+        already_imported=already,
+        noop=noop,
+        connections=connections,
+        missing_connections=missing,
+        scenarios=scenario_ids,
+        tests=tests,
+        smoke=list(env.smoke),
+        missing_smoke=[s for s in env.smoke if s not in bundle.scenarios],
+        approval_needed=env.approval,
+        approved_by=approval_of(approval_entry)[0] if env.approval and not problem else None,
+        approval_problem=problem,
+        steps=steps,
+    )
+
+
+def node_connection_names(node: DSSNode) -> set[str] | None:
+    """Connection names on the node, when the client can list them (else None: unknown)."""
+    lister = getattr(node, "list_connections", None)
+    if lister is None:
+        return None
+    try:
+        listed = lister()
+    except MlcdError:
+        return None
+    if isinstance(listed, dict):
+        return {str(k) for k in listed}
+    return {str(c.get("name")) if isinstance(c, dict) else str(c) for c in listed}
+
+
+def imported_bundle_ids(node: DSSNode, project: str) -> set[str]:
+    """Ids of the bundles imported in ``project`` on ``node``."""
+    return {str(b.get("bundleId")) for b in node.list_imported_bundles(project) if b.get("bundleId")}
+
+
+# -- the deploy lock -----------------------------------------------------------------------------
+@contextmanager
+def env_lock(ctx: StageContext, project: str, env: EnvironmentConfig) -> Iterator[None]:
+    """Hold the environment's deploy lock (waiting up to ``--lock-timeout`` / ``timeouts.lock``)."""
+    from mlcd.locking import LockHolder, deploy_lock
+
+    explicit = getattr(ctx.args, "lock_timeout", None)
+    timeout = float(explicit) if explicit is not None else float(env.timeouts.lock)
+
+    def waiting(holder: LockHolder | None, path: Path) -> None:
+        who = holder.describe() if holder else "another process"
+        ctx.progress(f"waiting up to {timeout:g}s for the deploy lock {path}: held by {who}")
+
+    with deploy_lock(
+        project, env.name, timeout, build_url=ctx.build_url, command=ctx.command, on_wait=waiting
+    ):
+        yield
+
+
+# -- rollback ------------------------------------------------------------------------------------
+def rollback_to(
+    node: DSSNode,
+    project: str,
+    env: EnvironmentConfig,
+    target: str | None,
+    audit: AuditTrail,
+    progress: Any,
+    *,
+    bundle_id: str | None,
+    reason: str,
+) -> str:
+    """Re-activate ``target`` and verify it is active; return it.
+
+    NothingToRollBack (exit 7) without a target; RollbackFailed (exit 5) if
+    activation fails or the node does not show ``target`` active afterwards.
+    """
+    if target is None:
+        raise NothingToRollBack(
+            f"there is no previous bundle to roll back to on environment '{env.name}' (first deploy); "
+            f"bundle {bundle_id or '?'} stays active",
+            f"fix the bundle and deploy again, or `mlcd rollback --env {env.name} --to BUNDLE`",
+        )
+    progress(f"rolling back to bundle {target} ({reason})")
+    fields: dict[str, Any] = {"node": env.name, "environment": env.name, "bundle_id": target}
+    try:
+        with audit.action("rollback", detail={"reason": reason, "from": bundle_id}, **fields):
+            node.activate_bundle(project, target, connection_remappings=dict(env.connection_remappings))
+    except MlcdError as exc:
+        raise RollbackFailed(
+            f"rollback of environment '{env.name}' to bundle {target} failed: {exc.one_line()}; "
+            "the environment's active bundle is not verified",
+            f"check project {project} on the {env.name} node and activate {target} by hand",
+        ) from None
+    verify_active(node, project, env, target, audit, rollback=True)
+    return target
+
+
+def verify_active(
+    node: DSSNode, project: str, env: EnvironmentConfig, expected: str, audit: AuditTrail, *, rollback: bool
+) -> None:
+    """Re-read the active bundle; raise if it is not ``expected`` (RollbackFailed when ``rollback``)."""
+    active: str | None = None
+    try:
+        with audit.action(
+            "verify", node=env.name, environment=env.name, bundle_id=expected
+        ) as detail:
+            active = node.active_bundle_id(project)
+            detail["activeBundleId"] = active
+            if active != expected:
+                raise VerificationMismatch(
+                    f"the {env.name} node shows bundle {active or '(none)'} active, expected {expected}"
+                )
+    except MlcdError as exc:
+        if rollback:
+            raise RollbackFailed(
+                f"could not verify the rollback of environment '{env.name}' to {expected}: {exc.one_line()}",
+                f"check project {project} on the {env.name} node and activate {expected} by hand",
+            ) from None
+        raise
+
+
+class VerificationMismatch(MlcdError):
+    """The node does not show the bundle we activated as active."""
+
+    exit_code = ExitCode.ROLLED_BACK
+    category = "verification"
+
+
+# -- deploy --------------------------------------------------------------------------------------
+@dataclass
+class DeployResult:
+    """What a deploy did."""
+
+    outcome: str  # SUCCESS | NOOP
+    bundle_id: str
+    previous: str | None
+    message: str
+
+
+def deploy_bundle(
+    ctx: StageContext,
+    node: DSSNode,
+    env: EnvironmentConfig,
+    project: str,
+    bundle: BundleInfo,
+    archive: Path,
+    record: RunRecord,
+    *,
+    final_record: bool,
+) -> DeployResult:
+    """Import, preload, activate with remappings and verify ``bundle`` on ``env`` (see module docstring).
+
+    Call with the environment's deploy lock held. ``final_record`` writes the
+    audit ``deployment`` SUCCEEDED record on success (off inside ``mlcd run``,
+    which writes it once tests and smoke passed).
+    """
+    audit = ctx.audit()
+    bid = bundle.bundle_id
+    sha = record.sha256
+    common: dict[str, Any] = {"node": env.name, "environment": env.name, "bundle_id": bid, "sha256": sha}
+
+    def unchanged(message: str, exc: MlcdError | None = None) -> MlcdError:
+        record.update_env(env.name, state=STATE_UNCHANGED)
+        audit.deployment_outcome(env.name, "FAILED_UNCHANGED", bundle_id=bid, active_bundle_id=previous,
+                                 message=message)
+        if isinstance(exc, NodeError):
+            return exc
+        return DeployFailed(message, exc.hint if exc is not None else None)
+
+    # 1. what is there now: the rollback target, recorded before any change
+    with audit.action("read_state", **common) as detail:
+        exists = node.project_exists(project)
+        previous = node.active_bundle_id(project) if exists else None
+        imported = imported_bundle_ids(node, project) if exists else set()
+        detail.update({"projectExists": exists, "activeBundleId": previous})
+    if previous == bid:
+        message = f"bundle {bid} is already active on {env.name}: nothing to do"
+        ctx.progress(message)
+        audit.record("deploy", "NOOP", detail={"activeBundleId": previous}, **common)
+        entry = record.env(env.name)
+        fields: dict[str, Any] = {"deployedBundleId": bid, "state": STATE_DEPLOYED}
+        if "previousBundleId" not in entry:
+            fields["previousBundleId"] = None
+        record.update_env(env.name, **fields)
+        if final_record:
+            audit.deployment_outcome(
+                env.name, "SUCCEEDED", bundle_id=bid, active_bundle_id=bid, message=message
+            )
+        return DeployResult("NOOP", bid, previous, message)
+    record.update_env(env.name, previousBundleId=previous, deployedBundleId=None, state=STATE_DEPLOYING,
+                      bundleId=bid, sha256=sha)
+    audit.record("record_previous", "SUCCESS", detail={"previousBundleId": previous}, **common)
+    ctx.progress(f"active bundle before this deploy (rollback target): {previous or '(none: first deploy)'}")
+
+    # 2. import, preload: failures leave the environment unchanged
+    created = False
+    try:
+        if not exists:
+            ctx.progress(f"creating project {project} from bundle {bid}")
+            with audit.action("create_project_from_bundle", **common):
+                node.create_project_from_bundle(archive)
+            created = True
+        elif bid in imported:
+            ctx.progress(f"bundle {bid} is already imported: import skipped")
+            audit.record("import", "SKIPPED", detail={"reason": "already imported"}, **common)
+        else:
+            ctx.progress(f"importing bundle {bid}")
+            with audit.action("import", **common):
+                node.import_bundle(project, archive, bundle_id=bid)
+        ctx.progress(f"preloading bundle {bid}")
+        with audit.action("preload", **common):
+            node.preload_bundle(project, bid)
+        with audit.action("check_active", **common) as detail:
+            current = node.active_bundle_id(project)
+            detail["activeBundleId"] = current
+        allowed = {previous} | ({bid} if created else set())
+        if current not in allowed:
+            raise DeployFailed(
+                f"the active bundle of {env.name} changed to {current} since this deploy started "
+                f"(was {previous or 'none'}): another deployment raced this one; nothing was activated",
+                "find the other deployment in the audit trail, then deploy again",
+            )
+    except MlcdError as exc:
+        raise unchanged(f"deploy of {bid} to {env.name} failed before activation: {exc.one_line()}; "
+                        "the environment is unchanged", exc) from None
+
+    # 3. activate: from here a failure is rolled back
+    remap = dict(env.connection_remappings)
+    ctx.progress(f"activating bundle {bid}" + (f" with connection remappings {remap}" if remap else ""))
+    try:
+        with audit.action("activate", detail={"connectionRemappings": remap}, **common):
+            node.activate_bundle(project, bid, connection_remappings=remap)
+    except MlcdError as exc:
+        try:
+            now = node.active_bundle_id(project)
+        except MlcdError:
+            now = "(unknown)"
+        if now == previous:
+            raise unchanged(
+                f"DSS refused to activate {bid} on {env.name}: {exc.one_line()}; "
+                f"{previous or 'no bundle'} is still active, the environment is unchanged",
+                exc,
+            ) from None
+        raise after_activation_failure(
+            ctx, node, env, project, record, bid, previous,
+            f"activation of {bid} on {env.name} failed with an unknown result: {exc.one_line()}",
+        ) from None
+
+    # 4. verify
+    try:
+        verify_active(node, project, env, bid, audit, rollback=False)
+    except MlcdError as exc:
+        raise after_activation_failure(
+            ctx, node, env, project, record, bid, previous, f"verification failed: {exc.one_line()}"
+        ) from None
+    record.update_env(env.name, deployedBundleId=bid, state=STATE_DEPLOYED)
+    message = f"bundle {bid} is active on {env.name} (verified); previous: {previous or 'none'}"
+    if final_record:
+        audit.deployment_outcome(env.name, "SUCCEEDED", bundle_id=bid, active_bundle_id=bid, message=message)
+    return DeployResult("SUCCESS", bid, previous, message)
+
+
+def after_activation_failure(
+    ctx: StageContext,
+    node: DSSNode,
+    env: EnvironmentConfig,
+    project: str,
+    record: RunRecord,
+    bundle_id: str,
+    previous: str | None,
+    cause: str,
+    *,
+    run_smoke: bool = False,
+) -> MlcdError:
+    """Roll back after a failure once activation started; return the error to raise (4, 5 or 7)."""
+    audit = ctx.audit()
+    try:
+        rollback_to(node, project, env, previous, audit, ctx.progress, bundle_id=bundle_id, reason=cause)
+    except NothingToRollBack as exc:
+        record.update_env(env.name, state=STATE_NEEDS_ATTENTION)
+        active = _active_or_none(node, project)
+        audit.deployment_outcome(env.name, "FAILED_NEEDS_ATTENTION", bundle_id=bundle_id,
+                                 active_bundle_id=active, message=f"{cause}; {exc.message}")
+        return NothingToRollBack(f"{cause}; {exc.message}", exc.hint)
+    except MlcdError as exc:
+        record.update_env(env.name, state=STATE_NEEDS_ATTENTION)
+        audit.deployment_outcome(env.name, "FAILED_NEEDS_ATTENTION", bundle_id=bundle_id,
+                                 active_bundle_id=_active_or_none(node, project),
+                                 message=f"{cause}; {exc.one_line()}")
+        return RollbackFailed(f"{cause}; {exc.message}", exc.hint)
+    record.update_env(env.name, state=STATE_ROLLED_BACK, deployedBundleId=None, activeBundleId=previous)
+    message = f"{cause}; rolled back to {previous} (verified active)"
+    audit.deployment_outcome(env.name, "FAILED_ROLLED_BACK", bundle_id=bundle_id, active_bundle_id=previous,
+                             message=message)
+    return RolledBack(message, "look at the failure above, fix the bundle and deploy again")
+
+
+def _active_or_none(node: DSSNode, project: str) -> str | None:
+    try:
+        return node.active_bundle_id(project)
+    except MlcdError:
+        return None
+
+
+# -- stage results -------------------------------------------------------------------------------
+def error_result(
+    ctx: StageContext,
+    exc: MlcdError,
+    *,
+    outcome: str | None = None,
+    exit_code: int | None = None,
+    bundle_id: str | None = None,
+    reports: list[str] | None = None,
+    details: dict[str, Any] | None = None,
+) -> StageResult:
+    """A failed StageResult for ``exc`` (printing its one line), keeping reports and details."""
+    from mlcd.stages.runner import OUTCOME_BY_CATEGORY, StageResult
+
+    message = redact(exc.one_line())
+    print(f"mlcd {ctx.command}: error: {message}", file=sys.stderr, flush=True)
+    return StageResult(
+        outcome=outcome or OUTCOME_BY_CATEGORY.get(exc.category, "FAILED"),
+        message=message,
+        exit_code=int(exit_code if exit_code is not None else exc.exit_code),
+        bundle_id=bundle_id,
+        reports=list(reports or []),
+        details=dict(details or {}),
+        error_category=exc.category,
+    )
+
+
+# -- rollback with its smoke check ----------------------------------------------------------------
+@dataclass
+class RollbackOutcome:
+    """A verified rollback: the bundle now active and how the smoke check after it went."""
+
+    target: str
+    smoke_ran: list[str]
+    message: str
+
+
+def rollback_and_check(
+    ctx: StageContext,
+    node: DSSNode,
+    env: EnvironmentConfig,
+    project: str,
+    record: RunRecord | None,
+    target: str | None,
+    *,
+    bundle_id: str | None,
+    reason: str,
+) -> RollbackOutcome:
+    """Re-activate ``target``, verify it is active, then re-run the smoke scenarios it has.
+
+    Raises NothingToRollBack (7) without a target, RollbackFailed (5) when
+    activation, verification or the smoke check after it fails. Records the
+    run record state; the caller writes the audit ``deployment`` record.
+    """
+    from mlcd.testing_gate import run_scenarios
+
+    audit = ctx.audit()
+    rollback_to(node, project, env, target, audit, ctx.progress, bundle_id=bundle_id, reason=reason)
+    assert target is not None
+    ran: list[str] = []
+    if env.smoke:
+        try:
+            listed = {str(s.get("id")) for s in node.list_scenarios(project)}
+            ran = [s for s in env.smoke if s in listed]
+            if ran:
+                gate = run_scenarios(
+                    node, project, env, ran, audit, ctx.progress, kind="smoke-after-rollback",
+                    bundle_id=target,
+                )
+            else:
+                gate = None
+        except MlcdError as exc:
+            if record is not None:
+                record.update_env(env.name, state=STATE_NEEDS_ATTENTION, activeBundleId=target)
+            raise RollbackFailed(
+                f"rolled back {env.name} to {target} (verified active) but its smoke check could not run: "
+                f"{exc.one_line()}",
+                f"check project {project} on the {env.name} node",
+            ) from None
+        if gate is not None and not gate.passed:
+            if record is not None:
+                record.update_env(env.name, state=STATE_NEEDS_ATTENTION, activeBundleId=target)
+            raise RollbackFailed(
+                f"rolled back {env.name} to {target} (verified active) but its smoke check failed: "
+                f"{gate.summary()}",
+                f"check project {project} on the {env.name} node: the previous bundle is unhealthy too",
+            )
+    if record is not None:
+        record.update_env(env.name, state=STATE_ROLLED_BACK, deployedBundleId=None, activeBundleId=target)
+    smoke_note = f"smoke passed ({', '.join(ran)})" if ran else "no smoke scenario to re-run"
+    return RollbackOutcome(target, ran, f"rolled back {env.name} to {target} (verified active; {smoke_note})")
+
+
+# -- after a failed gate ---------------------------------------------------------------------------
+def gate_failure_result(
+    ctx: StageContext,
+    node: DSSNode,
+    env: EnvironmentConfig,
+    project: str,
+    record: RunRecord | None,
+    message: str,
+    hint: str,
+    reports: list[str],
+    details: dict[str, Any],
+    *,
+    allow_rollback: bool,
+    rolled_back_exit: int,
+    nothing_exit: int,
+) -> StageResult:
+    """The result of a failed test/smoke gate, rolling ``env`` back when this run deployed it.
+
+    Rollback happens only when ``allow_rollback`` and this run's bundle is the
+    one it deployed there. Verified rollback → outcome ROLLED_BACK with
+    ``rolled_back_exit``; no previous bundle → ``nothing_exit``; a failed
+    rollback → ROLLBACK_FAILED, exit 5. Without rollback: GATE_FAILED, exit 3.
+    """
+    from mlcd.errors import GateFailed
+
+    audit = ctx.audit()
+    bundle_id = record.bundle_id if record is not None else None
+    entry = dict(record.env(env.name)) if record is not None else {}
+    ours = record is not None and bundle_id is not None and deployed_by_this_run(entry, bundle_id)
+    if not (ours and allow_rollback):
+        if ours:
+            audit.deployment_outcome(env.name, "FAILED_NEEDS_ATTENTION", bundle_id=bundle_id,
+                                     active_bundle_id=bundle_id,
+                                     message=f"{message}; not rolled back (rollback disabled)")
+            message += f"; not rolled back (rollback disabled): {bundle_id} stays active"
+        return error_result(ctx, GateFailed(message, hint), bundle_id=bundle_id, reports=reports,
+                            details=details)
+    assert record is not None and bundle_id is not None
+    target = rollback_target(entry, bundle_id)
+    try:
+        with env_lock(ctx, project, env):
+            done = rollback_and_check(ctx, node, env, project, record, target, bundle_id=bundle_id,
+                                      reason=message)
+    except NothingToRollBack as exc:
+        record.update_env(env.name, state=STATE_NEEDS_ATTENTION)
+        audit.deployment_outcome(env.name, "FAILED_NEEDS_ATTENTION", bundle_id=bundle_id,
+                                 active_bundle_id=bundle_id, message=f"{message}; {exc.message}")
+        err = NothingToRollBack(f"{message}; {exc.message}", exc.hint)
+        outcome = "NOTHING_TO_ROLL_BACK" if nothing_exit == ExitCode.NOTHING_TO_ROLL_BACK else "GATE_FAILED"
+        return error_result(ctx, err, outcome=outcome, exit_code=nothing_exit, bundle_id=bundle_id,
+                            reports=reports, details=details)
+    except MlcdError as exc:
+        audit.deployment_outcome(env.name, "FAILED_NEEDS_ATTENTION", bundle_id=bundle_id,
+                                 active_bundle_id=_active_or_none(node, project),
+                                 message=f"{message}; {exc.one_line()}")
+        failed = RollbackFailed(f"{message}; {exc.message}", exc.hint)
+        return error_result(ctx, failed, bundle_id=bundle_id, reports=reports, details=details)
+    audit.deployment_outcome(env.name, "FAILED_ROLLED_BACK", bundle_id=bundle_id,
+                             active_bundle_id=done.target, message=f"{message}; {done.message}")
+    details = {**details, "rolledBackTo": done.target}
+    return error_result(ctx, RolledBack(f"{message}; {done.message}", hint), outcome="ROLLED_BACK",
+                        exit_code=rolled_back_exit, bundle_id=bundle_id, reports=reports, details=details)

@@ -1,0 +1,47 @@
+"""`mlcd deploy --env E`: put this run's bundle on an environment, verified, or leave it as it was."""
+
+from __future__ import annotations
+
+from mlcd.deployment import archive_path, check_archive, deploy_bundle, env_lock, require_approval
+from mlcd.errors import InputError
+from mlcd.runrecord import RunRecord
+from mlcd.stages import plan as plan_stage
+from mlcd.stages.runner import StageContext, StageResult
+
+
+def run(ctx: StageContext) -> StageResult:
+    """Deploy (or with ``--plan`` only plan) the run record's bundle to ``--env``."""
+    if getattr(ctx.args, "plan", False):
+        return plan_stage.run(ctx)
+    cfg = ctx.config()
+    env = ctx.environment()
+    record = RunRecord.load(ctx.out_dir)
+    archive = archive_path(record, getattr(ctx.args, "archive", None))
+    bundle = check_archive(record, archive)
+    if bundle.project_key and bundle.project_key != cfg.project:
+        raise InputError(
+            f"bundle {bundle.bundle_id} is of project {bundle.project_key}, mlcd.yaml deploys {cfg.project}",
+            "use the archive of this project",
+        )
+    approver = require_approval(record, env)
+    if approver:
+        ctx.progress(f"approval of {env.name} by {approver} covers this bundle ({record.sha256[:12]}…)")
+    node = ctx.env_node()
+    ctx.progress(f"deploying bundle {bundle.bundle_id} to {env.name} ({env.node.url})")
+    with env_lock(ctx, cfg.project, env):
+        result = deploy_bundle(
+            ctx,
+            node,
+            env,
+            cfg.project,
+            bundle,
+            archive,
+            record,
+            final_record=not getattr(ctx.args, "pipeline", False),
+        )
+    return StageResult(
+        outcome=result.outcome,
+        message=result.message,
+        bundle_id=result.bundle_id,
+        details={"previousBundleId": result.previous, "activeBundleId": result.bundle_id},
+    )

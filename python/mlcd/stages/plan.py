@@ -1,0 +1,62 @@
+"""`mlcd plan --env E` (and `mlcd deploy --env E --plan`): what a deploy would change; changes nothing."""
+
+from __future__ import annotations
+
+import json
+import os
+
+from mlcd.deployment import (
+    archive_path,
+    check_archive,
+    imported_bundle_ids,
+    make_plan,
+    node_connection_names,
+)
+from mlcd.errors import InputError
+from mlcd.runrecord import RunRecord
+from mlcd.stages.runner import StageContext, StageResult
+
+
+def run(ctx: StageContext) -> StageResult:
+    """Print the deploy plan of this run's bundle for ``--env`` and write ``plan-<env>.json``."""
+    cfg = ctx.config()
+    env = ctx.environment()
+    record = RunRecord.load(ctx.out_dir)
+    archive = archive_path(record, getattr(ctx.args, "archive", None))
+    bundle = check_archive(record, archive)
+    if bundle.project_key and bundle.project_key != cfg.project:
+        raise InputError(
+            f"bundle {bundle.bundle_id} is of project {bundle.project_key}, mlcd.yaml deploys {cfg.project}",
+            "use the archive of this project",
+        )
+    node = ctx.env_node()
+    exists = node.project_exists(cfg.project)
+    active = node.active_bundle_id(cfg.project) if exists else None
+    imported = imported_bundle_ids(node, cfg.project) if exists else set()
+    plan = make_plan(
+        env,
+        cfg.project,
+        bundle,
+        record.sha256,
+        project_exists=exists,
+        active_now=active,
+        imported_ids=imported,
+        node_connections=node_connection_names(node),
+        approval_entry=dict(record.env(env.name)),
+    )
+    for line in plan.lines():
+        ctx.progress(line)
+    path = ctx.out_dir / f"plan-{env.name}.json"
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(plan.to_dict(), indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+    what = f"{plan.active_now or 'nothing'} -> {plan.bundle_id}"
+    if plan.noop:
+        what = "no change (already active)"
+    return StageResult(
+        outcome="NOOP" if plan.noop else "SUCCESS",
+        message=f"plan for {env.name}: {what}; nothing was changed (written to {path})",
+        bundle_id=bundle.bundle_id,
+        reports=[str(path)],
+        details={"plan": plan.to_dict()},
+    )
