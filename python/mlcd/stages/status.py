@@ -1,0 +1,120 @@
+"""`mlcd status --env E`: what is deployed on an environment and how its tests last went.
+
+Prints the active bundle, the imported bundles with their dates (newest first)
+and the last finished run of each test and smoke scenario, as readable tables.
+The same data goes to ``status-<env>.json`` (``details``). Changes nothing.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from mlcd.dss.errors import DSSNotFound
+from mlcd.errors import InputError
+from mlcd.runrecord import RunRecord
+from mlcd.stages.runner import StageContext, StageResult
+
+MAX_BUNDLES = 20
+
+
+def _when(ms: Any) -> str:
+    if not isinstance(ms, int | float) or ms <= 0:
+        return "-"
+    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%SZ")
+
+
+def table(headers: list[str], rows: list[list[str]]) -> list[str]:
+    """Rows as aligned text lines (header, rule, rows)."""
+    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip()]
+    lines.append("  ".join("-" * w for w in widths))
+    lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
+    return lines
+
+
+def run(ctx: StageContext) -> StageResult:
+    """Read and print the state of ``--env``."""
+    cfg = ctx.config()
+    env = ctx.environment()
+    key = cfg.project
+    node = ctx.env_node()
+    ctx.progress(f"reading project {key} on {env.name} ({env.node.url})")
+    try:
+        active = node.active_bundle_id(key)
+        imported = node.list_imported_bundles(key)
+    except DSSNotFound:
+        active, imported = None, []
+    deployed = bool(imported) or active is not None
+    bundles = sorted(imported, key=lambda b: b.get("importedOn") or 0, reverse=True)[:MAX_BUNDLES]
+    bundle_rows = [
+        {
+            "bundleId": str(b.get("bundleId")),
+            "active": str(b.get("bundleId")) == active,
+            "importedOn": _when(b.get("importedOn")),
+            "exportedOn": _when(b.get("exportedOn")),
+            "exportedBy": b.get("exportedBy"),
+        }
+        for b in bundles
+    ]
+
+    tests: list[dict[str, Any]] = []
+    if deployed and active:
+        scenario_ids = [str(s.get("id")) for s in node.list_scenarios(key)]
+        wanted = [*env.tests.select(scenario_ids, env.smoke), *env.smoke]
+        for sid in dict.fromkeys(wanted):
+            if sid not in scenario_ids:
+                tests.append({"scenario": sid, "outcome": "MISSING", "runId": None, "start": "-", "end": "-"})
+                continue
+            runs = node.get_last_runs(key, sid, limit=1, only_finished=True)
+            last = runs[0] if runs else {}
+            result = last.get("result") or {}
+            tests.append(
+                {
+                    "scenario": sid,
+                    "kind": "smoke" if sid in env.smoke else "test",
+                    "outcome": str(result.get("outcome") or ("NEVER RUN" if not last else "RUNNING")),
+                    "runId": last.get("runId"),
+                    "start": _when(last.get("start")),
+                    "end": _when(last.get("end")),
+                }
+            )
+
+    local: dict[str, Any] = {}
+    if RunRecord.exists(ctx.out_dir):
+        try:
+            record = RunRecord.load(ctx.out_dir)
+            local = {"bundleId": record.bundle_id, "environment": record.env(env.name)}
+        except InputError:
+            local = {}
+
+    print(f"\nEnvironment {env.name} ({env.node.url}), project {key}")
+    print(f"Active bundle: {active or ('none' if deployed else 'project not deployed yet')}")
+    if local:
+        print(f"This run's bundle: {local['bundleId']}")
+    if bundle_rows:
+        print("\nImported bundles (newest first):")
+        rows = [
+            [str(b["bundleId"]), "*" if b["active"] else "", str(b["importedOn"]), str(b["exportedOn"])]
+            for b in bundle_rows
+        ]
+        print("\n".join(table(["bundle", "active", "imported", "exported"], rows)))
+    if tests:
+        print("\nLast test outcomes:")
+        cols = ("scenario", "kind", "outcome", "runId", "end")
+        rows = [[str(t.get(c) or "-") for c in cols] for t in tests]
+        print("\n".join(table(["scenario", "kind", "outcome", "run id", "finished"], rows)))
+    print("", flush=True)
+    return StageResult(
+        outcome="SUCCESS",
+        message=f"{env.name}: active bundle {active or 'none'}, {len(imported)} imported",
+        bundle_id=active,
+        details={
+            "activeBundleId": active,
+            "deployed": deployed,
+            "importedBundles": bundle_rows,
+            "importedCount": len(imported),
+            "lastTests": tests,
+            "runRecord": local,
+        },
+    )
