@@ -210,7 +210,6 @@ class DSSSession:
         self._session.auth = _KeyAuth(api_key)
         self._session.verify = verify
         self._session.headers["User-Agent"] = USER_AGENT
-        self._session.trust_env = False
 
     def __repr__(self) -> str:
         return f"DSSSession(name={self.name!r}, url={self.url!r})"
@@ -259,6 +258,7 @@ class DSSSession:
                     headers=dict(headers) if headers else None,
                     stream=stream,
                     timeout=timeout,
+                    verify=self.verify,  # per request: else REQUESTS_CA_BUNDLE would override a CA path
                 )
         except requests.RequestException as exc:
             raise error_from_exception(exc, self.name, operation) from None

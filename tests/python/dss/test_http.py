@@ -48,18 +48,27 @@ def test_every_request_has_connect_and_read_timeouts(clock: FakeClock) -> None:
     assert [s.timeout for s in t.seen] == [(3.0, 42.0), (3.0, 42.0)]
 
 
-def test_tls_verification_default_on_and_ca_bundle_passed(clock: FakeClock, tmp_path: Path) -> None:
+def test_tls_verification_default_on_and_ca_bundle_passed(
+    clock: FakeClock, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("REQUESTS_CA_BUNDLE", raising=False)
+    monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
     node, t = make_node(ok_info, clock, url="https://dss.example")
     node.instance_info()
     assert t.seen[-1].verify is True
     ca = tmp_path / "ca.pem"
     ca.write_text("-----BEGIN CERTIFICATE-----\n")
+    # an explicit CA bundle wins over a bundle named in the environment
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/ssl/certs/ca-certificates.crt")
     node, t = make_node(ok_info, clock, url="https://dss.example", verify=str(ca))
     node.instance_info()
     assert t.seen[-1].verify == str(ca)
 
 
-def test_verify_false_warns_once_per_node(clock: FakeClock, caplog: pytest.LogCaptureFixture) -> None:
+def test_verify_false_warns_once_per_node(
+    clock: FakeClock, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/ssl/certs/ca-certificates.crt")
     with caplog.at_level(logging.WARNING, logger="mlcd.dss"):
         node, t = make_node(ok_info, clock, url="https://dss.example", verify=False)
     node.instance_info()

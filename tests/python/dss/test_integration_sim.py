@@ -5,10 +5,12 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import shutil
 import subprocess
 import textwrap
 import time
+import tracemalloc
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -317,3 +319,30 @@ def test_tls_verify_default_ca_bundle_and_opt_out(tmp_path: Path, caplog: pytest
             insecure = client(sim, verify=False)
         assert insecure.instance_info().get("nodeType") == "DESIGN"
         assert "verification is OFF" in caplog.text
+
+
+def test_transfer_memory_does_not_grow_with_bundle_size(
+    design: SimNode, automation: SimNode, tmp_path: Path
+) -> None:
+    big = design.data_dir / "projects" / "BIGP"
+    (big / "data").mkdir(parents=True)
+    (big / "project.json").write_text(json.dumps({"projectKey": "BIGP", "name": "big", "connections": []}))
+    (big / "variables.json").write_text(json.dumps({"standard": {}, "local": {}}))
+    with open(big / "data" / "blob.bin", "wb") as f:
+        for _ in range(24):
+            f.write(os.urandom(1024 * 1024))  # incompressible, so the archive is about 24 MiB
+    d, a = client(design), client(automation)
+    d.export_bundle("BIGP", "big1")
+    tracemalloc.start()
+    try:
+        tr = d.download_bundle("BIGP", "big1", tmp_path / "big1.zip")
+        _, peak_download = tracemalloc.get_traced_memory()
+        tracemalloc.reset_peak()
+        a.create_project_from_bundle(tr.path)
+        _, peak_upload = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert tr.size > 24 * 1024 * 1024
+    assert a.project_exists("BIGP")
+    assert peak_download < 8 * 1024 * 1024, peak_download
+    assert peak_upload < 8 * 1024 * 1024, peak_upload
