@@ -1,0 +1,157 @@
+package org.mlcd
+
+import com.cloudbees.groovy.cps.NonCPS
+
+/**
+ * Runs one `mlcd` command the way every step does (docs/design.md section 7): arguments only
+ * through environment variables, API keys bound with withCredentials to the variable names
+ * mlcd.yaml gives, `sh` with returnStatus, then the stage file `.mlcd/<stage>[-<env>].json` read
+ * back with readJSON, `junit` on the XML reports and `archiveArtifacts` of the run record, stage
+ * files, audit trail and reports (never the bundle archive).
+ */
+class MlcdCli implements Serializable {
+    private static final long serialVersionUID = 1L
+
+    static final String OUT_DIR = '.mlcd'
+    static final String ARCHIVE = '.mlcd/*.json, .mlcd/audit.jsonl, .mlcd/reports/**'
+    static final String APPROVE = 'mlcd approve --config "$MLCD_CONFIG_PATH" --env "$MLCD_ENV" ' +
+        '--approver "$MLCD_APPROVER" --comment "$MLCD_APPROVAL_COMMENT"'
+
+    /**
+     * Run `spec.command` (a constant shell line that reads values from $MLCD_* variables).
+     * spec: stage, env (or null), config, command, credentials (bindings list), vars (extra K=V).
+     * Returns [exitCode: int, result: stage file content or null, file: stage file path].
+     */
+    static Map run(Object script, Map spec) {
+        List<String> vars = ["MLCD_CONFIG_PATH=${spec.config}".toString()]
+        if (spec.env) {
+            vars << "MLCD_ENV=${spec.env}".toString()
+        }
+        for (Object v : (List) (spec.vars ?: [])) {
+            vars << String.valueOf(v)
+        }
+        if (script.env.MLCD_VENV) {
+            vars << "PATH+MLCD=${script.env.MLCD_VENV}/bin".toString()
+        }
+        List bindings = (List) (spec.credentials ?: [])
+        int status = 0
+        script.withEnv(vars) {
+            if (bindings) {
+                script.withCredentials(bindings) {
+                    status = script.sh(script: spec.command, returnStatus: true)
+                }
+            } else {
+                status = script.sh(script: spec.command, returnStatus: true)
+            }
+        }
+        String file = stageFile(spec.stage as String, spec.env as String)
+        Map result = null
+        if (script.fileExists(file)) {
+            result = (Map) script.readJSON(file: file)
+        }
+        return [exitCode: status, result: result, file: file]
+    }
+
+    /** `junit` on each report (a missing one is fine) and archive the records; returns the failed test count. */
+    static int publish(Object script, List<String> reports) {
+        int failed = 0
+        for (String report : reports) {
+            Object summary = script.junit(testResults: report, allowEmptyResults: true)
+            if (summary != null && summary.failCount) {
+                failed += (summary.failCount as int)
+            }
+        }
+        script.archiveArtifacts(artifacts: ARCHIVE, allowEmptyArchive: true, fingerprint: true)
+        return failed
+    }
+
+    /** The summary of environment `name` in `cfg`; stops the build naming the valid ones if absent. */
+    static Map environment(Object script, Map cfg, String name, String step) {
+        Map e = MlcdConfig.environment(cfg, name)
+        if (e == null) {
+            script.error("${step}: environment '${name}' is not in mlcd.yaml " +
+                "(fix: use one of ${MlcdConfig.environmentNames(cfg).join(', ')})")
+        }
+        return e
+    }
+
+    /** The binding of one environment's (or the design node's) API key to the variable mlcd.yaml names. */
+    static List keyBinding(Object script, String credentialsId, String variable) {
+        return [script.string(credentialsId: credentialsId, variable: variable)]
+    }
+
+    /** Bindings for the artifact repository's credentials, if a credentials id is given and the config names variables. */
+    static List artifactBindings(Object script, Map cfg, String credentialsId) {
+        Map repo = (Map) cfg.artifactRepository
+        if (!credentialsId || repo == null) {
+            return []
+        }
+        if (repo.tokenEnv) {
+            return [script.string(credentialsId: credentialsId, variable: repo.tokenEnv)]
+        }
+        if (repo.usernameEnv && repo.passwordEnv) {
+            return [script.usernamePassword(credentialsId: credentialsId,
+                usernameVariable: repo.usernameEnv, passwordVariable: repo.passwordEnv)]
+        }
+        return []
+    }
+
+    /** Record an approval in the run record and audit trail (`mlcd approve`); stops the build if it fails. */
+    static void recordApproval(Object script, String step, String config, String env, String approver, String comment) {
+        Map run = run(script, [stage: 'approve', env: env, config: config, command: APPROVE,
+                               vars: ["MLCD_APPROVER=${approver}".toString(),
+                                      "MLCD_APPROVAL_COMMENT=${comment ?: ''}".toString()]])
+        publish(script, [])
+        if (run.exitCode != 0) {
+            script.error(failureMessage(step, env, run))
+        }
+    }
+
+    /** Name of the build-wide variable holding an approval not yet recorded (no agent was available). */
+    @NonCPS
+    static String pendingApprovalVar(String env) {
+        return 'MLCD_APPROVAL_PENDING_' + env.toUpperCase().replaceAll('[^A-Z0-9]', '_')
+    }
+
+    /** Append one line to the build description (shown on the build page and in the job's history). */
+    static void describe(Object script, String line) {
+        String old = script.currentBuild.description
+        script.currentBuild.description = old ? "${old}\n${line}".toString() : line
+    }
+
+    /** `.mlcd/<stage>.json` or `.mlcd/<stage>-<env>.json`. */
+    @NonCPS
+    static String stageFile(String stage, String env) {
+        return env ? "${OUT_DIR}/${stage}-${env}.json".toString() : "${OUT_DIR}/${stage}.json".toString()
+    }
+
+    /** One line: step, environment, the CLI's message and what its exit code means. */
+    @NonCPS
+    static String failureMessage(String step, String env, Map run) {
+        int code = run.exitCode as int
+        Map result = (Map) run.result
+        String message = result?.message ? String.valueOf(result.message) :
+            "mlcd wrote no ${run.file}; see the mlcd output above"
+        String where = env ? "${env}: " : ''
+        return "${step}: ${where}${message} (mlcd exit code ${code}: ${exitMeaning(code)})"
+    }
+
+    /** The documented meaning of an mlcd exit code (python/mlcd/errors.py). */
+    @NonCPS
+    static String exitMeaning(int code) {
+        switch (code) {
+            case 0: return 'success'
+            case 1: return 'internal error in mlcd, run again with --debug and report it'
+            case 2: return 'bad input: command line, mlcd.yaml, archive or a missing environment variable'
+            case 3: return 'quality gate failed'
+            case 4: return 'deployment failed after activation and was rolled back, verified'
+            case 5: return 'rollback failed or state unverified: a person must act'
+            case 6: return 'node unreachable, TLS failure, or API key refused'
+            case 7: return 'nothing to roll back to'
+            case 8: return 'DSS refused a step before activation; the environment is unchanged'
+            case 9: return 'another deploy holds the environment lock past the timeout'
+            case 127: return 'mlcd not found: run mlcdSetup first'
+            default: return 'unexpected exit code'
+        }
+    }
+}

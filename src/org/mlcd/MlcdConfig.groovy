@@ -1,0 +1,120 @@
+package org.mlcd
+
+import com.cloudbees.groovy.cps.NonCPS
+
+/**
+ * What the Jenkins steps need from `mlcd.yaml`: the project key, the names of the environment
+ * variables that hold API keys, and the ordered environments with their approval, test and smoke
+ * settings. The Python CLI validates the whole file; this reads only these fields, into plain
+ * (serializable) maps and lists.
+ */
+class MlcdConfig implements Serializable {
+    private static final long serialVersionUID = 1L
+
+    /** Read `path` with readYaml and summarise it; stops the build with a one-line error if unusable. */
+    static Map load(Object script, String path, String step) {
+        if (!script.fileExists(path)) {
+            script.error("${step}: configuration file ${path} not found " +
+                "(fix: add mlcd.yaml at the repository root or pass config: 'path/to/mlcd.yaml')")
+        }
+        Object doc = script.readYaml(file: path)
+        String problem = problem(doc, path)
+        if (problem != null) {
+            script.error("${step}: ${problem}")
+        }
+        return summarize((Map) doc)
+    }
+
+    /** The first problem that stops the steps from using the document, or null. */
+    @NonCPS
+    static String problem(Object doc, String path) {
+        if (!(doc instanceof Map)) {
+            return "${path} is not a YAML mapping (fix: see docs/design.md section 5 for the format)"
+        }
+        Map m = (Map) doc
+        if (!(m.project instanceof String) || !m.project) {
+            return "${path}: 'project' (the DSS project key) is missing"
+        }
+        if (!(m.design instanceof Map) || !((Map) m.design).api_key_env) {
+            return "${path}: 'design.api_key_env' is missing"
+        }
+        if (!(m.environments instanceof List) || ((List) m.environments).isEmpty()) {
+            return "${path}: 'environments' must list at least one environment"
+        }
+        for (Object e : (List) m.environments) {
+            if (!(e instanceof Map) || !((Map) e).name || !((Map) e).api_key_env) {
+                return "${path}: every environment needs 'name' and 'api_key_env'"
+            }
+        }
+        return null
+    }
+
+    /** Plain summary: project, designKeyEnv, artifactRepository (or null), environments. */
+    @NonCPS
+    static Map summarize(Map doc) {
+        List<Map> envs = []
+        for (Object o : (List) doc.environments) {
+            Map e = (Map) o
+            Object tests = e.containsKey('tests') ? e.tests : true
+            Object smoke = e.smoke
+            boolean hasSmoke = smoke instanceof String ? !((String) smoke).isEmpty() :
+                (smoke instanceof List && !((List) smoke).isEmpty())
+            envs << [
+                name: String.valueOf(e.name),
+                apiKeyEnv: String.valueOf(e.api_key_env),
+                approval: e.approval == true,
+                tests: tests != false && tests != null,
+                smoke: hasSmoke,
+                rollbackOnFailure: e.rollback_on_failure != false,
+            ]
+        }
+        Map repo = null
+        if (doc.artifact_repository instanceof Map) {
+            Map r = (Map) doc.artifact_repository
+            repo = [
+                usernameEnv: r.username_env ? String.valueOf(r.username_env) : null,
+                passwordEnv: r.password_env ? String.valueOf(r.password_env) : null,
+                tokenEnv: r.token_env ? String.valueOf(r.token_env) : null,
+            ]
+        }
+        return [
+            project: String.valueOf(doc.project),
+            designKeyEnv: String.valueOf(((Map) doc.design).api_key_env),
+            artifactRepository: repo,
+            environments: envs,
+        ]
+    }
+
+    /** The summary of environment `name`, or null. */
+    @NonCPS
+    static Map environment(Map cfg, String name) {
+        for (Object e : (List) cfg.environments) {
+            if (((Map) e).name == name) {
+                return (Map) e
+            }
+        }
+        return null
+    }
+
+    /** Names of the environments, in order. */
+    @NonCPS
+    static List<String> environmentNames(Map cfg) {
+        List<String> names = []
+        for (Object e : (List) cfg.environments) {
+            names << String.valueOf(((Map) e).name)
+        }
+        return names
+    }
+
+    /** The credentials id used when none is given: `mlcd-<project>-<environment or design>`, lower case. */
+    @NonCPS
+    static String defaultCredentialsId(Map cfg, String target) {
+        return "mlcd-${cfg.project}-${target}".toLowerCase()
+    }
+
+    /** The name of the lockable resource guarding an environment: `mlcd-<project>-<env>`. */
+    @NonCPS
+    static String lockName(Map cfg, String env) {
+        return "mlcd-${cfg.project}-${env}"
+    }
+}

@@ -1,0 +1,343 @@
+package harness
+
+import groovy.json.JsonSlurper
+import org.codehaus.groovy.control.CompilerConfiguration
+import org.codehaus.groovy.control.customizers.ImportCustomizer
+import org.junit.Before
+
+/**
+ * Base class of step tests (JenkinsPipelineUnit's BasePipelineTest + DeclarativePipelineTest in
+ * one): a binding with env/params/currentBuild, the usual pipeline steps faked, every vars/ script
+ * callable by name as a global variable, and a declarative `pipeline {}` interpreter.
+ */
+abstract class BasePipelineTest {
+    private static final Map<String, Class> COMPILED = [:]
+    private static GroovyClassLoader loader
+
+    PipelineTestHelper helper
+    Binding binding
+    Map<String, String> env
+    Map<String, Object> params
+    FakeRun currentBuild
+    private final Map<String, Script> loaded = [:]
+
+    @Before
+    void setUp() throws Exception {
+        helper = new PipelineTestHelper()
+        binding = new Binding()
+        helper.binding = binding
+        helper.libraryRoot = libraryRoot()
+        env = new LinkedHashMap<String, String>([
+            BUILD_NUMBER: '42', BUILD_URL: 'http://jenkins.example/job/team/42/', JOB_NAME: 'team/churn',
+            BRANCH_NAME: 'main', PATH: '/usr/local/bin:/usr/bin:/bin', WORKSPACE: '/ws/team',
+        ])
+        params = [:]
+        currentBuild = new FakeRun()
+        helper.env = env
+        helper.currentBuild = currentBuild
+        binding.setVariable('env', env)
+        binding.setVariable('params', params)
+        binding.setVariable('currentBuild', currentBuild)
+        binding.setVariable('scm', [$class: 'GitSCM'])
+        registerDefaultSteps()
+        registerLibrarySteps()
+    }
+
+    /** The library checkout: the working directory (run.sh runs from the repository root). */
+    static File libraryRoot() {
+        return new File(System.getProperty('mlcd.libraryRoot', '.')).canonicalFile
+    }
+
+    /** Load a vars/ script (or any pipeline script) with this test's binding; returns the script. */
+    Script loadScript(String path) {
+        Script s = loaded.get(path)
+        if (s != null) {
+            return s
+        }
+        Class cls = compile(new File(helper.libraryRoot, path))
+        s = (Script) cls.newInstance()
+        s.setBinding(binding)
+        s.run()
+        loaded.put(path, s)
+        return s
+    }
+
+    /** Run a step as a pipeline would; returns the exception that ended it (build FAILURE), or null. */
+    Throwable runStep(String name, Map args = [:]) {
+        try {
+            loadScript("vars/${name}.groovy").invokeMethod('call', [args] as Object[])
+            return null
+        } catch (PipelineAbort e) {
+            currentBuild.result = 'FAILURE'
+            helper.log << "ERROR: ${e.message}".toString()
+            return e
+        }
+    }
+
+    private static synchronized Class compile(File file) {
+        String key = file.canonicalPath
+        Class cls = COMPILED.get(key)
+        if (cls == null) {
+            if (loader == null) {
+                CompilerConfiguration cc = new CompilerConfiguration()
+                cc.addCompilationCustomizers(new ImportCustomizer().addImports('com.cloudbees.groovy.cps.NonCPS'))
+                loader = new GroovyClassLoader(BasePipelineTest.classLoader, cc)
+            }
+            cls = loader.parseClass(file)
+            COMPILED.put(key, cls)
+        }
+        return cls
+    }
+
+    protected void registerLibrarySteps() {
+        File vars = new File(helper.libraryRoot, 'vars')
+        vars.listFiles()?.findAll { File f -> f.name.endsWith('.groovy') }?.each { File f ->
+            String name = f.name - '.groovy'
+            String path = "vars/${f.name}"
+            helper.registerAllowedMethod(name) { Object[] a ->
+                loadScript(path).invokeMethod('call', a)
+            }
+        }
+    }
+
+    // ---- default fakes of Jenkins steps ----------------------------------------------------------
+
+    @SuppressWarnings('MethodSize')
+    protected void registerDefaultSteps() {
+        PipelineTestHelper h = helper
+        h.registerAllowedMethod('echo', [String]) { String m -> h.log << m }
+        h.registerAllowedMethod('error', [String]) { String m -> throw new PipelineAbort(m) }
+        h.registerAllowedMethod('unstable', [String]) { String m ->
+            currentBuild.result = 'UNSTABLE'
+            h.log << "WARNING: ${m}".toString()
+        }
+        h.registerAllowedMethod('unstable', [Map]) { Map m ->
+            currentBuild.result = 'UNSTABLE'
+            h.log << "WARNING: ${m.message}".toString()
+        }
+        h.registerAllowedMethod('sh', [String]) { String s -> runSh([script: s]) }
+        h.registerAllowedMethod('sh', [Map]) { Map m -> runSh(m) }
+        h.registerAllowedMethod('stage', [String, Closure]) { String name, Closure c ->
+            h.stages << name
+            c.call()
+        }
+        h.registerAllowedMethod('node', [String, Closure]) { String label, Closure c -> onNode(label, c) }
+        h.registerAllowedMethod('node', [Closure]) { Closure c -> onNode('', c) }
+        h.registerAllowedMethod('timeout', [Map, Closure], null)
+        h.registerAllowedMethod('timeout', [Integer, Closure], null)
+        h.registerAllowedMethod('lock', [String, Closure], null)
+        h.registerAllowedMethod('lock', [Map, Closure], null)
+        h.registerAllowedMethod('script', [Closure], null)
+        h.registerAllowedMethod('dir', [String, Closure], null)
+        h.registerAllowedMethod('retry', [Integer, Closure], null)
+        h.registerAllowedMethod('milestone', { Object[] a -> null })
+        h.registerAllowedMethod('stash', [Map]) { Map m -> null }
+        h.registerAllowedMethod('unstash', { Object[] a -> null })
+        h.registerAllowedMethod('deleteDir', { Object[] a -> null })
+        h.registerAllowedMethod('sleep', { Object[] a -> null })
+        h.registerAllowedMethod('archiveArtifacts', { Object[] a -> null })
+        h.registerAllowedMethod('isUnix', { Object[] a -> true })
+        h.registerAllowedMethod('pwd', { Object[] a -> h.workspace?.absolutePath ?: env.WORKSPACE })
+        h.registerAllowedMethod('buildingTag', { Object[] a -> env.TAG_NAME != null })
+        h.registerAllowedMethod('string', [Map]) { Map m -> [$class: 'StringBinding'] + m }
+        h.registerAllowedMethod('usernamePassword', [Map]) { Map m -> [$class: 'UsernamePasswordMultiBinding'] + m }
+        h.registerAllowedMethod('withCredentials', [List, Closure]) { List bindings, Closure c ->
+            withCredentials(bindings, c)
+        }
+        h.registerAllowedMethod('withEnv', [List, Closure]) { List pairs, Closure c -> withEnv(pairs, c) }
+        h.registerAllowedMethod('catchError', [Map, Closure]) { Map m, Closure c ->
+            try {
+                c.call()
+            } catch (PipelineAbort e) {
+                currentBuild.result = (m.buildResult ?: 'FAILURE') as String
+                h.log << "ERROR: ${e.message}".toString()
+            }
+        }
+        h.registerAllowedMethod('input', [Map]) { Map m -> input(m) }
+        h.registerAllowedMethod('junit', [String]) { String p -> junit([testResults: p]) }
+        h.registerAllowedMethod('junit', [Map]) { Map m -> junit(m) }
+        h.registerAllowedMethod('readJSON', [Map]) { Map m ->
+            String text = m.text != null ? m.text as String : h.readText(m.file as String)
+            return new JsonSlurper().parseText(text)
+        }
+        h.registerAllowedMethod('readYaml', [Map]) { Map m -> readYaml(m) }
+        h.registerAllowedMethod('writeFile', [Map]) { Map m -> h.writeText(m.file as String, m.text as String) }
+        h.registerAllowedMethod('readFile', [String]) { String f -> h.readText(f) }
+        h.registerAllowedMethod('readFile', [Map]) { Map m -> h.readText(m.file as String) }
+        h.registerAllowedMethod('fileExists', [String]) { String f -> h.fileExists(f) }
+        h.registerAllowedMethod('fileExists', [Map]) { Map m -> h.fileExists(m.file as String) }
+        h.registerAllowedMethod('libraryResource', [String]) { String p ->
+            new File(h.libraryRoot, "resources/${p}").getText('UTF-8')
+        }
+        h.registerAllowedMethod('pipeline', [Closure]) { Closure c ->
+            new DeclarativePipeline(h, c.owner).run(c)
+        }
+    }
+
+    protected Object runSh(Map m) {
+        String script = m.script as String
+        Map r = helper.runSh(script)
+        String out = r.stdout as String
+        int code = r.exitValue as int
+        if (out) {
+            helper.log << out
+        }
+        if (m.returnStatus) {
+            return code
+        }
+        if (code != 0) {
+            throw new PipelineAbort("script returned exit code ${code}")
+        }
+        return m.returnStdout ? out : null
+    }
+
+    protected Object onNode(String label, Closure c) {
+        Map<String, String> saved = new LinkedHashMap<String, String>(env)
+        env.NODE_NAME = label ?: 'built-in'
+        try {
+            return c.call()
+        } finally {
+            restoreEnv(saved, ['NODE_NAME'])
+        }
+    }
+
+    /** Undo a block's bindings only: global `env.X = ...` assignments made inside it persist, as in Jenkins. */
+    protected void restoreEnv(Map<String, String> saved, Collection<String> keys) {
+        keys.each { String k ->
+            if (saved.containsKey(k)) {
+                env[k] = saved[k]
+            } else {
+                env.remove(k)
+            }
+        }
+    }
+
+    protected Object withEnv(List pairs, Closure c) {
+        Map<String, String> saved = new LinkedHashMap<String, String>(env)
+        List<String> keys = []
+        pairs.each { Object p ->
+            String s = p as String
+            int eq = s.indexOf('=')
+            String k = s.substring(0, eq)
+            String v = s.substring(eq + 1)
+            int plus = k.indexOf('+')
+            if (plus > 0) {
+                String base = k.substring(0, plus)
+                env[base] = env[base] ? "${v}:${env[base]}".toString() : v
+                keys << base
+            } else {
+                env[k] = v
+                keys << k
+            }
+        }
+        try {
+            return c.call()
+        } finally {
+            restoreEnv(saved, keys)
+        }
+    }
+
+    protected Object withCredentials(List bindings, Closure c) {
+        Map<String, String> saved = new LinkedHashMap<String, String>(env)
+        List<String> keys = []
+        bindings.each { Object b ->
+            Map m = b as Map
+            String id = m.credentialsId as String
+            if (!helper.credentials.containsKey(id)) {
+                throw new PipelineAbort("Could not find credentials entry with ID '${id}'")
+            }
+            Object secret = helper.credentials[id]
+            if (m.$class == 'StringBinding') {
+                env[m.variable as String] = secret as String
+                keys << (m.variable as String)
+            } else {
+                Map up = secret as Map
+                env[m.usernameVariable as String] = up.username as String
+                env[m.passwordVariable as String] = up.password as String
+                keys << (m.usernameVariable as String) << (m.passwordVariable as String)
+            }
+        }
+        try {
+            return c.call()
+        } finally {
+            restoreEnv(saved, keys)
+        }
+    }
+
+    protected Object input(Map m) {
+        if (helper.inputResponder != null) {
+            return helper.inputResponder.call(m)
+        }
+        String approver = 'approver'
+        List parameters = (m.parameters ?: []) as List
+        if (parameters.isEmpty() && !m.submitterParameter) {
+            return null
+        }
+        Map values = [:]
+        parameters.each { Object p -> values[(p as Map).name] = (p as Map).defaultValue }
+        if (m.submitterParameter) {
+            values[m.submitterParameter] = approver
+        }
+        return values.size() == 1 ? values.values().first() : values
+    }
+
+    protected Object readYaml(Map m) {
+        if (m.file != null && helper.yamlDocs.containsKey(m.file)) {
+            return deepCopy(helper.yamlDocs[m.file])
+        }
+        String text = m.text != null ? m.text as String : helper.readText(m.file as String)
+        if (helper.yamlParser == null) {
+            throw new IllegalStateException("test set no yamlDocs entry for ${m.file}")
+        }
+        return helper.yamlParser.call(text)
+    }
+
+    private static Object deepCopy(Object o) {
+        if (o instanceof Map) {
+            Map out = [:]
+            ((Map) o).each { k, v -> out[k] = deepCopy(v) }
+            return out
+        }
+        if (o instanceof List) {
+            return ((List) o).collect { Object v -> deepCopy(v) }
+        }
+        return o
+    }
+
+    protected Map junit(Map m) {
+        List<String> reports = helper.glob(m.testResults as String)
+        if (reports.isEmpty() && !m.allowEmptyResults) {
+            throw new PipelineAbort('No test report files were found. Configuration error?')
+        }
+        int total = 0
+        int failed = 0
+        reports.each { String path ->
+            def xml = new XmlSlurper().parseText(helper.readText(path))
+            def cases = xml.name() == 'testcase' ? [xml] : xml.'**'.findAll { it.name() == 'testcase' }
+            cases.each { tc ->
+                total++
+                if (tc.failure.size() > 0 || tc.error.size() > 0) {
+                    failed++
+                }
+            }
+        }
+        if (failed > 0 && !m.skipMarkingBuildUnstable) {
+            currentBuild.result = 'UNSTABLE'
+        }
+        return [totalCount: total, failCount: failed, passCount: total - failed, skipCount: 0]
+    }
+
+    // ---- assertions (JPU names) -----------------------------------------------------------------
+
+    void assertJobStatusSuccess() {
+        assert currentBuild.currentResult == 'SUCCESS'
+    }
+
+    void assertJobStatusFailure() {
+        assert currentBuild.currentResult == 'FAILURE'
+    }
+
+    void assertJobStatusUnstable() {
+        assert currentBuild.currentResult == 'UNSTABLE'
+    }
+}

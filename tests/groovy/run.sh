@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Groovy tests of the Jenkins shared library (own JenkinsPipelineUnit-like harness), with
+# Debian's Groovy 2.4.21 (what Jenkins runs) and JUnit 4. Run from anywhere:
+#   tests/groovy/run.sh            unit + step tests (+ e2e when the Python CLI is available)
+#   tests/groovy/run.sh steps      one directory under tests/groovy
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+export JAVA_HOME="${JAVA_HOME:-/usr/lib/jvm/java-17-openjdk-amd64}"
+JARS=/usr/share/java
+CP="tests/groovy:src:$JARS/junit4.jar:$JARS/hamcrest-core.jar"
+if [ "$#" -eq 0 ]; then
+  set -- unit steps
+  if [ -x .venv/bin/python ] && .venv/bin/python -c 'import mlcd.sim.launcher, mlcd.stages.run' 2>/dev/null; then
+    set -- "$@" e2e
+  else
+    echo "tests/groovy/run.sh: skipping e2e (needs .venv with mlcd's CLI and stand-in)"
+  fi
+fi
+exec groovy -cp "$CP" -Dmlcd.libraryRoot="$PWD" tests/groovy/RunTests.groovy "$@"

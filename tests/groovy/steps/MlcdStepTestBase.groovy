@@ -1,0 +1,114 @@
+package steps
+
+import groovy.json.JsonOutput
+import harness.BasePipelineTest
+import harness.MethodCall
+import org.junit.Before
+
+/**
+ * Shared fixture of the step tests: a team's mlcd.yaml (design, test, prod with approval),
+ * credentials in the Jenkins store, a fake `mlcd` CLI that writes its stage file and reports like
+ * the real one, and the fake venv install of mlcdSetup.
+ */
+abstract class MlcdStepTestBase extends BasePipelineTest {
+    static final String BUNDLE = 'CHURN_20261123T120000Z_abc1234_b42'
+    static final Map<String, String> SECRETS = [
+        'mlcd-churn-design': 'design-key-d41d8cd9', 'mlcd-churn-test': 'test-key-8f00b204',
+        'mlcd-churn-prod': 'prod-key-e9800998',
+    ]
+    static final String ARTIFACT_PASSWORD = 'artifact-pass-ecf8427e'
+
+    /** Every mlcd command that ran, as [command, env, script, envVars]. */
+    List<Map> cliRuns = []
+    /** command or command-env -> [exit: n, outcome:, message:, failedTests: n] */
+    Map<String, Map> cliResults = [:]
+    String installedVersion = 'mlcd 0.1.0'
+
+    @Before
+    void setUpMlcd() {
+        helper.yamlDocs['mlcd.yaml'] = teamConfig()
+        helper.files['mlcd.yaml'] = '# read through yamlDocs'
+        helper.credentials.putAll(SECRETS)
+        helper.credentials['mlcd-churn-artifacts'] = [username: 'ci-bot', password: ARTIFACT_PASSWORD]
+        helper.addShMock { String script ->
+            if (script.startsWith('set -eu')) {
+                return [stdout: '', exitValue: 0]
+            }
+            if (script.contains('/bin/mlcd" --version')) {
+                return [stdout: installedVersion + '\n', exitValue: 0]
+            }
+            if (script.startsWith('mlcd ')) {
+                return fakeCli(script)
+            }
+            return null
+        }
+    }
+
+    static Map teamConfig() {
+        return [
+            project: 'CHURN',
+            design: [url: 'http://127.0.0.1:11200', api_key_env: 'DSS_DESIGN_API_KEY'],
+            artifact_repository: [url: 'http://127.0.0.1:8081/b', username_env: 'ARTIFACTS_USER',
+                                  password_env: 'ARTIFACTS_PASSWORD'],
+            environments: [
+                [name: 'test', url: 'http://127.0.0.1:11201', api_key_env: 'DSS_TEST_API_KEY',
+                 tests: [prefix: 'TEST_'], smoke: []],
+                [name: 'prod', url: 'http://127.0.0.1:11202', api_key_env: 'DSS_PROD_API_KEY', approval: true,
+                 tests: false, smoke: ['TEST_SMOKE']],
+            ],
+        ]
+    }
+
+    /** Make `mlcd <command> [--env env]` end with this exit code and outcome. */
+    void cliResult(String command, String envName, int exit, String outcome, String message = 'failed', int failedTests = 0) {
+        cliResults[envName ? "${command}-${envName}".toString() : command] =
+            [exit: exit, outcome: outcome, message: message, failedTests: failedTests]
+    }
+
+    protected Map fakeCli(String script) {
+        String command = script.split(' ')[1]
+        String envName = script.contains('--env') ? env.MLCD_ENV : null
+        cliRuns << [command: command, env: envName, script: script, vars: new LinkedHashMap(env)]
+        String key = envName ? "${command}-${envName}" : command
+        Map r = cliResults[key] ?: [exit: 0, outcome: 'SUCCESS', message: 'ok', failedTests: 0]
+        String file = envName ? ".mlcd/${key}.json" : ".mlcd/${command}.json"
+        helper.files[file] = JsonOutput.toJson([stage: command, environment: envName, outcome: r.outcome,
+                                                exitCode: r.exit, bundleId: BUNDLE, message: r.message])
+        if (command in ['test', 'smoke', 'validate']) {
+            String report = command == 'validate' ? '.mlcd/reports/validate.xml' :
+                ".mlcd/reports/${envName}/${command == 'test' ? 'tests' : 'smoke'}.xml"
+            helper.files[report] = junitXml(r.failedTests as int)
+        }
+        return [stdout: "[mlcd ${command}] ${r.outcome}", exitValue: r.exit]
+    }
+
+    static String junitXml(int failed) {
+        String cases = (1..3).collect { int i ->
+            i <= failed ? "<testcase name='TEST_${i}'><failure message='scenario failed'/></testcase>" :
+                "<testcase name='TEST_${i}'/>"
+        }.join('')
+        return "<testsuite name='churn' tests='3' failures='${failed}'>${cases}</testsuite>"
+    }
+
+    /** The mlcd commands that ran, as 'command[ env]'. */
+    List<String> commands() {
+        return cliRuns.collect { Map r -> r.env ? "${r.command} ${r.env}".toString() : r.command as String }
+    }
+
+    /** No secret value appears in any recorded step argument, sh script, or log line. */
+    void assertNoSecretLeaked() {
+        List<String> secrets = SECRETS.values().toList() + [ARTIFACT_PASSWORD]
+        helper.callStack.each { MethodCall c ->
+            String text = helper.callArgsToString(c)
+            secrets.each { String s -> assert !text.contains(s): "secret in ${c.methodName} call" }
+        }
+        helper.log.each { String line -> secrets.each { String s -> assert !line.contains(s) } }
+        String desc = currentBuild.description ?: ''
+        secrets.each { String s -> assert !desc.contains(s) }
+    }
+
+    MethodCall lastCall(String name) {
+        List<MethodCall> calls = helper.calls(name)
+        return calls ? calls[-1] : null
+    }
+}

@@ -1,0 +1,66 @@
+import groovy.transform.Field
+import org.mlcd.MlcdCli
+import org.mlcd.StepArgs
+
+@Field static final String STEP = 'mlcdApprove'
+@Field static final List<String> KEYS = ['env', 'config', 'submitter', 'timeoutMinutes', 'message', 'label']
+
+/**
+ * Ask a person to approve deploying this build's bundle to an environment. Call it outside any
+ * agent (an `agent none` stage) so that waiting holds no executor: milestone, then `input`
+ * restricted to `submitter` inside a `timeout`, then milestone again (an older build can no longer
+ * deploy after a newer one passed). The approver (learned with submitterParameter) goes to the audit
+ * trail through `mlcd approve`, which needs the workspace holding .mlcd/run.json:
+ *  - with `label`, at once inside node(label);
+ *  - inside a node block already (env.NODE_NAME is set), at once;
+ *  - otherwise mlcdDeploy records it, in its workspace, before deploying to that environment.
+ */
+void call(Map args = [:]) {
+    String problem = StepArgs.unknownKey(STEP, args, KEYS) ?:
+        StepArgs.missingKey(STEP, args, [env: "the environment name from mlcd.yaml, e.g. env: 'prod'"])
+    if (problem) {
+        error(problem)
+    }
+    String target = args.env
+    String config = args.config ?: 'mlcd.yaml'
+    int minutes = (args.timeoutMinutes ?: 60) as int
+    Map request = [
+        id: 'mlcdApprove',
+        message: args.message ?: "Deploy build ${env.BUILD_NUMBER} to ${target}?",
+        ok: "Deploy to ${target}".toString(),
+        submitterParameter: 'MLCD_APPROVER',
+        parameters: [string(name: 'MLCD_APPROVAL_COMMENT', defaultValue: '',
+                            description: 'Comment recorded with the approval in the audit trail')],
+    ]
+    if (args.submitter) {
+        request.submitter = args.submitter
+    } else {
+        echo "${STEP}: no submitter given: anyone allowed to build this job may approve ${target}"
+    }
+    milestone()
+    Object answer = null
+    try {
+        timeout(time: minutes, unit: 'MINUTES') {
+            answer = input(request)
+        }
+    } catch (err) {
+        echo "${STEP}: deployment to ${target} was not approved (rejected, or no answer within ${minutes} minutes)"
+        throw err
+    }
+    milestone()
+    String approver = answer instanceof Map ? answer.MLCD_APPROVER : String.valueOf(answer)
+    String comment = answer instanceof Map ? (answer.MLCD_APPROVAL_COMMENT ?: '') : ''
+    echo "${STEP}: ${target} approved by ${approver}"
+    if (args.label != null) {
+        node(args.label as String) {
+            MlcdCli.recordApproval(this, STEP, config, target, approver, comment)
+        }
+    } else if (env.NODE_NAME) {
+        MlcdCli.recordApproval(this, STEP, config, target, approver, comment)
+    } else {
+        String pendingVar = MlcdCli.pendingApprovalVar(target)
+        env[pendingVar] = approver
+        env[pendingVar + '_COMMENT'] = comment
+        echo "${STEP}: mlcdDeploy records this approval in the audit trail before deploying to ${target}"
+    }
+}

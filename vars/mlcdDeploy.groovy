@@ -1,0 +1,46 @@
+import groovy.transform.Field
+import org.mlcd.MlcdCli
+import org.mlcd.MlcdConfig
+import org.mlcd.StepArgs
+
+@Field static final String STEP = 'mlcdDeploy'
+@Field static final List<String> KEYS = ['env', 'config', 'credentialsId', 'artifactCredentialsId']
+@Field static final String COMMAND = 'mlcd deploy --config "$MLCD_CONFIG_PATH" --env "$MLCD_ENV"'
+
+/**
+ * Import, preload, activate and verify this run's bundle on one environment. An approval given by
+ * mlcdApprove outside any agent is recorded here first (mlcd approve), in this workspace.
+ * Fails the build if the deployment fails; a verified automatic rollback is noted in the description.
+ */
+void call(Map args = [:]) {
+    String problem = StepArgs.unknownKey(STEP, args, KEYS) ?:
+        StepArgs.missingKey(STEP, args, [env: "the environment name from mlcd.yaml, e.g. env: 'test'"])
+    if (problem) {
+        error(problem)
+    }
+    String config = args.config ?: 'mlcd.yaml'
+    Map cfg = MlcdConfig.load(this, config, STEP)
+    Map target = MlcdCli.environment(this, cfg, args.env as String, STEP)
+    String pendingVar = MlcdCli.pendingApprovalVar(target.name)
+    String approver = env[pendingVar]
+    if (approver) {
+        MlcdCli.recordApproval(this, STEP, config, target.name, approver, env[pendingVar + '_COMMENT'])
+        env[pendingVar] = ''
+    }
+    String credentialsId = args.credentialsId ?: MlcdConfig.defaultCredentialsId(cfg, target.name)
+    List bindings = MlcdCli.keyBinding(this, credentialsId, target.apiKeyEnv) +
+        MlcdCli.artifactBindings(this, cfg, args.artifactCredentialsId as String)
+    Map run = MlcdCli.run(this, [stage: 'deploy', env: target.name, config: config, command: COMMAND,
+                                 credentials: bindings])
+    MlcdCli.publish(this, [])
+    if (run.exitCode == 0) {
+        MlcdCli.describe(this, "${target.name}: ${run.result?.bundleId} deployed")
+        return
+    }
+    if (run.exitCode == 4) {
+        MlcdCli.describe(this, "${target.name}: deployment failed and was rolled back (verified)")
+    } else if (run.exitCode == 5) {
+        MlcdCli.describe(this, "${target.name}: ROLLBACK FAILED, a person must act")
+    }
+    error(MlcdCli.failureMessage(STEP, target.name, run))
+}

@@ -1,0 +1,40 @@
+import groovy.transform.Field
+import org.mlcd.MlcdCli
+import org.mlcd.MlcdConfig
+import org.mlcd.StepArgs
+
+@Field static final String STEP = 'mlcdTest'
+@Field static final List<String> KEYS = ['env', 'config', 'credentialsId']
+@Field static final String COMMAND = 'mlcd test --config "$MLCD_CONFIG_PATH" --env "$MLCD_ENV"'
+
+/**
+ * Run an environment's test scenarios. Failed tests make the build UNSTABLE (through junit);
+ * any other failure (node unreachable, bad config) fails it.
+ */
+void call(Map args = [:]) {
+    String problem = StepArgs.unknownKey(STEP, args, KEYS) ?:
+        StepArgs.missingKey(STEP, args, [env: "the environment name from mlcd.yaml, e.g. env: 'test'"])
+    if (problem) {
+        error(problem)
+    }
+    String config = args.config ?: 'mlcd.yaml'
+    Map cfg = MlcdConfig.load(this, config, STEP)
+    Map target = MlcdCli.environment(this, cfg, args.env as String, STEP)
+    String credentialsId = args.credentialsId ?: MlcdConfig.defaultCredentialsId(cfg, target.name)
+    Map run = MlcdCli.run(this, [stage: 'test', env: target.name, config: config, command: COMMAND,
+                                 credentials: MlcdCli.keyBinding(this, credentialsId, target.apiKeyEnv)])
+    int failed = MlcdCli.publish(this, [".mlcd/reports/${target.name}/tests.xml".toString()])
+    if (run.exitCode == 0) {
+        return
+    }
+    if (run.exitCode == 3) {
+        String message = MlcdCli.failureMessage(STEP, target.name, run)
+        if (failed == 0) {
+            unstable(message)
+        } else {
+            echo message
+        }
+        return
+    }
+    error(MlcdCli.failureMessage(STEP, target.name, run))
+}
