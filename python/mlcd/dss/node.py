@@ -144,7 +144,8 @@ class DSSNode:
                 return done
             if attempt >= policy.max_attempts or self.clock() - started >= policy.max_total_s:
                 raise last
-            self.sleep(min(policy.backoff(attempt), max(0.0, policy.max_total_s - (self.clock() - started))))
+            delay = max(policy.backoff(attempt), last.retry_after or 0.0)
+            self.sleep(min(delay, max(0.0, policy.max_total_s - (self.clock() - started))))
             # the lost request may still have been in progress on the node: look again before resending
             done = self._check_state(operation, last, check)
             if done is not None:

@@ -145,7 +145,19 @@ class ScenarioWaiter:
                     self.node.name,
                     f"run scenario {sid} of project {key}",
                 )
-        return [self._trigger(sid, deadline_s, params) for sid in sids]
+        handles: list[RunHandle] = []
+        try:
+            for sid in sids:
+                handles.append(self._trigger(sid, deadline_s, params))
+        except DSSError:
+            # leave no run behind that nobody waits for
+            for h in handles:
+                try:
+                    self.node.abort_scenario(key, h.scenario_id)
+                except DSSError as exc:
+                    log.warning("DSS %s: could not abort scenario %s: %s", self.node.name, h.scenario_id, exc)
+            raise
+        return handles
 
     def _trigger(self, sid: str, deadline_s: float, params: dict[str, Any] | None) -> RunHandle:
         key = self.project_key

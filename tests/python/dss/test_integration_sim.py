@@ -224,7 +224,7 @@ def test_activation_answer_lost_is_not_repeated(design: SimNode, automation: Sim
     )
     automation.reset_stats()
     slow = client(
-        automation, read_timeout=0.5, retry=RetryPolicy(max_attempts=3, initial_s=4.0, max_wait_s=4.0)
+        automation, read_timeout=0.5, retry=RetryPolicy(max_attempts=3, initial_s=8.0, max_wait_s=8.0)
     )
     report = slow.activate_bundle(PROJECT, "b_lost", connection_remappings={"warehouse": "warehouse_test"})
     assert report.get("recovered") is True

@@ -200,6 +200,15 @@ def test_fire_cancelled_before_its_run_is_reported_aborted(clock: FakeClock) -> 
     assert clock.now - 1000.0 <= 4.0  # noticed at the first tick, not at the deadline
 
 
+def test_trigger_failure_aborts_the_runs_already_started(clock: FakeClock) -> None:
+    world = World(clock, {"TEST_A": (5.0, "SUCCESS"), "TEST_B": (5.0, "SUCCESS")})
+    world.cancel.add("TEST_B")
+    node, _ = make_node(world, clock)
+    with pytest.raises(DSSRunCancelled):
+        ScenarioWaiter(node, "CHURN").start_all(["TEST_A", "TEST_B"], 60)
+    assert world.aborted == ["TEST_A"]
+
+
 def test_unknown_scenario(clock: FakeClock) -> None:
     node, _ = make_node(World(clock, {"TEST_A": (1.0, "SUCCESS")}), clock)
     with pytest.raises(DSSNotFound, match="no scenario TEST_NOPE"):
