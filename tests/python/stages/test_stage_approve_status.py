@@ -1,0 +1,67 @@
+"""`mlcd approve` and `mlcd status` through the real CLI against stand-in nodes."""
+
+from __future__ import annotations
+
+from helpers.pipeline_env import PipelineEnv
+
+
+def test_approve_records_approver_bound_to_the_bundle_bytes(pipeline: PipelineEnv) -> None:
+    assert pipeline.mlcd("bundle").returncode == 0
+    proc = pipeline.mlcd("approve", "--env", "prod", "--approver", "alice", "--comment", "CAB-123 ok")
+    assert proc.returncode == 0, proc.stderr
+    record = pipeline.run_record()
+    approval = record["environments"]["prod"]["approval"]
+    assert approval["approver"] == "alice" and approval["comment"] == "CAB-123 ok"
+    assert approval["bundleId"] == record["bundleId"] and approval["sha256"] == record["sha256"]
+    assert approval["time"].endswith("Z")
+    assert record["environments"]["prod"]["approvedBy"] == "alice"
+    (audit,) = [r for r in pipeline.audit_records() if r["operation"] == "approve"]
+    assert audit["environment"] == "prod" and audit["sha256"] == record["sha256"]
+    assert audit["detail"]["approver"] == "alice"
+    assert pipeline.stage_file("approve-prod")["outcome"] == "SUCCESS"
+    assert "alice approved bundle" in proc.stdout
+
+
+def test_approve_unknown_env_and_missing_run_record(pipeline: PipelineEnv) -> None:
+    proc = pipeline.mlcd("approve", "--env", "prd", "--approver", "alice")
+    assert proc.returncode == 2 and "did you mean 'prod'" in proc.stderr
+    proc = pipeline.mlcd("approve", "--env", "prod", "--approver", "alice")
+    assert proc.returncode == 2 and "mlcd bundle" in proc.stderr
+
+
+def test_approval_lets_deploy_proceed_on_an_approval_env(pipeline: PipelineEnv) -> None:
+    pipeline.env_config("prod")["approval"] = True
+    pipeline.write_config()
+    assert pipeline.mlcd("bundle").returncode == 0
+    refused = pipeline.mlcd("deploy", "--env", "prod")
+    assert refused.returncode == 2, refused.stderr
+    assert pipeline.mlcd("approve", "--env", "prod", "--approver", "bob").returncode == 0
+    deployed = pipeline.mlcd("deploy", "--env", "prod")
+    assert deployed.returncode == 0, deployed.stderr
+
+
+def test_status_before_and_after_deploy_and_tests(pipeline: PipelineEnv) -> None:
+    before = pipeline.mlcd("status", "--env", "test")
+    assert before.returncode == 0, before.stderr
+    assert "project not deployed yet" in before.stdout
+    assert pipeline.stage_file("status-test")["details"]["deployed"] is False
+
+    pipeline.set_design_variables(fail_test=True, slow_seconds=0.2)
+    assert pipeline.mlcd("bundle").returncode == 0
+    assert pipeline.mlcd("deploy", "--env", "test").returncode == 0
+    assert pipeline.mlcd("test", "--env", "test").returncode == 3  # TEST_FAIL_ON_VAR fails on purpose
+    bundle_id = pipeline.run_record()["bundleId"]
+
+    after = pipeline.mlcd("status", "--env", "test")
+    assert after.returncode == 0, after.stderr
+    assert f"Active bundle: {bundle_id}" in after.stdout
+    details = pipeline.stage_file("status-test")["details"]
+    assert details["activeBundleId"] == bundle_id
+    assert [b["bundleId"] for b in details["importedBundles"]] == [bundle_id]
+    assert details["importedBundles"][0]["importedOn"] != "-"
+    outcomes = {t["scenario"]: t["outcome"] for t in details["lastTests"]}
+    assert outcomes["TEST_PASS"] == "SUCCESS"
+    assert outcomes["TEST_FAIL_ON_VAR"] == "FAILED"
+    assert outcomes["TEST_SMOKE"] == "NEVER RUN"
+    line = next(line for line in after.stdout.splitlines() if line.startswith("TEST_FAIL_ON_VAR"))
+    assert "FAILED" in line
