@@ -214,7 +214,9 @@ class SimNode:
     # -- test control -----------------------------------------------------------------------------
 
     def _control(self, method: str, path: str, body: Any = None) -> Any:
-        verify = not self.url.startswith("https")
+        verify: bool | str = True
+        if self.url.startswith("https"):
+            verify = str(self.tls_cert) if self.tls_cert is not None else False
         resp = requests.request(method, f"{self.url}/__sim__/{path}", json=body, timeout=10, verify=verify)
         resp.raise_for_status()
         return resp.json() if resp.content else None

@@ -17,9 +17,10 @@ import uuid
 from pathlib import Path
 from typing import IO, Any
 
-from flask import Blueprint, Flask, Request, current_app, g, jsonify, request, send_file
+from flask import Blueprint, Flask, Request, current_app, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
+from werkzeug.wsgi import wrap_file
 
 from mlcd.sim import bundles
 from mlcd.sim.auth import is_authorised
@@ -95,9 +96,12 @@ def _uploaded_archive() -> Path:
     """Path of the uploaded multipart field ``file`` (already on disk)."""
     try:
         files = request.files
-    except ValueError:
+    except (ValueError, OSError) as exc:
+        if isinstance(exc, OSError) and exc.errno is not None:
+            raise  # a real I/O error on the node (disk full...): 500
         raise bad_request(
-            "Upload is truncated or not valid multipart/form-data", code="ERR_UPLOAD_INVALID"
+            "Upload is truncated or not valid multipart/form-data (or its chunked encoding is broken)",
+            code="ERR_UPLOAD_INVALID",
         ) from None
     upload = files.get("file")
     if upload is None:
@@ -320,15 +324,16 @@ def _exported_zip(key: str, bundle_id: str) -> Path:
 def download_exported(key: str, bundle_id: str) -> Any:
     _require_role("design", "Downloading a bundle")
     path = _exported_zip(key, bundle_id)
-    return send_file(
-        path,
+    fh = path.open("rb")
+    size = os.fstat(fh.fileno()).st_size
+    resp = Response(
+        wrap_file(request.environ, fh, buffer_size=bundles.CHUNK),
         mimetype="application/zip",
-        as_attachment=True,
-        download_name=f"{bundle_id}.zip",
-        conditional=False,
-        etag=False,
-        max_age=0,
+        direct_passthrough=True,
     )
+    resp.headers["Content-Length"] = str(size)
+    resp.headers["Content-Disposition"] = f'attachment; filename="{bundle_id}.zip"'
+    return resp
 
 
 @api.delete("/projects/<key>/bundles/exported/<bundle_id>")
