@@ -20,6 +20,7 @@ class DeclarativePipeline {
         PipelineDsl model = new PipelineDsl(helper)
         configure(body, model)
         helper.pipelineOptions.addAll(model.options)
+        helper.pipelineFailure = null
         Throwable failure = null
         Closure all = {
             Closure stagesRun = { runStages(model.stages) }
@@ -51,9 +52,18 @@ class DeclarativePipeline {
         c.call()
     }
 
+    /** Run stages in order; after a failure the rest are recorded as skipped, then the failure is rethrown. */
     private void runStages(List<StageDef> defs) {
+        Throwable failure = null
         for (StageDef s : defs) {
-            runStage(s)
+            try {
+                runStage(s)
+            } catch (Throwable t) {
+                failure = failure ?: t
+            }
+        }
+        if (failure != null) {
+            throw failure
         }
     }
 

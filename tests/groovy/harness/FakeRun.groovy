@@ -15,6 +15,12 @@ class FakeRun implements Serializable {
         }
     }
 
+    /** Forget the result (tests running a second build in one test method). */
+    void reset() {
+        result = null
+        description = null
+    }
+
     String getCurrentResult() {
         return result ?: 'SUCCESS'
     }

@@ -1,0 +1,59 @@
+package steps
+
+import harness.MethodCall
+import harness.PipelineAbort
+import org.junit.Test
+
+class MlcdApproveTest extends MlcdStepTestBase {
+    @Test
+    void asksWithSubmitterInsideTimeoutBetweenMilestones() {
+        env.remove('NODE_NAME')
+        helper.inputResponder = { Map m -> [MLCD_APPROVER: 'bob', MLCD_APPROVAL_COMMENT: 'CAB-123'] }
+        assert runStep('mlcdApprove', [env: 'prod', submitter: 'release-managers', timeoutMinutes: 30]) == null
+        List<String> order = helper.callStack.collect { MethodCall c -> c.methodName }
+            .findAll { String n -> n in ['milestone', 'timeout', 'input'] }
+        assert order == ['milestone', 'timeout', 'input', 'milestone']
+        assert (lastCall('timeout').args[0] as Map) == [time: 30, unit: 'MINUTES']
+        Map input = lastCall('input').args[0] as Map
+        assert input.submitter == 'release-managers'
+        assert input.submitterParameter == 'MLCD_APPROVER'
+        assert input.message == 'Deploy build 42 to prod?'
+        assert lastCall('input').stackDepth > lastCall('timeout').stackDepth
+        assert helper.calls('node').isEmpty()
+        // recorded in the audit trail by mlcdDeploy, in its workspace
+        assert env.MLCD_APPROVAL_PENDING_PROD == 'bob'
+        assert env.MLCD_APPROVAL_PENDING_PROD_COMMENT == 'CAB-123'
+        assert cliRuns.isEmpty()
+        runStep('mlcdDeploy', [env: 'prod'])
+        assert commands() == ['approve prod', 'deploy prod']
+        assert cliRuns[0].vars.MLCD_APPROVER == 'bob'
+    }
+
+    @Test
+    void withALabelTheApproverIsRecordedAtOnceOnThatAgent() {
+        runStep('mlcdApprove', [env: 'prod', submitter: 'ops', label: 'linux'])
+        assert (lastCall('node').args[0]) == 'linux'
+        assert commands() == ['approve prod']
+        assert cliRuns[0].vars.MLCD_APPROVER == 'approver'
+        assert cliRuns[0].vars.NODE_NAME == 'linux'
+        assert !env.MLCD_APPROVAL_PENDING_PROD
+    }
+
+    @Test
+    void rejectionStopsTheBuildAndRecordsNothing() {
+        helper.inputResponder = { Map m -> throw new PipelineAbort('Rejected by carol') }
+        Throwable e = runStep('mlcdApprove', [env: 'prod', submitter: 'ops'])
+        assert e.message == 'Rejected by carol'
+        assert helper.log.contains('mlcdApprove: deployment to prod was not approved (rejected, or no answer within 60 minutes)')
+        assert helper.methodCallCount('milestone') == 1
+        assert cliRuns.isEmpty()
+        assert !env.MLCD_APPROVAL_PENDING_PROD
+    }
+
+    @Test
+    void withoutSubmitterAnyoneMayApproveAndTheLogSaysSo() {
+        runStep('mlcdApprove', [env: 'prod'])
+        assert !(lastCall('input').args[0] as Map).containsKey('submitter')
+        assert helper.log.contains('mlcdApprove: no submitter given: anyone allowed to build this job may approve prod')
+    }
+}

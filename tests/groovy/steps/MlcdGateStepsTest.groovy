@@ -1,0 +1,147 @@
+package steps
+
+import harness.MethodCall
+import org.junit.Test
+
+/** mlcdValidate, mlcdBundle, mlcdPublish, mlcdTest, mlcdSmokeTest, mlcdRollback. */
+class MlcdGateStepsTest extends MlcdStepTestBase {
+    private List<Map> junitCalls() {
+        return helper.calls('junit').collect { MethodCall c -> c.args[0] as Map }
+    }
+
+    @Test
+    void validateUsesTheDesignKeyAndPublishesItsReport() {
+        assert runStep('mlcdValidate') == null
+        assert cliRuns[0].script == 'mlcd validate --config "$MLCD_CONFIG_PATH"'
+        assert cliRuns[0].vars.DSS_DESIGN_API_KEY == SECRETS['mlcd-churn-design']
+        assert junitCalls() == [[testResults: '.mlcd/reports/validate.xml', allowEmptyResults: true]]
+        assert helper.methodCallCount('archiveArtifacts') == 1
+        assertNoSecretLeaked()
+    }
+
+    @Test
+    void failedValidationFailsTheBuild() {
+        cliResult('validate', null, 3, 'GATE_FAILED', 'scenario TEST_SMOKE missing', 1)
+        Throwable e = runStep('mlcdValidate')
+        assert e.message == 'mlcdValidate: scenario TEST_SMOKE missing (mlcd exit code 3: quality gate failed)'
+        assertJobStatusFailure()
+    }
+
+    @Test
+    void bundleRunsWithTheDesignKeyAndNamesTheBundleInTheDescription() {
+        runStep('mlcdBundle')
+        assert cliRuns[0].script == 'mlcd bundle --config "$MLCD_CONFIG_PATH"'
+        assert currentBuild.description == "bundle ${BUNDLE}"
+        runStep('mlcdBundle', [bundleId: 'CHURN_hotfix_1'])
+        assert cliRuns[1].script == 'mlcd bundle --config "$MLCD_CONFIG_PATH" --bundle-id "$MLCD_BUNDLE_ID"'
+        assert cliRuns[1].vars.MLCD_BUNDLE_ID == 'CHURN_hotfix_1'
+        assert helper.calls('junit').isEmpty()
+    }
+
+    @Test
+    void publishBindsRepositoryUserAndPassword() {
+        runStep('mlcdPublish')
+        assert cliRuns[0].script == 'mlcd publish --config "$MLCD_CONFIG_PATH"'
+        assert cliRuns[0].vars.ARTIFACTS_USER == 'ci-bot'
+        assert cliRuns[0].vars.ARTIFACTS_PASSWORD == ARTIFACT_PASSWORD
+        assertNoSecretLeaked()
+    }
+
+    @Test
+    void publishWithoutRepositoryIsAConfigurationError() {
+        helper.yamlDocs['mlcd.yaml'].remove('artifact_repository')
+        assert runStep('mlcdPublish').message ==
+            'mlcdPublish: mlcd.yaml has no artifact_repository (fix: add one, or do not call mlcdPublish)'
+        assert cliRuns.isEmpty()
+    }
+
+    @Test
+    void failedTestsMakeTheBuildUnstableThroughJunit() {
+        cliResult('test', 'test', 3, 'GATE_FAILED', '2 of 3 test scenarios failed', 2)
+        assert runStep('mlcdTest', [env: 'test']) == null
+        assert cliRuns[0].script == 'mlcd test --config "$MLCD_CONFIG_PATH" --env "$MLCD_ENV"'
+        assert junitCalls() == [[testResults: '.mlcd/reports/test/tests.xml', allowEmptyResults: true]]
+        assertJobStatusUnstable()
+        assert helper.calls('unstable').isEmpty()
+    }
+
+    @Test
+    void gateFailureWithoutFailedTestcaseStillMarksUnstable() {
+        cliResult('test', 'test', 3, 'GATE_FAILED', 'no test scenario matched prefix TEST_', 0)
+        runStep('mlcdTest', [env: 'test'])
+        assertJobStatusUnstable()
+        assert helper.log.contains('WARNING: mlcdTest: test: no test scenario matched prefix TEST_ (mlcd exit code 3: quality gate failed)')
+    }
+
+    @Test
+    void passingTestsLeaveTheBuildGreenAndUnreachableNodeFailsIt() {
+        runStep('mlcdTest', [env: 'test'])
+        assertJobStatusSuccess()
+        cliResult('test', 'test', 6, 'FAILED', 'test node http://127.0.0.1:11201 unreachable')
+        Throwable e = runStep('mlcdTest', [env: 'test'])
+        assert e.message.contains('(mlcd exit code 6: node unreachable, TLS failure, or API key refused)')
+        assertJobStatusFailure()
+    }
+
+    @Test
+    void smokeFailureRolledBackIsDescribedAndFailsTheBuild() {
+        cliResult('smoke', 'prod', 4, 'ROLLED_BACK', 'TEST_SMOKE failed; previous bundle re-activated and verified', 1)
+        Throwable e = runStep('mlcdSmokeTest', [env: 'prod'])
+        assert cliRuns[0].script == 'mlcd smoke --config "$MLCD_CONFIG_PATH" --env "$MLCD_ENV"'
+        assert e.message.startsWith('mlcdSmokeTest: prod: TEST_SMOKE failed')
+        assert currentBuild.description == 'prod: smoke test failed; rolled back to the previous bundle (verified)'
+        assert junitCalls() == [[testResults: '.mlcd/reports/prod/smoke.xml', allowEmptyResults: true]]
+        assertJobStatusFailure()
+    }
+
+    @Test
+    void smokeWithoutRollback() {
+        runStep('mlcdSmokeTest', [env: 'prod', rollback: false])
+        assert cliRuns[0].script == 'mlcd smoke --config "$MLCD_CONFIG_PATH" --env "$MLCD_ENV" --no-rollback'
+        assertJobStatusSuccess()
+    }
+
+    @Test
+    void verifiedRollbackIsDescribed() {
+        runStep('mlcdRollback', [env: 'prod', reason: 'bad model'])
+        assert cliRuns[0].script == 'mlcd rollback --config "$MLCD_CONFIG_PATH" --env "$MLCD_ENV" --reason "$MLCD_ROLLBACK_REASON"'
+        assert cliRuns[0].vars.MLCD_ROLLBACK_REASON == 'bad model'
+        assert currentBuild.description == "prod: rolled back to ${BUNDLE} (verified)"
+        assertJobStatusSuccess()
+    }
+
+    @Test
+    void rollbackToANamedBundleAndNothingToRollBackTo() {
+        cliResult('rollback', 'test', 7, 'NOTHING_TO_ROLL_BACK', 'no previous bundle on test')
+        assert runStep('mlcdRollback', [env: 'test', to: 'CHURN_old']) == null
+        assert cliRuns[0].script.endsWith('--to "$MLCD_ROLLBACK_TO"')
+        assert cliRuns[0].vars.MLCD_ROLLBACK_TO == 'CHURN_old'
+        assertJobStatusUnstable()
+    }
+
+    @Test
+    void failedRollbackAsksForAPerson() {
+        cliResult('rollback', 'prod', 5, 'ROLLBACK_FAILED', 'previous bundle did not become active')
+        Throwable e = runStep('mlcdRollback', [env: 'prod'])
+        assert e.message.contains('rollback failed or state unverified: a person must act')
+        assert currentBuild.description == 'prod: ROLLBACK FAILED, a person must act'
+    }
+
+    @Test
+    void everyStepRejectsUnknownKeysNamingItself() {
+        Map<String, Map> bad = [
+            mlcdValidate: [credentialId: 'x'], mlcdBundle: [bundleID: 'x'], mlcdPublish: [configg: 'x'],
+            mlcdTest: [env: 'test', enviroment: 'x'], mlcdSmokeTest: [env: 'prod', rollbak: false],
+            mlcdRollback: [env: 'prod', reson: 'x'], mlcdApprove: [env: 'prod', submiter: 'ops'],
+        ]
+        Map<String, String> closest = [mlcdValidate: 'credentialsId', mlcdBundle: 'bundleId', mlcdPublish: 'config',
+                                       mlcdTest: 'env', mlcdSmokeTest: 'rollback', mlcdRollback: 'reason',
+                                       mlcdApprove: 'submitter']
+        bad.each { String step, Map args ->
+            String key = (args.keySet() - ['env'])[0]
+            Throwable e = runStep(step, args)
+            assert e.message.startsWith("${step}: unknown argument '${key}' (did you mean '${closest[step]}'?)")
+        }
+        assert cliRuns.isEmpty()
+    }
+}

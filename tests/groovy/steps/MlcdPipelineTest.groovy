@@ -1,0 +1,209 @@
+package steps
+
+import harness.MethodCall
+import harness.PipelineAbort
+import org.junit.Test
+
+class MlcdPipelineTest extends MlcdStepTestBase {
+    static final List<String> FULL = ['Release candidate', 'Setup', 'Validate', 'Bundle', 'Publish', 'Environments',
+                                      'Deploy test', 'Test test', 'Approve prod', 'Deploy prod', 'Smoke prod']
+
+    private Throwable runPipeline(Map args = [:]) {
+        Throwable e = runStep('mlcdPipeline', args)
+        return e ?: helper.pipelineFailure
+    }
+
+    private int indexOf(String method, Closure<Boolean> which = { MethodCall c -> true }) {
+        return helper.callStack.findIndexOf { MethodCall c -> c.methodName == method && which(c) }
+    }
+
+    /** Names of the calls enclosing the call at `index` (its closure ancestors). */
+    private List<String> ancestors(int index) {
+        List<String> names = []
+        int depth = helper.callStack[index].stackDepth
+        for (int i = index - 1; i >= 0 && depth > 0; i--) {
+            MethodCall c = helper.callStack[i]
+            if (c.stackDepth < depth) {
+                names << c.methodName
+                depth = c.stackDepth
+            }
+        }
+        return names
+    }
+
+    private int indexOfCli(String command, String envName) {
+        return helper.callStack.findIndexOf { MethodCall c ->
+            c.methodName == 'sh' && helper.shScript(c).startsWith("mlcd ${command} ") && c.env.MLCD_ENV == envName
+        }
+    }
+
+    @Test
+    void releaseBranchRunsEveryStageInOrder() {
+        assert runPipeline(submitter: 'release-managers') == null
+        assert helper.stages == FULL
+        assert commands() == ['validate', 'bundle', 'publish', 'deploy test', 'test test', 'approve prod', 'deploy prod',
+                              'smoke prod']
+        assert helper.pipelineOptions*.methodName == ['disableConcurrentBuilds', 'timeout']
+        assertJobStatusSuccess()
+        assert currentBuild.description == "bundle ${BUNDLE}\ntest: ${BUNDLE} deployed\nprod: ${BUNDLE} deployed"
+    }
+
+    @Test
+    void productionNeedsApprovalBeforeDeployAndRunsInsideItsLock() {
+        runPipeline(submitter: [prod: 'release-managers'], approvalTimeoutMinutes: 15)
+        int input = indexOf('input')
+        assert input > 0
+        assert (helper.callStack[input].args[0] as Map).submitter == 'release-managers'
+        assert indexOf('milestone') < input
+        assert (helper.calls('timeout').find { MethodCall c -> (c.args[0] as Map).time == 15 }) != null
+        assert input < indexOfCli('deploy', 'prod')
+        assert indexOfCli('deploy', 'test') < input
+        // waiting for a person holds no executor: the input is not inside any node block
+        assert ancestors(input).contains('stage') && !ancestors(input).contains('node')
+        assert ancestors(indexOfCli('deploy', 'prod')).contains('node')
+        int lockProd = indexOf('lock') { MethodCall c -> (c.args[0] as Map).resource == 'mlcd-CHURN-prod' }
+        assert lockProd > input && lockProd < indexOfCli('deploy', 'prod')
+        assert helper.callStack[indexOfCli('smoke', 'prod')].stackDepth > helper.callStack[lockProd].stackDepth
+    }
+
+    @Test
+    void pullRequestNeverDeploysPastTheFirstEnvironment() {
+        env.BRANCH_NAME = 'PR-12'
+        env.CHANGE_ID = '12'
+        assert runPipeline() == null
+        assert commands() == ['validate', 'bundle', 'publish', 'deploy test', 'test test']
+        assert !helper.stages.contains('Deploy prod')
+        assert helper.calls('input').isEmpty()
+        assert helper.log.contains('mlcdPipeline: pull request 12 deploys only to the first environment; not deploying to prod')
+        assertJobStatusSuccess()
+    }
+
+    @Test
+    void otherBranchesNeverDeployPastTheFirstEnvironment() {
+        env.BRANCH_NAME = 'feature/new-model'
+        runPipeline(releaseBranch: 'main')
+        assert commands().findAll { String c -> c.endsWith(' prod') }.isEmpty()
+        assert helper.log.any { String l -> l.contains("branch 'feature/new-model' is not the release branch 'main'") }
+        env.BRANCH_NAME = 'release'
+        cliRuns.clear()
+        helper.stages.clear()
+        runPipeline(releaseBranch: 'release')
+        assert commands().contains('deploy prod')
+    }
+
+    @Test
+    void failedSmokeTestRollsBackEveryEnvironmentThisBuildChanged() {
+        cliResult('smoke', 'prod', 4, 'ROLLED_BACK', 'TEST_SMOKE failed; previous bundle re-activated and verified', 1)
+        Throwable e = runPipeline()
+        assert e.message.startsWith('mlcdSmokeTest: prod: TEST_SMOKE failed')
+        // prod was rolled back by mlcd smoke itself; test was changed by this build too
+        assert commands().drop(7) == ['smoke prod', 'rollback test']
+        Map rollback = cliRuns[-1]
+        assert rollback.vars.MLCD_ROLLBACK_REASON.startsWith('build 42 failed: mlcdSmokeTest: prod')
+        assert helper.stages.takeRight(2) == ['Smoke prod', 'Rollback test']
+        assert indexOf('lock') { MethodCall c -> (c.args[0] as Map).resource == 'mlcd-CHURN-test' } <
+            indexOfCli('rollback', 'test')
+        assertJobStatusFailure()
+        assert currentBuild.description.contains('prod: smoke test failed; rolled back to the previous bundle (verified)')
+        assert currentBuild.description.contains("test: rolled back to ${BUNDLE} (verified)")
+    }
+
+    @Test
+    void failedProductionDeployFailsTheBuildAndRollsBackTest() {
+        cliResult('deploy', 'prod', 8, 'FAILED', 'activation refused: missing connection')
+        Throwable e = runPipeline()
+        assert e.message.startsWith('mlcdDeploy: prod: activation refused')
+        assert commands().takeRight(2) == ['deploy prod', 'rollback test']
+        assertJobStatusFailure()
+    }
+
+    @Test
+    void failedTestsStopPromotionMakeTheBuildUnstableAndRollBack() {
+        cliResult('test', 'test', 3, 'GATE_FAILED', '1 of 3 test scenarios failed', 1)
+        assert runPipeline() == null
+        assert commands() == ['validate', 'bundle', 'publish', 'deploy test', 'test test', 'rollback test']
+        assert helper.calls('input').isEmpty()
+        assertJobStatusUnstable()
+    }
+
+    @Test
+    void rollbackRespectsTheOptOuts() {
+        helper.yamlDocs['mlcd.yaml'].environments[0].rollback_on_failure = false
+        cliResult('smoke', 'prod', 4, 'ROLLED_BACK', 'smoke failed', 1)
+        runPipeline()
+        assert !commands().contains('rollback test')
+        assert helper.log.contains('mlcdPipeline: test has rollback_on_failure: false; leaving it as it is')
+        helper.yamlDocs['mlcd.yaml'].environments[0].rollback_on_failure = true
+        cliRuns.clear()
+        currentBuild.reset()
+        runPipeline(rollbackOnFailure: false)
+        assert !commands().contains('rollback test')
+    }
+
+    @Test
+    void rejectedApprovalRollsNothingBack() {
+        helper.inputResponder = { Map m ->
+            currentBuild.result = 'ABORTED'
+            throw new PipelineAbort('Rejected by carol')
+        }
+        runPipeline()
+        assert commands() == ['validate', 'bundle', 'publish', 'deploy test', 'test test']
+        assert currentBuild.currentResult == 'ABORTED'
+    }
+
+    @Test
+    void setupVersionMismatchStopsTheBuildBeforeAnyMlcdCommand() {
+        installedVersion = 'mlcd 0.0.1'
+        Throwable e = runPipeline()
+        assert e.message.startsWith('mlcdSetup: the mlcd CLI in /ws/team/.mlcd-venv is 0.0.1 but this library is')
+        assert cliRuns.isEmpty()
+        assert helper.stages == ['Release candidate', 'Setup']
+        assert helper.skippedStages.containsAll(['Validate', 'Bundle', 'Publish', 'Environments'])
+        assertJobStatusFailure()
+    }
+
+    @Test
+    void keysAreBoundPerTargetAndNeverInterpolated() {
+        helper.credentials['churn-prod-automation'] = 'prod-key-other-7d793037'
+        runPipeline(credentials: [prod: 'churn-prod-automation'], artifactCredentialsId: 'mlcd-churn-artifacts')
+        Map byCommand = cliRuns.collectEntries { Map r -> [("${r.command} ${r.env}".toString()): r.vars] }
+        assert byCommand['validate null'].DSS_DESIGN_API_KEY == SECRETS['mlcd-churn-design']
+        assert byCommand['deploy test'].DSS_TEST_API_KEY == SECRETS['mlcd-churn-test']
+        assert !byCommand['deploy test'].containsKey('DSS_PROD_API_KEY')
+        assert byCommand['deploy prod'].DSS_PROD_API_KEY == 'prod-key-other-7d793037'
+        assert helper.shScripts().every { String s -> !s.contains('prod-key-other-7d793037') }
+        assertNoSecretLeaked()
+        helper.callStack.each { MethodCall c -> assert !helper.callArgsToString(c).contains('prod-key-other') }
+    }
+
+    @Test
+    void everyReportIsPublishedAndNoBundleArchived() {
+        runPipeline()
+        List<String> reports = helper.calls('junit').collect { MethodCall c -> (c.args[0] as Map).testResults as String }
+        assert reports.containsAll(['.mlcd/reports/validate.xml', '.mlcd/reports/test/tests.xml', '.mlcd/reports/prod/smoke.xml'])
+        assert helper.calls('junit').every { MethodCall c -> (c.args[0] as Map).allowEmptyResults == true }
+        assert helper.calls('archiveArtifacts').every { MethodCall c -> !((c.args[0] as Map).artifacts as String).contains('bundles') }
+        assert helper.calls('stash').every { MethodCall c -> (c.args[0] as Map).name == 'mlcd-state' }
+        assert helper.calls('unstash').size() == 2
+    }
+
+    @Test
+    void unknownKeyAndUnknownCredentialsTargetAreRejectedWithTheClosestValidKey() {
+        Throwable e = runStep('mlcdPipeline', [agentLable: 'linux'])
+        assert e.message.startsWith("mlcdPipeline: unknown argument 'agentLable' (did you mean 'agentLabel'?)")
+        assert helper.stages.isEmpty()
+        currentBuild.reset()
+        e = runPipeline(credentials: [prd: 'x'])
+        assert e.message.startsWith("mlcdPipeline credentials: unknown argument 'prd' (did you mean 'prod'?)")
+        assert cliRuns.isEmpty()
+    }
+
+    @Test
+    void noArtifactRepositorySkipsPublish() {
+        helper.yamlDocs['mlcd.yaml'].remove('artifact_repository')
+        runPipeline()
+        assert helper.skippedStages == ['Publish']
+        assert !commands().contains('publish')
+        assertJobStatusSuccess()
+    }
+}
