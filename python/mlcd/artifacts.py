@@ -31,7 +31,8 @@ from tenacity import (
     retry_if_exception,
     stop_after_attempt,
     stop_after_delay,
-    wait_exponential_jitter,
+    wait_exponential,
+    wait_random,
 )
 
 from mlcd.config import ArtifactRepoConfig, read_secret
@@ -183,7 +184,8 @@ class ArtifactRepository:
         return Retrying(
             retry=retry_if_exception(lambda e: isinstance(e, _Transient)),
             stop=stop_after_attempt(self.max_attempts) | stop_after_delay(self.max_total_s),
-            wait=wait_exponential_jitter(initial=self.initial_wait_s, max=10.0),
+            wait=wait_exponential(multiplier=self.initial_wait_s, max=10.0)
+            + wait_random(0, self.initial_wait_s),
             reraise=True,
         )
 
