@@ -171,7 +171,8 @@ class Demo:
                "--version", version, *extra]  # fmt: skip
         done = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
         if done.returncode != 0:
-            raise DemoError(f"training failed: {done.stderr.strip().splitlines()[-1:]}")
+            lines = done.stderr.strip().splitlines()
+            raise DemoError(f"training failed: {lines[-1] if lines else f'exit code {done.returncode}'}")
         print(f"  - design node: {done.stdout.strip()}")
 
     def edit_standard_variables(self, change: Callable[[dict[str, Any]], None], what: str) -> None:
