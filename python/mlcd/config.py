@@ -34,7 +34,7 @@ DEFAULT_ID_FORMAT = "{project}_{utc}_{git_sha}_b{build}"
 DEFAULT_TEST_PREFIX = "TEST_"
 ENV_VAR_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _SECRET_KEY_NAMES = {"api_key", "apikey", "key", "password", "passwd", "token", "secret", "api_token"}
-_SECRET_CHARS_RE = re.compile(r"^[A-Za-z0-9+/=_\-.~]{20,}$")
+_SECRET_RUN_RE = re.compile(r"[A-Za-z0-9+/=]{20,}")
 
 
 # -- settings ------------------------------------------------------------------------------------
@@ -261,17 +261,27 @@ class _Located:
         return f"{self.source}:{line}" if line else str(self.source)
 
 
-def looks_like_secret(value: str) -> bool:
-    """Heuristic: a long, high-entropy token of letters and digits (an API key, a password hash)."""
-    if not _SECRET_CHARS_RE.match(value) or (ENV_VAR_RE.match(value) and value.upper() == value):
-        return False
-    if not (re.search(r"[0-9]", value) and re.search(r"[A-Za-z]", value)):
-        return False
+def _entropy(text: str) -> float:
     counts: dict[str, int] = {}
-    for ch in value:
+    for ch in text:
         counts[ch] = counts.get(ch, 0) + 1
-    entropy = -sum(c / len(value) * math.log2(c / len(value)) for c in counts.values())
-    return entropy >= 3.5
+    return -sum(c / len(text) * math.log2(c / len(text)) for c in counts.values())
+
+
+def looks_like_secret(value: str) -> bool:
+    """Heuristic: holds a long random run of letters and digits (an API key, a token, a password hash).
+
+    Paths and URLs are not secrets; words joined by ``_`` or ``-`` (connection
+    names, scenario ids) have short runs and pass.
+    """
+    if value.startswith(("/", "./", "../", "~")) or "://" in value:
+        return False
+    if ENV_VAR_RE.match(value) and value.upper() == value:
+        return False  # an environment variable name or scenario id: SOME_NAME_2
+    for run in _SECRET_RUN_RE.findall(value):
+        if re.search(r"[0-9]", run) and re.search(r"[A-Za-z]", run) and _entropy(run) >= 3.5:
+            return True
+    return False
 
 
 def _scan_secrets(data: Any, path: tuple[Any, ...], loc: _Located) -> None:

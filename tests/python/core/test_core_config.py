@@ -196,3 +196,13 @@ def test_example_configs_load() -> None:
     for path in [root / "examples" / "churn" / "mlcd.yaml", *root.glob("tests/fixtures/configs/*.yaml")]:
         if path.exists():
             assert load_config(path).environments
+
+
+def test_names_and_paths_are_not_mistaken_for_secrets(tmp_path: Path) -> None:
+    text = GOOD.replace("{warehouse: warehouse_test}", "{warehouse: snowflake_prod_eu_west_1_analytics2024}")
+    text = text.replace("/etc/ssl/corp.pem", "/etc/pki/tls/certs/ca-bundle-2024Q3x7.crt")
+    text = text.replace("smoke: TEST_SMOKE", "smoke: TEST_MODEL_PERFORMANCE_2024Q1_REGRESSION")
+    cfg = load_config(write(tmp_path, text))
+    assert cfg.environments[0].connection_remappings == {
+        "warehouse": "snowflake_prod_eu_west_1_analytics2024"
+    }
