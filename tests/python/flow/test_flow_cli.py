@@ -1,0 +1,251 @@
+"""Integration tests: the real `mlcd` CLI against stand-in nodes over loopback (no mocking of mlcd).
+
+Each test checks what a user sees (exit code, stage files, reports, audit trail)
+and the state of the automation node itself (its active bundle).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from lxml import etree
+
+from conftest import active_on, deployments, make_bundle, stage
+from helpers.pipeline_env import PipelineEnv, key_env_name
+
+
+def ok(proc: subprocess.CompletedProcess[str]) -> subprocess.CompletedProcess[str]:
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return proc
+
+
+def release(pipe: PipelineEnv, env: str, build: int) -> str:
+    """Bundle build ``build`` and deploy + test + smoke it to ``env``; return its bundle id."""
+    bundle_id = str(make_bundle(pipe, build)["bundleId"])
+    ok(pipe.mlcd("deploy", "--env", env))
+    ok(pipe.mlcd("smoke", "--env", env))
+    return bundle_id
+
+
+def test_good_bundle_reaches_prod(pipe: PipelineEnv) -> None:
+    pipe.env_config("prod")["approval"] = True
+    pipe.write_config()
+    proc = ok(pipe.mlcd("run", "--approve", "prod", "--approver", "ann", "--build-number", "11"))
+    bundle_id = pipe.run_record()["bundleId"]
+    assert active_on(pipe, "test") == bundle_id and active_on(pipe, "prod") == bundle_id
+    summary = stage(pipe, "pipeline")
+    assert summary["outcome"] == "SUCCESS" and summary["exitCode"] == 0
+    order = [(s["stage"], s["environment"]) for s in summary["details"]["stages"]]
+    assert order == [
+        ("validate", None), ("bundle", None),
+        ("deploy", "test"), ("test", "test"), ("smoke", "test"),
+        ("approve", "prod"), ("deploy", "prod"), ("test", "prod"), ("smoke", "prod"),
+    ]
+    for name in ("deploy-test", "test-test", "smoke-test", "approve-prod", "deploy-prod", "smoke-prod"):
+        assert stage(pipe, name)["exitCode"] == 0
+    assert "=== stage 3: deploy test ===" in proc.stdout
+    assert deployments(pipe, "test") == ["SUCCEEDED"] and deployments(pipe, "prod") == ["SUCCEEDED"]
+    suites = etree.parse(str(pipe.out_dir / "reports" / "test" / "tests.xml")).getroot()
+    names = sorted(str(c.get("name")) for c in suites.iter("testcase"))
+    assert names == ["TEST_FAIL_ON_VAR", "TEST_PASS", "TEST_SLOW"]
+    assert (pipe.out_dir / "reports" / "test" / "report.html").is_file()
+    ops = [r["operation"] for r in pipe.audit_records() if r["environment"] == "prod"]
+    for op in ("record_previous", "create_project_from_bundle", "preload", "activate", "verify"):
+        assert op in ops
+    assert "run_scenario" in ops
+
+
+def test_failing_test_gate_rolls_test_back_and_leaves_prod_untouched(pipe: PipelineEnv) -> None:
+    ok(pipe.mlcd("run", "--build-number", "1"))
+    good = pipe.run_record()["bundleId"]
+    pipe.set_design_variables(fail_test=True)
+    proc = pipe.mlcd("run", "--build-number", "2")
+    bad = pipe.run_record()["bundleId"]
+    assert proc.returncode == 3, proc.stdout + proc.stderr
+    assert bad != good
+    assert active_on(pipe, "test") == good and active_on(pipe, "prod") == good
+    test_stage = stage(pipe, "test-test")
+    assert (test_stage["outcome"], test_stage["exitCode"]) == ("ROLLED_BACK", 3)
+    assert "TEST_FAIL_ON_VAR" in test_stage["message"]
+    summary = stage(pipe, "pipeline")
+    assert summary["exitCode"] == 3 and summary["details"]["environmentsUntouched"] == ["prod"]
+    assert deployments(pipe, "test") == ["SUCCEEDED", "FAILED_ROLLED_BACK"]
+    assert deployments(pipe, "prod") == ["SUCCEEDED"]
+    prod_after = [r for r in pipe.audit_records() if r["environment"] == "prod" and r["bundleId"] == bad]
+    assert prod_after == []
+    xml = etree.parse(str(pipe.out_dir / "reports" / "test" / "tests.xml")).getroot()
+    [failed] = [c for c in xml.iter("testcase") if c.find("failure") is not None]
+    text = etree.tostring(failed, encoding="unicode")
+    assert failed.get("name") == "TEST_FAIL_ON_VAR" and "Quality gate" in text
+    assert pipe.run_record()["environments"]["test"]["state"] == "ROLLED_BACK"
+
+
+def test_smoke_failure_is_rolled_back_and_verified_on_the_node(pipe: PipelineEnv) -> None:
+    good = release(pipe, "test", 1)
+    pipe.set_design_variables(fail_smoke=True)
+    bad = str(make_bundle(pipe, 2)["bundleId"])
+    ok(pipe.mlcd("deploy", "--env", "test"))
+    assert active_on(pipe, "test") == bad
+    proc = pipe.mlcd("smoke", "--env", "test")
+    assert proc.returncode == 4, proc.stdout + proc.stderr
+    assert active_on(pipe, "test") == good
+    result = stage(pipe, "smoke-test")
+    assert result["outcome"] == "ROLLED_BACK" and result["details"]["rolledBackTo"] == good
+    assert "rolled back test to" in proc.stderr and "verified active" in proc.stderr
+    assert deployments(pipe, "test")[-1] == "FAILED_ROLLED_BACK"
+    assert pipe.run_record()["environments"]["test"]["previousBundleId"] == good
+    xml = etree.parse(str(pipe.out_dir / "reports" / "test" / "smoke.xml")).getroot()
+    assert [c.get("name") for c in xml.iter("testcase")] == ["TEST_SMOKE"]
+
+
+def test_first_deploy_smoke_failure_has_nothing_to_roll_back_to(pipe: PipelineEnv) -> None:
+    pipe.set_design_variables(fail_smoke=True)
+    bad = str(make_bundle(pipe, 1)["bundleId"])
+    ok(pipe.mlcd("deploy", "--env", "test"))
+    proc = pipe.mlcd("smoke", "--env", "test")
+    assert proc.returncode == 7, proc.stdout + proc.stderr
+    assert "no previous bundle to roll back to" in proc.stderr and "first deploy" in proc.stderr
+    assert active_on(pipe, "test") == bad  # never left without an active bundle
+    result = stage(pipe, "smoke-test")
+    assert result["outcome"] == "NOTHING_TO_ROLL_BACK"
+    assert deployments(pipe, "test")[-1] == "FAILED_NEEDS_ATTENTION"
+    assert pipe.run_record()["environments"]["test"]["state"] == "NEEDS_ATTENTION"
+    again = pipe.mlcd("rollback", "--env", "test")
+    assert again.returncode == 7 and active_on(pipe, "test") == bad
+
+
+def test_plan_changes_nothing(pipe: PipelineEnv) -> None:
+    good = release(pipe, "test", 1)
+    new = str(make_bundle(pipe, 2)["bundleId"])
+    for args in (("plan", "--env", "test"), ("deploy", "--env", "test", "--plan")):
+        proc = ok(pipe.mlcd(*args))
+        assert f"active bundle now:   {good}" in proc.stdout and f"active bundle after: {new}" in proc.stdout
+        assert "tests that would run: TEST_FAIL_ON_VAR, TEST_PASS, TEST_SLOW" in proc.stdout
+    assert active_on(pipe, "test") == good
+    plan = stage(pipe, "plan-test")
+    assert plan["active_now"] == good and plan["already_imported"] is False
+    [conn] = plan["connections"]
+    assert conn == {"required": "warehouse", "afterRemapping": "warehouse_test", "available": None}
+    prod_plan = ok(pipe.mlcd("plan", "--env", "prod"))
+    assert "will be created from the bundle" in prod_plan.stdout
+    assert active_on(pipe, "prod") is None
+    on_nodes = [r for r in pipe.audit_records() if r["bundleId"] == new and r["environment"]]
+    assert on_nodes == []
+
+
+def test_archive_with_other_bytes_is_refused_and_nothing_changes(pipe: PipelineEnv) -> None:
+    record = make_bundle(pipe, 1)
+    with Path(record["archive"]).open("ab") as fh:
+        fh.write(b"\0tampered")
+    proc = pipe.mlcd("deploy", "--env", "test")
+    assert proc.returncode == 2 and "sha256" in proc.stderr and "Traceback" not in proc.stderr
+    assert stage(pipe, "deploy-test")["outcome"] == "FAILED"
+    assert active_on(pipe, "test") is None
+
+
+def test_missing_approval_stops_before_prod(pipe: PipelineEnv) -> None:
+    pipe.env_config("prod")["approval"] = True
+    pipe.write_config()
+    proc = pipe.mlcd("run", "--build-number", "3")
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "--approve prod" in proc.stderr
+    bundle_id = pipe.run_record()["bundleId"]
+    assert active_on(pipe, "test") == bundle_id and active_on(pipe, "prod") is None
+    direct = pipe.mlcd("deploy", "--env", "prod")
+    assert direct.returncode == 2 and "approval" in direct.stderr and active_on(pipe, "prod") is None
+    ok(pipe.mlcd("approve", "--env", "prod", "--approver", "ann"))
+    ok(pipe.mlcd("deploy", "--env", "prod"))
+    assert active_on(pipe, "prod") == bundle_id
+
+
+def test_redeploying_the_active_bundle_is_a_reported_noop(pipe: PipelineEnv) -> None:
+    bundle_id = str(make_bundle(pipe, 1)["bundleId"])
+    ok(pipe.mlcd("deploy", "--env", "test"))
+    before = len(pipe.audit_records())
+    proc = ok(pipe.mlcd("deploy", "--env", "test"))
+    assert "already active" in proc.stdout
+    result = stage(pipe, "deploy-test")
+    assert result["outcome"] == "NOOP" and result["exitCode"] == 0
+    ops = [r["operation"] for r in pipe.audit_records()[before:]]
+    assert "activate" not in ops and "import" not in ops and "create_project_from_bundle" not in ops
+    assert active_on(pipe, "test") == bundle_id
+    assert pipe.run_record()["environments"]["test"]["previousBundleId"] is None
+
+
+def test_explicit_rollback_reactivates_the_previous_bundle_and_reruns_smoke(pipe: PipelineEnv) -> None:
+    good = release(pipe, "test", 1)
+    newer = release(pipe, "test", 2)
+    assert active_on(pipe, "test") == newer
+    missing = pipe.mlcd("rollback", "--env", "test", "--to", "NOPE_b0")
+    assert missing.returncode == 2 and active_on(pipe, "test") == newer
+    proc = ok(pipe.mlcd("rollback", "--env", "test", "--reason", "bad predictions"))
+    assert active_on(pipe, "test") == good
+    result = stage(pipe, "rollback-test")
+    assert result["outcome"] == "ROLLED_BACK" and result["details"]["smoke"] == ["TEST_SMOKE"]
+    assert "smoke passed" in proc.stdout
+    ok(pipe.mlcd("rollback", "--env", "test", "--to", newer))
+    assert active_on(pipe, "test") == newer
+
+
+def test_second_deploy_waits_for_the_lock_then_times_out(pipe: PipelineEnv) -> None:
+    make_bundle(pipe, 1)
+    code = (
+        "import sys\nfrom mlcd.locking import deploy_lock\n"
+        "with deploy_lock('SAMPLE', 'test', 5, build_url='http://ci/job/41/', command='deploy'):\n"
+        "    print('held', flush=True)\n    sys.stdin.readline()\n"
+    )
+    holder = subprocess.Popen(
+        [sys.executable, "-c", code], env=pipe.env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        proc = pipe.mlcd("deploy", "--env", "test", "--lock-timeout", "1")
+        assert proc.returncode == 9, proc.stdout + proc.stderr
+        # the holder is shown while waiting, and in the error
+        assert f"pid {holder.pid}" in proc.stdout and "http://ci/job/41/" in proc.stdout
+        assert f"pid {holder.pid}" in proc.stderr and "nothing was changed" in proc.stderr
+        assert stage(pipe, "deploy-test")["outcome"] == "FAILED"
+        assert active_on(pipe, "test") is None
+    finally:
+        holder.kill()
+        holder.wait()
+    ok(pipe.mlcd("deploy", "--env", "test", "--lock-timeout", "1"))
+
+
+def test_api_keys_never_appear_in_output_or_files(pipe: PipelineEnv) -> None:
+    pipe.env_config("prod")["approval"] = True
+    pipe.write_config()
+    outputs: list[str] = []
+
+    def run(*args: str, env: dict[str, str] | None = None) -> int:
+        proc = pipe.mlcd(*args, extra_env=env)
+        outputs.extend([proc.stdout, proc.stderr])
+        return int(proc.returncode)
+
+    assert run("run", "--build-number", "1") == 2  # stops before prod: no approval
+    assert run("plan", "--env", "prod") == 0
+    assert run("approve", "--env", "prod", "--approver", "ann") == 0
+    assert run("deploy", "--env", "prod") == 0
+    assert run("status", "--env", "prod") == 0
+    assert run("rollback", "--env", "prod") == 7
+    pipe.set_design_variables(fail_test=True, fail_smoke=True)
+    assert run("bundle", "--build-number", "2") == 0
+    assert run("deploy", "--env", "test") == 0
+    assert run("test", "--env", "test") == 3
+    assert run("deploy", "--env", "test") == 0
+    assert run("smoke", "--env", "test") == 4
+    wrong = "WRONGKEY-" + "f3a9c2" * 5
+    assert run("deploy", "--env", "test", env={key_env_name("test"): wrong}) == 6
+    assert run("test", "--env", "test", "--debug", env={key_env_name("test"): wrong}) == 6
+    secrets = [*pipe.keys.values(), wrong]
+    for text in outputs:
+        for secret in secrets:
+            assert secret not in text
+    files = [p for p in pipe.out_dir.rglob("*") if p.is_file()] + [pipe.config_path]
+    assert len(files) > 10
+    for path in files:
+        data = path.read_bytes()
+        for secret in secrets:
+            assert secret.encode() not in data, f"{secret[:6]}… found in {path}"
