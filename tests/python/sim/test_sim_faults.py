@@ -52,6 +52,7 @@ def test_connection_reset_before_answering(sim_design: SimNode) -> None:
     with pytest.raises(requests.ConnectionError):
         api.call("GET", "/instance-info")
     assert api.json("GET", "/instance-info")["nodeType"] == "DESIGN"
+    assert not [line for line in sim_design.stderr_lines if "Traceback" in line or "rror" in line]
 
 
 def test_connection_dropped_mid_body(sim_design: SimNode, tmp_path: Path) -> None:
@@ -69,6 +70,7 @@ def test_connection_dropped_mid_body(sim_design: SimNode, tmp_path: Path) -> Non
     assert received == full[:500]
     again = api.call("GET", f"/projects/{KEY}/bundles/exported/v1/archive")
     assert again.content == full
+    assert not [line for line in sim_design.stderr_lines if "Traceback" in line or "rror" in line]
 
 
 def test_latency_past_client_timeout(sim_design: SimNode) -> None:
