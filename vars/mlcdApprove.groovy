@@ -51,12 +51,13 @@ void call(Map args = [:]) {
     String approver = answer instanceof Map ? answer.MLCD_APPROVER : String.valueOf(answer)
     String comment = answer instanceof Map ? (answer.MLCD_APPROVAL_COMMENT ?: '') : ''
     echo "${STEP}: ${target} approved by ${approver}"
+    Map approval = [step: STEP, config: config, env: target, approver: approver, comment: comment]
     if (args.label != null) {
         node(args.label as String) {
-            MlcdCli.recordApproval(this, STEP, config, target, approver, comment)
+            MlcdCli.recordApproval(this, approval)
         }
     } else if (env.NODE_NAME) {
-        MlcdCli.recordApproval(this, STEP, config, target, approver, comment)
+        MlcdCli.recordApproval(this, approval)
     } else {
         String pendingVar = MlcdCli.pendingApprovalVar(target)
         env[pendingVar] = approver

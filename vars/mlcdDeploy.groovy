@@ -24,7 +24,8 @@ void call(Map args = [:]) {
     String pendingVar = MlcdCli.pendingApprovalVar(target.name)
     String approver = env[pendingVar]
     if (approver) {
-        MlcdCli.recordApproval(this, STEP, config, target.name, approver, env[pendingVar + '_COMMENT'])
+        MlcdCli.recordApproval(this, [step: STEP, config: config, env: target.name, approver: approver,
+                                      comment: env[pendingVar + '_COMMENT']])
         env[pendingVar] = ''
     }
     String credentialsId = args.credentialsId ?: MlcdConfig.defaultCredentialsId(cfg, target.name)

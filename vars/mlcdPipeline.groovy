@@ -4,8 +4,9 @@ import org.mlcd.MlcdConfig
 import org.mlcd.StepArgs
 
 @Field static final String STEP = 'mlcdPipeline'
-@Field static final List<String> KEYS = ['config', 'credentials', 'artifactCredentialsId', 'agentLabel', 'releaseBranch',
-                                         'submitter', 'approvalTimeoutMinutes', 'timeoutMinutes', 'setup',
+@Field static final List<String> KEYS = ['config', 'credentials', 'artifactCredentialsId', 'agentLabel',
+                                         'releaseBranch', 'submitter', 'approvalTimeoutMinutes', 'timeoutMinutes',
+                                         'setup',
                                          'rollbackOnFailure']
 @Field static final String STATE = 'mlcd-state'
 @Field static final String STATE_FILES = '.mlcd/**'
@@ -58,14 +59,16 @@ void call(Map args = [:]) {
                     stage('Validate') {
                         steps {
                             script {
-                                mlcdValidate(config: opts.config, credentialsId: credentialsFor(opts, state.cfg, 'design'))
+                                mlcdValidate(config: opts.config,
+                                             credentialsId: credentialsFor(opts, state.cfg, 'design'))
                             }
                         }
                     }
                     stage('Bundle') {
                         steps {
                             script {
-                                mlcdBundle(config: opts.config, credentialsId: credentialsFor(opts, state.cfg, 'design'))
+                                mlcdBundle(config: opts.config,
+                                           credentialsId: credentialsFor(opts, state.cfg, 'design'))
                             }
                         }
                     }
@@ -134,13 +137,15 @@ void deployEnvironments(Map opts, Map state) {
             onAgent(opts) {
                 lock(resource: MlcdConfig.lockName(cfg, target.name)) {
                     stage("Deploy ${target.name}") {
-                        mlcdDeploy(config: opts.config, env: target.name, credentialsId: credentialsFor(opts, cfg, target.name),
+                        mlcdDeploy(config: opts.config, env: target.name,
+                                   credentialsId: credentialsFor(opts, cfg, target.name),
                                    artifactCredentialsId: opts.artifactCredentialsId)
                     }
                     state.changed << target.name
                     if (target.tests) {
                         stage("Test ${target.name}") {
-                            mlcdTest(config: opts.config, env: target.name, credentialsId: credentialsFor(opts, cfg, target.name))
+                            mlcdTest(config: opts.config, env: target.name,
+                                     credentialsId: credentialsFor(opts, cfg, target.name))
                         }
                         passed = outcome('test', target.name) != 'GATE_FAILED'
                     }
@@ -187,7 +192,9 @@ void rollBackChanged(Map opts, Map state, String reason) {
     }
     onAgent(opts) {
         for (String name : names) {
-            if (outcome('deploy', name) == 'ROLLED_BACK' || outcome('smoke', name) in ['ROLLED_BACK', 'ROLLBACK_FAILED']) {
+            boolean done = outcome('deploy', name) == 'ROLLED_BACK' ||
+                outcome('smoke', name) in ['ROLLED_BACK', 'ROLLBACK_FAILED']
+            if (done) {
                 echo "${STEP}: ${name} was already rolled back by mlcd"
                 continue
             }
@@ -229,7 +236,8 @@ String promotionBlocker(String releaseBranch) {
         return 'the branch is unknown (use a multibranch job, or check out with GIT_BRANCH set)'
     }
     if (branch != releaseBranch) {
-        return "branch '${branch}' is not the release branch '${releaseBranch}' and deploys only to the first environment"
+        return "branch '${branch}' is not the release branch '${releaseBranch}' " +
+            'and deploys only to the first environment'
     }
     return null
 }

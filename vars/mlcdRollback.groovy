@@ -5,8 +5,10 @@ import org.mlcd.StepArgs
 
 @Field static final String STEP = 'mlcdRollback'
 @Field static final List<String> KEYS = ['env', 'config', 'credentialsId', 'to', 'reason']
-@Field static final String COMMAND = 'mlcd rollback --config "$MLCD_CONFIG_PATH" --env "$MLCD_ENV" --reason "$MLCD_ROLLBACK_REASON"'
-@Field static final String COMMAND_TO = 'mlcd rollback --config "$MLCD_CONFIG_PATH" --env "$MLCD_ENV" --reason "$MLCD_ROLLBACK_REASON" --to "$MLCD_ROLLBACK_TO"'
+@Field static final String COMMAND = 'mlcd rollback --config "$MLCD_CONFIG_PATH" --env "$MLCD_ENV" ' +
+    '--reason "$MLCD_ROLLBACK_REASON"'
+@Field static final String COMMAND_TO = 'mlcd rollback --config "$MLCD_CONFIG_PATH" --env "$MLCD_ENV" ' +
+    '--reason "$MLCD_ROLLBACK_REASON" --to "$MLCD_ROLLBACK_TO"'
 
 /**
  * Re-activate the previous (or a named) bundle on an environment, verify it and re-run smoke.

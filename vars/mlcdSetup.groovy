@@ -51,16 +51,18 @@ void call(Map args = [:]) {
     withEnv(vars) {
         int status = sh(script: source == 'path' ? INSTALL_PATH : INSTALL_PYPI, returnStatus: true)
         if (status != 0) {
-            String from = source == 'path' ? "from ${args.path}" : (args.indexUrl ? 'from the given indexUrl' : 'from PyPI')
+            String from = source == 'path' ? "from ${args.path}" :
+                (args.indexUrl ? 'from the given indexUrl' : 'from PyPI')
             error("${STEP}: installing mlcd ${version} ${from} into ${venvDir} failed (exit code ${status}) " +
                 '(fix: check that this mlcd version is published on the index, or pass indexUrl or source/path)')
         }
         reported = sh(script: VERSION, returnStdout: true).trim()
     }
     if (reported != "mlcd ${version}") {
-        String found = reported ? "is ${reported - 'mlcd '}" : 'is missing'
+        String cli = reported - 'mlcd '
+        String found = reported ? "is ${cli}" : 'is missing'
         error("${STEP}: the mlcd CLI in ${venvDir} ${found} but this library is ${version} " +
-            "(fix: install mlcd==${version}, or use the library that matches the CLI, e.g. @Library('mlcd@${reported - 'mlcd '}'))")
+            "(fix: install mlcd==${version}, or use the library that matches the CLI, e.g. @Library('mlcd@${cli}'))")
     }
     env.MLCD_VENV = venvDir
     echo "${STEP}: mlcd ${version} ready in ${venvDir}"

@@ -6,7 +6,8 @@ import org.mlcd.StepArgs
 @Field static final String STEP = 'mlcdSmokeTest'
 @Field static final List<String> KEYS = ['env', 'config', 'credentialsId', 'rollback']
 @Field static final String COMMAND = 'mlcd smoke --config "$MLCD_CONFIG_PATH" --env "$MLCD_ENV"'
-@Field static final String COMMAND_NO_ROLLBACK = 'mlcd smoke --config "$MLCD_CONFIG_PATH" --env "$MLCD_ENV" --no-rollback'
+@Field static final String COMMAND_NO_ROLLBACK = 'mlcd smoke --config "$MLCD_CONFIG_PATH" --env "$MLCD_ENV" ' +
+    '--no-rollback'
 
 /**
  * Run the smoke scenario(s) of an environment. On failure mlcd rolls the environment back

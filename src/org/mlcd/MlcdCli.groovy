@@ -80,7 +80,7 @@ class MlcdCli implements Serializable {
         return [script.string(credentialsId: credentialsId, variable: variable)]
     }
 
-    /** Bindings for the artifact repository's credentials, if a credentials id is given and the config names variables. */
+    /** Bindings for the artifact repository's credentials (if an id is given and mlcd.yaml names variables). */
     static List artifactBindings(Object script, Map cfg, String credentialsId) {
         Map repo = (Map) cfg.artifactRepository
         if (!credentialsId || repo == null) {
@@ -96,14 +96,17 @@ class MlcdCli implements Serializable {
         return []
     }
 
-    /** Record an approval in the run record and audit trail (`mlcd approve`); stops the build if it fails. */
-    static void recordApproval(Object script, String step, String config, String env, String approver, String comment) {
-        Map run = run(script, [stage: 'approve', env: env, config: config, command: APPROVE,
-                               vars: ["MLCD_APPROVER=${approver}".toString(),
-                                      "MLCD_APPROVAL_COMMENT=${comment ?: ''}".toString()]])
+    /**
+     * Record an approval in the run record and audit trail (`mlcd approve`); stops the build if it fails.
+     * approval: [step:, config:, env:, approver:, comment:]
+     */
+    static void recordApproval(Object script, Map approval) {
+        Map run = run(script, [stage: 'approve', env: approval.env, config: approval.config, command: APPROVE,
+                               vars: ["MLCD_APPROVER=${approval.approver}".toString(),
+                                      "MLCD_APPROVAL_COMMENT=${approval.comment ?: ''}".toString()]])
         publish(script, [])
         if (run.exitCode != 0) {
-            script.error(failureMessage(step, env, run))
+            script.error(failureMessage(approval.step as String, approval.env as String, run))
         }
     }
 
