@@ -1,0 +1,261 @@
+"""Benchmark 1: bundle transfer (download from a design node, upload to an automation node).
+
+Three clients side by side, each in its own process: mlcd (``DSSNode.download_bundle`` /
+``create_project_from_bundle``), dataikuapi (``download_exported_bundle_archive_to_file`` /
+``create_project_from_bundle_archive``) and curl (``curl -o`` / ``curl -F file=@``), the
+physical limit. Per transfer: throughput (archive bytes / transfer seconds), the client's
+peak RSS (``wait4``) and the stand-in's CPU seconds (psutil on its pid).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import requests
+from benchlib import (
+    BENCH_DIR,
+    MIB,
+    PYTHON,
+    CpuMeter,
+    Section,
+    Verdict,
+    child_env,
+    fmt,
+    free_gib,
+    median,
+    new_key,
+    run_measured,
+    table,
+    work_dir,
+    write_project,
+)
+
+from mlcd.dss.node import DSSNode
+from mlcd.sim.launcher import SimNode
+
+CLIENTS = ("curl", "mlcd", "dataikuapi")
+PROJECT = "BIGBUNDLE"
+GIB = 1024 * MIB
+MIN_FREE_GIB_FOR_1GIB = 10.0
+
+
+@dataclass
+class Sample:
+    """One transfer by one client."""
+
+    seconds: float  # until the client returned
+    durable_s: float  # until the archive was on disk (download: client time + an fsync of the file)
+    size: int
+    rss_mb: float
+    server_cpu_s: float
+
+    @property
+    def mb_s(self) -> float:
+        """Throughput in MiB/s, until the client returned."""
+        return self.size / MIB / self.seconds if self.seconds > 0 else float("nan")
+
+    @property
+    def durable_mb_s(self) -> float:
+        """Throughput in MiB/s, until the data was durable on disk."""
+        return self.size / MIB / self.durable_s if self.durable_s > 0 else float("nan")
+
+
+@dataclass
+class Results:
+    """Every sample, by (size label, op, client)."""
+
+    samples: dict[tuple[str, str, str], list[Sample]] = field(default_factory=dict)
+
+    def add(self, label: str, op: str, client: str, s: Sample) -> None:
+        """Record one sample."""
+        self.samples.setdefault((label, op, client), []).append(s)
+
+    def get(self, label: str, op: str, client: str) -> list[Sample]:
+        """The samples of one cell (empty if none)."""
+        return self.samples.get((label, op, client), [])
+
+
+def _write_blob(path: Path, size: int) -> None:
+    """``size`` bytes of incompressible data (os.urandom in 16 MiB chunks)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    chunk = 16 * MIB
+    with open(path, "wb") as fh:
+        left = size
+        while left > 0:
+            n = min(chunk, left)
+            fh.write(os.urandom(n))
+            left -= n
+
+
+def _curl_config(cfg: Path, key: str) -> Path:
+    """A curl config file (mode 0600) holding the credentials, so the key is not on curl's command line."""
+    fd = os.open(cfg, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(f'user = "{key}:"\n')
+    return cfg
+
+
+def _curl(op: str, node: SimNode, cfg: Path, bundle: str, path: Path) -> tuple[float, int, float]:
+    api = node.url + "/public/api"
+    argv = ["curl", "-sS", "--fail", "-K", str(cfg), "-H", "Expect:"]
+    if op == "download":
+        argv += ["-o", str(path), "-w", "%{time_total} %{size_download}",
+                 f"{api}/projects/{PROJECT}/bundles/exported/{bundle}/archive"]  # fmt: skip
+    else:
+        argv += ["-o", "/dev/null", "-w", "%{time_total} %{size_upload}",
+                 "-F", f"file=@{path};type=application/zip", f"{api}/projectsFromBundle/"]  # fmt: skip
+    m = run_measured(argv, timeout=900)
+    if m.returncode != 0:
+        raise RuntimeError(f"curl {op} failed (exit {m.returncode}): {m.stderr.strip()[:200]}")
+    seconds, size = m.stdout.split()
+    return float(seconds), int(float(size)), m.peak_rss_mb
+
+
+def _python_client(
+    client: str, op: str, node: SimNode, bundle: str, path: Path
+) -> tuple[float, int, float]:
+    argv = [PYTHON, str(BENCH_DIR / "transfer_worker.py"), "--client", client, "--op", op,
+            "--url", node.url, "--project", PROJECT, "--bundle", bundle, "--file", str(path)]  # fmt: skip
+    m = run_measured(argv, env=child_env(node.api_key), timeout=900)
+    out = m.json()
+    return float(out["seconds"]), int(out["bytes"]), m.peak_rss_mb
+
+
+def _fsync_seconds(path: Path) -> float:
+    """How long an fsync of ``path`` takes (near zero if the client already made it durable)."""
+    started = time.perf_counter()
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    return time.perf_counter() - started
+
+
+def _delete_project(node: SimNode) -> None:
+    resp = requests.delete(
+        f"{node.api_url}projects/{PROJECT}/", auth=(node.api_key, ""), timeout=120
+    )
+    if resp.status_code not in (200, 204, 404):
+        raise RuntimeError(f"could not delete project {PROJECT} on the automation node: {resp.status_code}")
+
+
+def _one_size(label: str, size: int, reps: int, results: Results, log: list[str]) -> None:
+    with work_dir(f"transfer-{label.replace(' ', '')}") as work:
+        design_key, auto_key = new_key(), new_key()
+        project_dir = write_project(work / "design" / "projects", PROJECT, {})
+        t0 = time.perf_counter()
+        _write_blob(project_dir / "data" / "blob.bin", size)
+        design = SimNode.start("design", work / "design", api_key=design_key)
+        auto: SimNode | None = None
+        try:
+            auto = SimNode.start("automation", work / "auto", api_key=auto_key)
+            bundle = f"b_{label.replace(' ', '')}"
+            client = DSSNode(design.url, design_key, name="design", read_timeout=900.0)
+            client.export_bundle(PROJECT, bundle)
+            source = work / "source.zip"
+            archive_size = client.download_bundle(PROJECT, bundle, source).size
+            client.close()
+            ready = time.perf_counter() - t0
+            log.append(f"{label}: archive of {archive_size / MIB:.0f} MiB made and exported in {ready:.1f}s")
+            dl_cfg = _curl_config(work / "curl-design.cfg", design_key)
+            up_cfg = _curl_config(work / "curl-auto.cfg", auto_key)
+            for rep in range(reps):
+                order = CLIENTS[rep % 3 :] + CLIENTS[: rep % 3]  # rotate who goes first
+                for name in order:
+                    dest = work / f"dl-{name}.zip"
+                    os.sync()  # nobody pays for the previous client's dirty pages
+                    meter = CpuMeter(design.pid)
+                    cpu0 = meter.cpu_s()
+                    if name == "curl":
+                        sec, n, rss = _curl("download", design, dl_cfg, bundle, dest)
+                    else:
+                        sec, n, rss = _python_client(name, "download", design, bundle, dest)
+                    cpu = meter.cpu_s() - cpu0
+                    durable = sec + _fsync_seconds(dest)
+                    if n != archive_size or dest.stat().st_size != archive_size:
+                        raise RuntimeError(f"{name} downloaded {n} bytes, expected {archive_size}")
+                    results.add(label, "download", name, Sample(sec, durable, n, rss, cpu))
+                    dest.unlink()
+                for name in order:
+                    os.sync()
+                    meter = CpuMeter(auto.pid)
+                    cpu0 = meter.cpu_s()
+                    if name == "curl":
+                        sec, _, rss = _curl("upload", auto, up_cfg, bundle, source)
+                    else:
+                        sec, _, rss = _python_client(name, "upload", auto, bundle, source)
+                    cpu = meter.cpu_s() - cpu0
+                    results.add(label, "upload", name, Sample(sec, sec, archive_size, rss, cpu))
+                    _delete_project(auto)
+        finally:
+            if auto is not None:
+                auto.stop()
+            design.stop()
+
+
+def run(sizes: list[str], reps: int) -> Section:
+    """Run benchmark 1 for the given sizes (``"100 MiB"``, ``"1 GiB"``)."""
+    section = Section("1. Bundle transfer")
+    started = time.perf_counter()
+    results = Results()
+    log: list[str] = []
+    measured: list[str] = []
+    for label in sizes:
+        size = GIB if label == "1 GiB" else 100 * MIB
+        if size >= GIB and free_gib(BENCH_DIR / "work") < MIN_FREE_GIB_FOR_1GIB:
+            section.notes.append(
+                f"1 GiB skipped: less than {MIN_FREE_GIB_FOR_1GIB:.0f} GiB free under bench/work/."
+            )
+            continue
+        _one_size(label, size, reps, results, log)
+        measured.append(label)
+    rows = []
+    for label in measured:
+        for op in ("download", "upload"):
+            for name in CLIENTS:
+                ss = results.get(label, op, name)
+                durable = fmt(median([s.durable_mb_s for s in ss]), 0) if op == "download" else "="
+                rows.append([label, op, name, len(ss), fmt(median([s.mb_s for s in ss]), 0), durable,
+                             fmt(median([s.seconds for s in ss]), 2), fmt(max(s.rss_mb for s in ss), 0),
+                             fmt(median([s.server_cpu_s for s in ss]), 2),
+                             fmt(median([s.server_cpu_s / s.seconds for s in ss]) * 100, 0)])  # fmt: skip
+    section.body += table(
+        ["archive", "direction", "client", "runs", "median MiB/s", "median MiB/s to durable", "median s",
+         "peak RSS MB (max)", "stand-in CPU s", "stand-in CPU % of wall"],
+        rows,
+    )  # fmt: skip
+    for op in ("download", "upload"):
+        if not measured:
+            section.verdicts.append(Verdict("1. transfer", f"mlcd {op} >= 0.8x curl", "not run", None))
+            continue
+        label = "1 GiB" if "1 GiB" in measured else measured[-1]
+        m = median([s.durable_mb_s for s in results.get(label, op, "mlcd")])
+        c = median([s.durable_mb_s for s in results.get(label, op, "curl")])
+        ratio = m / c if c > 0 else float("nan")
+        figure = f"{ratio:.2f}x ({m:.0f} vs {c:.0f} MiB/s)"
+        target = f"mlcd {op} throughput >= 0.8x curl ({label})"
+        if op == "download":
+            raw_m = median([s.mb_s for s in results.get(label, op, "mlcd")])
+            raw_c = median([s.mb_s for s in results.get(label, op, "curl")])
+            target = f"mlcd download throughput >= 0.8x curl, both to durable on disk ({label})"
+            figure += f"; {raw_m / raw_c:.2f}x against curl without fsync ({raw_c:.0f} MiB/s)"
+        section.verdicts.append(Verdict("1. transfer", target, figure, ratio >= 0.8))
+    rss = [(label, max(s.rss_mb for op in ("download", "upload") for s in results.get(label, op, "mlcd")))
+           for label in measured]  # fmt: skip
+    if rss:
+        worst = max(r for _, r in rss)
+        section.verdicts.append(
+            Verdict(
+                "1. transfer",
+                "mlcd peak RSS < 100 MB at every size",
+                ", ".join(f"{r:.0f} MB at {label}" for label, r in rss),
+                worst < 100,
+            )
+        )
+    section.notes += log
+    section.seconds = time.perf_counter() - started
+    return section
