@@ -20,6 +20,7 @@ demo-out/ (wiped at start). Exit status 0 only if all three behaved as expected.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import secrets
 import shutil
@@ -46,6 +47,7 @@ RULE = "=" * 100
 try:
     import requests
     import yaml
+    from lxml import etree
 
     from mlcd.sim.launcher import SimNode
 except ImportError as exc:  # pragma: no cover - only when run outside the project's venv
@@ -205,6 +207,7 @@ class Demo:
         env = dict(os.environ)
         env.update({KEY_ENVS[name]: key for name, key in self.keys.items()})
         env["PYTHONUNBUFFERED"] = "1"
+        env["MLCD_LOCK_DIR"] = str(self.out / "locks")  # deploy locks too stay under demo-out/
         print(f"\n  $ mlcd run --config {_rel(self.config_path)} --out-dir {_rel(out_dir)} "
               f"--bundle-id {release.bundle_id} --approve prod\n")  # fmt: skip
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -294,13 +297,49 @@ class Demo:
             if not out_dir.is_dir():
                 continue
             print(f"    release {release.number}: {_rel(out_dir)}/")
-            for pattern in ("reports/**/*.xml", "reports/**/*.html", "audit.jsonl", "pipeline.json"):
-                for path in sorted(out_dir.glob(pattern)):
-                    print(f"      {_rel(path)}")
+            for path in sorted(out_dir.glob("reports/**/*.xml")):
+                print(f"      JUnit  {_rel(path):<46} {_junit_digest(path)}")
+            for path in sorted(out_dir.glob("reports/**/*.html")):
+                print(f"      HTML   {_rel(path)}")
+            audit = out_dir / "audit.jsonl"
+            if audit.is_file():
+                print(f"      audit  {_rel(audit):<46} {_audit_digest(audit)}")
+            print(f"      stages {_rel(out_dir / 'pipeline.json')} and <stage>-<env>.json next to it")
         return all(not r.problems and r.exit_code is not None for r in releases)
 
 
 EXIT_MEANING = {0: "success", 3: "quality gate failed", 4: "rolled back, verified"}
+
+
+def _junit_digest(path: Path) -> str:
+    """'2 tests, 1 failed (TEST_X)' from a JUnit XML file."""
+    try:
+        root = etree.parse(str(path)).getroot()
+    except (OSError, etree.XMLSyntaxError):
+        return "(unreadable)"
+    cases = list(root.iter("testcase"))
+    failed = [
+        c.get("name", "?") for c in cases if c.find("failure") is not None or c.find("error") is not None
+    ]
+    count = f"{len(cases)} test{'' if len(cases) == 1 else 's'}"
+    if not failed:
+        return f"{count}, all passed"
+    return f"{count}, {len(failed)} failed ({', '.join(failed)})"
+
+
+def _audit_digest(path: Path) -> str:
+    """The per-environment deployment outcomes recorded in an audit trail."""
+    outcomes: dict[str, str] = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if record.get("operation") == "deployment":
+            outcomes[str(record.get("environment"))] = str(record.get("outcome"))
+    if not outcomes:
+        return "no deployment records"
+    return "deployments: " + ", ".join(f"{env} {outcome}" for env, outcome in outcomes.items())
 
 
 def _rel(path: Path) -> str:
