@@ -13,6 +13,7 @@ from mlcd.deployment import (
     node_connection_names,
 )
 from mlcd.errors import InputError
+from mlcd.redact import redact
 from mlcd.runrecord import RunRecord
 from mlcd.stages.runner import StageContext, StageResult
 
@@ -46,17 +47,31 @@ def run(ctx: StageContext) -> StageResult:
     )
     for line in plan.lines():
         ctx.progress(line)
-    path = ctx.out_dir / f"plan-{env.name}.json"
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(plan.to_dict(), indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
     what = f"{plan.active_now or 'nothing'} -> {plan.bundle_id}"
     if plan.noop:
         what = "no change (already active)"
-    return StageResult(
+    path = ctx.out_dir / f"plan-{env.name}.json"
+    result = StageResult(
         outcome="NOOP" if plan.noop else "SUCCESS",
-        message=f"plan for {env.name}: {what}; nothing was changed (written to {path})",
+        message=f"plan for {env.name}: {what}; nothing was changed (plan in {path})",
         bundle_id=bundle.bundle_id,
         reports=[str(path)],
         details={"plan": plan.to_dict()},
     )
+    if ctx.command != "plan":  # `deploy --plan`: also write plan-<env>.json, as `mlcd plan` does
+        payload = {
+            "stage": "plan",
+            "environment": env.name,
+            "outcome": result.outcome,
+            "exitCode": 0,
+            "bundleId": result.bundle_id,
+            "message": result.message,
+            "errorCategory": None,
+            "reports": result.reports,
+            "links": {},
+            "details": result.details,
+        }
+        tmp = path.with_suffix(".json.tmp")
+        tmp.write_text(redact(json.dumps(payload, indent=2, sort_keys=True)) + "\n", encoding="utf-8")
+        os.replace(tmp, path)
+    return result

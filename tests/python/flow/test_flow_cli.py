@@ -124,12 +124,13 @@ def test_plan_changes_nothing(pipe: PipelineEnv) -> None:
         assert f"active bundle now:   {good}" in proc.stdout and f"active bundle after: {new}" in proc.stdout
         assert "tests that would run: TEST_FAIL_ON_VAR, TEST_PASS, TEST_SLOW" in proc.stdout
     assert active_on(pipe, "test") == good
-    plan = stage(pipe, "plan-test")
+    plan = stage(pipe, "plan-test")["details"]["plan"]
     assert plan["active_now"] == good and plan["already_imported"] is False
     [conn] = plan["connections"]
     assert conn == {"required": "warehouse", "afterRemapping": "warehouse_test", "available": None}
     prod_plan = ok(pipe.mlcd("plan", "--env", "prod"))
     assert "will be created from the bundle" in prod_plan.stdout
+    assert stage(pipe, "plan-prod")["details"]["plan"]["project_exists"] is False
     assert active_on(pipe, "prod") is None
     on_nodes = [r for r in pipe.audit_records() if r["bundleId"] == new and r["environment"]]
     assert on_nodes == []
@@ -249,3 +250,17 @@ def test_api_keys_never_appear_in_output_or_files(pipe: PipelineEnv) -> None:
         data = path.read_bytes()
         for secret in secrets:
             assert secret.encode() not in data, f"{secret[:6]}… found in {path}"
+
+
+def test_activation_refused_leaves_the_environment_unchanged(pipe: PipelineEnv) -> None:
+    good = release(pipe, "test", 1)
+    pipe.env_config("test")["connection_remappings"] = {"warehouse": "no_such_connection"}
+    pipe.write_config()
+    make_bundle(pipe, 2)
+    proc = pipe.mlcd("deploy", "--env", "test")
+    assert proc.returncode == 8, proc.stdout + proc.stderr
+    assert "unchanged" in proc.stderr and good in proc.stderr
+    assert active_on(pipe, "test") == good
+    assert deployments(pipe, "test")[-1] == "FAILED_UNCHANGED"
+    entry = pipe.run_record()["environments"]["test"]
+    assert entry["state"] == "UNCHANGED" and entry["previousBundleId"] == good
