@@ -15,7 +15,8 @@ from pathlib import Path
 
 from mlcd import gitinfo
 from mlcd.artifacts import TransferProgress
-from mlcd.errors import ConfigError
+from mlcd.dss.errors import DSSConflict, DSSNotFound
+from mlcd.errors import ConfigError, InputError
 from mlcd.runrecord import RunRecord, utc_now_iso
 from mlcd.stages.runner import StageContext, StageResult
 
@@ -83,7 +84,18 @@ def run(ctx: StageContext) -> StageResult:
 
     ctx.progress(f"exporting bundle {bundle_id} of project {key} on the design node")
     with audit.action("export_bundle", node="design", bundle_id=bundle_id) as detail:
-        answer = node.export_bundle(key, bundle_id, release_notes=notes)
+        try:
+            answer = node.export_bundle(key, bundle_id, release_notes=notes)
+        except DSSConflict:
+            raise InputError(
+                f"bundle {bundle_id} was already exported for project {key} on the design node",
+                "bundle ids must be unique: pass a new --bundle-id or --build-number",
+            ) from None
+        except DSSNotFound:
+            raise InputError(
+                f"project {key} does not exist on the design node {cfg.design.url}",
+                "fix 'project' in mlcd.yaml (run `mlcd validate` to check the setup)",
+            ) from None
         detail["recovered"] = bool(answer.get("recovered"))
 
     dest = ctx.out_dir / "bundles" / f"{bundle_id}.zip"

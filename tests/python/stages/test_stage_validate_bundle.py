@@ -160,3 +160,14 @@ def test_bundle_id_format_is_configurable(pipeline: PipelineEnv) -> None:
     pipeline.write_config()
     proc = pipeline.mlcd("bundle")
     assert proc.returncode == 2 and "{branch}" in proc.stderr
+
+
+def test_bundle_id_taken_or_project_missing_exit_2_with_fix(pipeline: PipelineEnv) -> None:
+    assert pipeline.mlcd("bundle", "--bundle-id", "SAMPLE_once").returncode == 0
+    proc = pipeline.mlcd("bundle", "--bundle-id", "SAMPLE_once")
+    assert proc.returncode == 2
+    assert "already exported" in proc.stderr and "--build-number" in proc.stderr
+    pipeline.config["project"] = "NOPE"
+    pipeline.write_config()
+    proc = pipeline.mlcd("bundle")
+    assert proc.returncode == 2 and "project NOPE does not exist" in proc.stderr
