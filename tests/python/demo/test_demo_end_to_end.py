@@ -16,6 +16,8 @@ import psutil  # type: ignore[import-untyped]
 import pytest
 from lxml import etree
 
+from mlcd.locking import default_lock_dir
+
 REPO = Path(__file__).resolve().parents[3]
 KEY_ENVS = ("DSS_DESIGN_API_KEY", "DSS_TEST_API_KEY", "DSS_PROD_API_KEY")
 
@@ -29,6 +31,8 @@ def _deployments(audit: Path) -> dict[str, str]:
 @pytest.mark.timeout(600)
 def test_demo_runs_three_releases_and_leaves_reports_and_no_processes(tmp_path: Path) -> None:
     out = tmp_path / "demo-out"
+    lock_dir = default_lock_dir()
+    locks_before = {p.name: p.stat().st_mtime_ns for p in lock_dir.glob("CHURN-*.lock")}
     keys = {env: f"demo-secret-{env.lower()}-{os.getpid()}" for env in KEY_ENVS}
     done = subprocess.run(
         [sys.executable, str(REPO / "scripts" / "demo.py"), "--out-dir", str(out)],
@@ -52,11 +56,13 @@ def test_demo_runs_three_releases_and_leaves_reports_and_no_processes(tmp_path: 
     assert _deployments(out / "release-3" / "audit.jsonl").get("prod") == "FAILED_ROLLED_BACK"
     assert "prod" not in _deployments(out / "release-2" / "audit.jsonl")
 
-    # no key in anything the demo printed or wrote, no process left behind
+    # no key in anything the demo printed or wrote, no lock outside it, no process left behind
     for key in keys.values():
         assert key not in done.stdout + done.stderr
         for path in out.rglob("*"):
             assert not path.is_file() or key.encode() not in path.read_bytes(), path
+    assert {p.name: p.stat().st_mtime_ns for p in lock_dir.glob("CHURN-*.lock")} == locks_before
+    assert sorted(p.name for p in (out / "locks").iterdir()) == ["CHURN-prod.lock", "CHURN-test.lock"]
     leftovers = [
         p.pid
         for p in psutil.process_iter(["cmdline"])
