@@ -264,3 +264,35 @@ def test_activation_refused_leaves_the_environment_unchanged(pipe: PipelineEnv) 
     assert deployments(pipe, "test")[-1] == "FAILED_UNCHANGED"
     entry = pipe.run_record()["environments"]["test"]
     assert entry["state"] == "UNCHANGED" and entry["previousBundleId"] == good
+
+
+def test_gate_policy_flaky_retries_timeouts_and_warnings_through_the_cli(pipe: PipelineEnv) -> None:
+    cfg = pipe.env_config("test")
+    cfg.update(
+        flaky={"TEST_FAIL_ON_VAR": 1},
+        warning="pass",
+        rollback_on_failure=False,
+        timeouts={"scenario": 3, "deploy": 60, "lock": 10},
+    )
+    pipe.write_config()
+    pipe.set_design_variables(fail_test=True, warn_test=True, slow_seconds=30)
+    make_bundle(pipe, 1)
+    ok(pipe.mlcd("deploy", "--env", "test"))
+    proc = pipe.mlcd("test", "--env", "test")
+    assert proc.returncode == 3, proc.stdout + proc.stderr
+    result = stage(pipe, "test-test")
+    assert result["outcome"] == "GATE_FAILED"
+    expected = {"TEST_FAIL_ON_VAR": "FAILED", "TEST_PASS": "WARNING", "TEST_SLOW": "TIMEOUT"}
+    assert result["details"]["cases"] == expected
+    xml = etree.parse(str(pipe.out_dir / "reports" / "test" / "tests.xml")).getroot()
+    cases = {str(c.get("name")): etree.tostring(c, encoding="unicode") for c in xml.iter("testcase")}
+    assert "<failure" not in cases["TEST_PASS"] and "<error" not in cases["TEST_PASS"]  # WARNING passes here
+    assert "<failure" in cases["TEST_FAIL_ON_VAR"] and "<rerunFailure" in cases["TEST_FAIL_ON_VAR"]
+    assert "<error" in cases["TEST_SLOW"] and "rerun" not in cases["TEST_SLOW"]
+    attempts = [r for r in pipe.audit_records()
+                if r["operation"] == "run_scenario" and r["detail"]["scenario"] == "TEST_FAIL_ON_VAR"]
+    assert [r["detail"]["attempt"] for r in attempts] == [1, 2]  # retried once, still failed
+    slow = [r for r in pipe.audit_records()
+            if r["operation"] == "run_scenario" and r["detail"]["scenario"] == "TEST_SLOW"]
+    assert [r["outcome"] for r in slow] == ["TIMEOUT"]  # not flaky: never retried
+    assert deployments(pipe, "test")[-1] == "FAILED_NEEDS_ATTENTION"  # not rolled back, by config
