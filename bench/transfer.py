@@ -114,9 +114,7 @@ def _curl(op: str, node: SimNode, cfg: Path, bundle: str, path: Path) -> tuple[f
     return float(seconds), int(float(size)), m.peak_rss_mb
 
 
-def _python_client(
-    client: str, op: str, node: SimNode, bundle: str, path: Path
-) -> tuple[float, int, float]:
+def _python_client(client: str, op: str, node: SimNode, bundle: str, path: Path) -> tuple[float, int, float]:
     argv = [PYTHON, str(BENCH_DIR / "transfer_worker.py"), "--client", client, "--op", op,
             "--url", node.url, "--project", PROJECT, "--bundle", bundle, "--file", str(path)]  # fmt: skip
     m = run_measured(argv, env=child_env(node.api_key), timeout=900)
@@ -136,9 +134,7 @@ def _fsync_seconds(path: Path) -> float:
 
 
 def _delete_project(node: SimNode) -> None:
-    resp = requests.delete(
-        f"{node.api_url}projects/{PROJECT}/", auth=(node.api_key, ""), timeout=120
-    )
+    resp = requests.delete(f"{node.api_url}projects/{PROJECT}/", auth=(node.api_key, ""), timeout=120)
     if resp.status_code not in (200, 204, 404):
         raise RuntimeError(f"could not delete project {PROJECT} on the automation node: {resp.status_code}")
 
