@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from flask import Blueprint, Flask, Request, current_app, g, jsonify, request
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import ClientDisconnected, HTTPException
 from werkzeug.wrappers import Response
 from werkzeug.wsgi import wrap_file
 
@@ -723,6 +723,12 @@ def create_app(
             )
         elif status == 405:
             err = SimError(405, f"Method {request.method} not allowed on {request.path}", code="ERR_METHOD")
+        elif isinstance(exc, ClientDisconnected):
+            err = SimError(
+                400,
+                "Request body truncated: the client sent less than its Content-Length",
+                code="ERR_UPLOAD_TRUNCATED",
+            )
         elif status == 413:
             err = SimError(413, "Request too large", code="ERR_REQUEST_TOO_LARGE")
         else:

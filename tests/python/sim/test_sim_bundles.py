@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import json
+import socket
 import zipfile
 from pathlib import Path
 
@@ -169,3 +171,26 @@ def test_tampered_member_is_rejected(sim_design: SimNode, sim_automation: SimNod
     resp = Api(sim_automation).upload("/projectsFromBundle/", tampered)
     assert resp.status_code == 400
     assert "sha256" in resp.json()["message"]
+
+
+def test_upload_cut_short_at_http_level_is_400(sim_automation: SimNode) -> None:
+    boundary = "sim-test-boundary"
+    auth = base64.b64encode(f"{sim_automation.api_key}:".encode()).decode()
+    part = f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="b.zip"\r\n\r\n'
+    head = (
+        "POST /public/api/projectsFromBundle/ HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        f"Authorization: Basic {auth}\r\nContent-Type: multipart/form-data; boundary={boundary}\r\n"
+        "Content-Length: 100000\r\n\r\n"
+    )
+    with socket.create_connection(("127.0.0.1", sim_automation.port), timeout=30) as sock:
+        sock.sendall(head.encode() + part.encode() + b"PK" * 2000)
+        sock.shutdown(socket.SHUT_WR)
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    status_line, _, rest = answer.partition(b"\r\n")
+    assert b" 400 " in status_line
+    body = json.loads(rest.split(b"\r\n\r\n", 1)[1])
+    assert body["code"] == "ERR_UPLOAD_TRUNCATED"
+    assert Api(sim_automation).json("GET", "/projects/") == []
+    assert list((sim_automation.data_dir / "state" / "uploads").iterdir()) == []
