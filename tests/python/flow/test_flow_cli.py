@@ -296,3 +296,39 @@ def test_gate_policy_flaky_retries_timeouts_and_warnings_through_the_cli(pipe: P
             if r["operation"] == "run_scenario" and r["detail"]["scenario"] == "TEST_SLOW"]
     assert [r["outcome"] for r in slow] == ["TIMEOUT"]  # not flaky: never retried
     assert deployments(pipe, "test")[-1] == "FAILED_NEEDS_ATTENTION"  # not rolled back, by config
+
+
+def test_concurrent_activation_is_detected_before_activating(pipe: PipelineEnv) -> None:
+    import time
+
+    from mlcd.dss.node import DSSNode
+
+    first = release(pipe, "test", 1)
+    second = release(pipe, "test", 2)
+    third = str(make_bundle(pipe, 3)["bundleId"])
+    node = pipe.automation["test"]
+    node.reset_stats()
+    node.set_faults({"seed": 1, "rules": [{"method": "POST", "path": "actions/preload", "latency": 2.0}]})
+    deploy = subprocess.Popen(
+        [sys.executable, "-m", "mlcd", "deploy", "--env", "test"],
+        cwd=pipe.root, env=pipe.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        give_up = time.monotonic() + 60
+        while not any("preload" in r for r in node.stats()["routes"]):  # the deploy is preloading
+            assert deploy.poll() is None and time.monotonic() < give_up
+            time.sleep(0.05)
+        racer = DSSNode(node.url, pipe.keys[key_env_name("test")], name="racer")
+        racer.activate_bundle(pipe.project_key, first, connection_remappings={"warehouse": "warehouse_test"})
+        racer.close()
+        out, err = deploy.communicate(timeout=120)
+    finally:
+        if deploy.poll() is None:
+            deploy.kill()
+            deploy.wait()
+        node.clear_faults()
+    assert deploy.returncode == 8, out + err
+    assert "another deployment raced" in err and "nothing was activated" in err
+    assert active_on(pipe, "test") == first  # the racer's choice stands; ours was not activated
+    assert third not in [r["bundleId"] for r in pipe.audit_records() if r["operation"] == "activate"]
+    assert pipe.run_record()["environments"]["test"]["previousBundleId"] == second
