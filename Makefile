@@ -34,7 +34,7 @@ test-python: setup
 test: setup lint-python test-python
 	@echo "make test: all suites passed"
 
-demo: setup
+demo: $(STAMP)
 	@$(PY) scripts/demo.py
 
 bench: setup
