@@ -28,8 +28,9 @@ class _CheckFailed(Exception):
 
 
 class _Checks:
-    def __init__(self) -> None:
+    def __init__(self, emit: Callable[[str], None]) -> None:
         self.cases: list[CaseResult] = []
+        self.emit = emit
 
     def run(self, name: str, fn: Callable[[], str]) -> bool:
         start = time.monotonic()
@@ -38,8 +39,9 @@ class _Checks:
         except _CheckFailed as exc:
             self.add(name, False, time.monotonic() - start, str(exc))
             return False
-        except NodeError as exc:
-            self.add(name, False, time.monotonic() - start, exc.one_line(), error_type="NodeError")
+        except MlcdError as exc:  # node unreachable, key refused, DSS failing: stop after recording it
+            kind = "NodeError" if isinstance(exc, NodeError) else "DSSError"
+            self.add(name, False, time.monotonic() - start, exc.one_line(), error_type=kind)
             raise
         self.add(name, True, time.monotonic() - start, detail)
         return True
@@ -58,6 +60,7 @@ class _Checks:
                 log_excerpt=text,
             )
         )
+        self.emit(f"{'ok  ' if ok else 'FAIL'} {name}: {text}")
 
 
 def run(ctx: StageContext) -> StageResult:
@@ -67,7 +70,7 @@ def run(ctx: StageContext) -> StageResult:
     cfg = ctx.config()
     key = cfg.project
     report = ctx.out_dir / "reports" / "validate.xml"
-    checks = _Checks()
+    checks = _Checks(ctx.progress)
     state: dict[str, Any] = {}
     audit = ctx.audit()
 
@@ -123,15 +126,12 @@ def run(ctx: StageContext) -> StageResult:
             checks.run("bundle id format", id_format)
             if has_project:
                 _environment_checks(ctx, checks, state["scenarios"], node)
-        except NodeError:
+        except MlcdError:
             write()
             raise
         write()
         failed = [c for c in checks.cases if not c.passed]
         detail.update(checks=len(checks.cases), failed=[c.scenario_id for c in failed])
-        for case in checks.cases:
-            mark = "ok  " if case.passed else "FAIL"
-            ctx.progress(f"{mark} {case.scenario_id}: {case.log_excerpt}")
         if failed:
             exc = GateFailed(
                 f"{len(failed)} of {len(checks.cases)} release checks failed: "
