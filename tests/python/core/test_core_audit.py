@@ -64,3 +64,27 @@ def test_torn_last_line_is_skipped(tmp_path: Path) -> None:
     with open(path, "a") as fh:
         fh.write('{"operation": "b", "outc')
     assert [r["operation"] for r in read_audit(path)] == ["a"]
+
+
+def _append_many(path: str, actor: str, count: int) -> None:
+    trail = AuditTrail(Path(path), actor, None)
+    for n in range(count):
+        trail.record("step", "SUCCESS", detail={"n": n, "pad": "x" * 3000})
+
+
+def test_concurrent_writers_never_interleave_lines(tmp_path: Path) -> None:
+    import multiprocessing
+
+    path = tmp_path / "audit.jsonl"
+    ctx = multiprocessing.get_context("spawn")
+    procs = [ctx.Process(target=_append_many, args=(str(path), f"w{i}", 40)) for i in range(4)]
+    for proc in procs:
+        proc.start()
+    for proc in procs:
+        proc.join(timeout=60)
+        assert proc.exitcode == 0
+    lines = path.read_text().splitlines()
+    records = read_audit(path)
+    assert len(lines) == len(records) == 160
+    for i in range(4):
+        assert [r["detail"]["n"] for r in records if r["actor"] == f"w{i}"] == list(range(40))
