@@ -6,8 +6,7 @@ import org.mlcd.StepArgs
 @Field static final String STEP = 'mlcdPipeline'
 @Field static final List<String> KEYS = ['config', 'credentials', 'artifactCredentialsId', 'agentLabel',
                                          'releaseBranch', 'submitter', 'approvalTimeoutMinutes', 'timeoutMinutes',
-                                         'setup',
-                                         'rollbackOnFailure']
+                                         'setup', 'rollbackOnFailure']
 @Field static final String STATE = 'mlcd-state'
 @Field static final String STATE_FILES = '.mlcd/**'
 

@@ -23,6 +23,7 @@ abstract class BasePipelineTest {
 
     @Before
     void setUp() throws Exception {
+        loaded.clear()
         helper = new PipelineTestHelper()
         binding = new Binding()
         helper.binding = binding

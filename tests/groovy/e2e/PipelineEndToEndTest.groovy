@@ -1,0 +1,180 @@
+package e2e
+
+import groovy.json.JsonOutput
+import groovy.json.JsonSlurper
+import harness.BasePipelineTest
+import harness.MethodCall
+import java.util.concurrent.TimeUnit
+import org.junit.After
+import org.junit.AfterClass
+import org.junit.Before
+import org.junit.BeforeClass
+import org.junit.Test
+
+/**
+ * mlcdPipeline through the harness with `sh` run for real (bash -c) against stand-in DSS nodes
+ * (design, test, prod) started by stand_in.py: the Groovy-to-CLI contract (commands, environment
+ * variables, stage files, reports) is exercised, not assumed.
+ */
+class PipelineEndToEndTest extends BasePipelineTest {
+    private static Process nodes
+    private static BufferedReader nodesOut
+    private static Writer nodesIn
+    private static Map info
+    private static File root
+    private static int build = 0
+
+    File workspace
+
+    @BeforeClass
+    static void startNodes() {
+        root = File.createTempDir('mlcd-groovy-e2e', '')
+        File repo = libraryRoot()
+        ProcessBuilder pb = new ProcessBuilder(new File(repo, '.venv/bin/python').path,
+            new File(repo, 'tests/groovy/e2e/stand_in.py').path, root.path)
+        pb.redirectError(new File(root, 'stand_in.log'))
+        nodes = pb.start()
+        nodesOut = new BufferedReader(new InputStreamReader(nodes.inputStream, 'UTF-8'))
+        nodesIn = new OutputStreamWriter(nodes.outputStream, 'UTF-8')
+        String first = nodesOut.readLine()
+        assert first != null: "stand_in.py did not start: ${new File(root, 'stand_in.log').text}"
+        info = new JsonSlurper().parseText(first) as Map
+    }
+
+    @AfterClass
+    static void stopNodes() {
+        if (nodes != null) {
+            try {
+                nodesIn.write('{"op": "stop"}\n')
+                nodesIn.flush()
+            } catch (IOException ignored) {
+                // already gone
+            }
+            if (!nodes.waitFor(30, TimeUnit.SECONDS)) {
+                nodes.destroy()
+                nodes.waitFor(10, TimeUnit.SECONDS)
+            }
+        }
+        root?.deleteDir()
+    }
+
+    static Map ask(Map command) {
+        nodesIn.write(JsonOutput.toJson(command) + '\n')
+        nodesIn.flush()
+        return new JsonSlurper().parseText(nodesOut.readLine()) as Map
+    }
+
+    @Before
+    void realWorkspace() {
+        build++
+        workspace = new File(root, "ws-${build}")
+        workspace.mkdirs()
+        new File(workspace, 'mlcd.yaml').text = new File(info.config as String).text
+        helper.workspace = workspace
+        env.WORKSPACE = workspace.path
+        env.BUILD_NUMBER = String.valueOf(build)
+        env.HOME = root.path
+        env.MLCD_LOCK_DIR = new File(root, 'locks').path
+        env.PYTHONUNBUFFERED = '1'
+        (info.keys as Map).each { String target, String key ->
+            helper.credentials["mlcd-churn-${target}".toString()] = key
+        }
+        String python = new File(helper.libraryRoot, '.venv/bin/python').path
+        helper.yamlParser = { String text ->
+            Process p = new ProcessBuilder(python, '-c',
+                'import json, sys, yaml; print(json.dumps(yaml.safe_load(sys.stdin)))').start()
+            p.outputStream.withWriter('UTF-8') { Writer w -> w.write(text) }
+            String out = p.inputStream.getText('UTF-8')
+            assert p.waitFor() == 0
+            new JsonSlurper().parseText(out)
+        }
+        helper.shExecutor = { String script, Map<String, String> vars ->
+            ProcessBuilder pb = new ProcessBuilder('bash', '-c', script).directory(workspace).redirectErrorStream(true)
+            pb.environment().clear()
+            pb.environment().putAll(vars.findAll { k, v -> v != null })
+            Process p = pb.start()
+            String out = p.inputStream.getText('UTF-8')
+            if (!p.waitFor(300, TimeUnit.SECONDS)) {
+                p.destroy()
+                return [stdout: out, exitValue: 124]
+            }
+            [stdout: out, exitValue: p.exitValue()]
+        }
+        helper.inputResponder = { Map m -> [MLCD_APPROVER: 'rita.release', MLCD_APPROVAL_COMMENT: 'CAB-7'] }
+    }
+
+    @After
+    void noKeyLeaked() {
+        (info.keys as Map).values().each { String key ->
+            helper.callStack.each { MethodCall c -> assert !helper.callArgsToString(c).contains(key) }
+            helper.log.each { String line -> assert !line.contains(key) }
+            assert !(currentBuild.description ?: '').contains(key)
+            workspace.eachFileRecurse { File f ->
+                if (f.isFile() && !f.name.endsWith('.zip')) {
+                    assert !f.text.contains(key): "API key written to ${f}"
+                }
+            }
+        }
+    }
+
+    private void runPipeline() {
+        loadScript('vars/mlcdPipeline.groovy').invokeMethod('call',
+            [[submitter: 'release-managers', setup: [venv: new File(helper.libraryRoot, '.venv').path]]] as Object[])
+    }
+
+    private Map json(String path) {
+        return new JsonSlurper().parse(new File(workspace, path)) as Map
+    }
+
+    private List<Map> deployments() {
+        return new File(workspace, '.mlcd/audit.jsonl').readLines()
+            .collect { String l -> new JsonSlurper().parseText(l) as Map }
+            .findAll { Map r -> r.operation == 'deployment' }
+    }
+
+    @Test
+    void releaseGoesToTestThenApprovedProdAndABrokenReleaseIsRolledBackOnProd() {
+        env.BRANCH_NAME = 'main'
+        runPipeline()
+        assert helper.pipelineFailure == null: helper.log.takeRight(30).join('\n')
+        assertJobStatusSuccess()
+        String bundle = json('.mlcd/bundle.json').bundleId
+        assert ask([op: 'active', env: 'test']).bundleId == bundle
+        assert ask([op: 'active', env: 'prod']).bundleId == bundle
+        assert json('.mlcd/run.json').environments.prod.approvedBy == 'rita.release'
+        assert deployments().collect { Map r -> "${r.environment} ${r.outcome}".toString() } ==
+            ['test SUCCEEDED', 'prod SUCCEEDED']
+        assert helper.stages.takeRight(6) ==
+            ['Deploy test', 'Test test', 'Smoke test', 'Approve prod', 'Deploy prod', 'Smoke prod']
+        assert new File(workspace, '.mlcd/reports/test/tests.xml').isFile()
+        assert currentBuild.description.contains("prod: ${bundle} deployed")
+
+        // the next release passes on test but its smoke test fails on prod: prod goes back to the first
+        ask([op: 'break_prod_smoke'])
+        setUp()
+        realWorkspace()
+        env.BRANCH_NAME = 'main'
+        runPipeline()
+        assertJobStatusFailure()
+        assert helper.pipelineFailure.message.startsWith('mlcdSmokeTest: prod: ')
+        assert ask([op: 'active', env: 'prod']).bundleId == bundle
+        assert json('.mlcd/smoke-prod.json').outcome == 'ROLLED_BACK'
+        assert currentBuild.description.contains('prod: smoke test failed; rolled back to the previous bundle (verified)')
+        assert helper.log.contains('mlcdPipeline: test has rollback_on_failure: false; leaving it as it is')
+        assert deployments().findAll { Map r -> r.environment == 'prod' }[-1].outcome == 'FAILED_ROLLED_BACK'
+    }
+
+    @Test
+    void pullRequestDeploysOnlyToTest() {
+        String prodBefore = ask([op: 'active', env: 'prod']).bundleId
+        env.BRANCH_NAME = 'PR-7'
+        env.CHANGE_ID = '7'
+        runPipeline()
+        assert helper.pipelineFailure == null: helper.log.takeRight(30).join('\n')
+        String bundle = json('.mlcd/bundle.json').bundleId
+        assert ask([op: 'active', env: 'test']).bundleId == bundle
+        assert ask([op: 'active', env: 'prod']).bundleId == prodBefore
+        assert helper.calls('input').isEmpty()
+        assert !helper.calls('sh').any { MethodCall c -> c.env.MLCD_ENV == 'prod' }
+    }
+}
