@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Proves CodeNarc's Jenkins (CPS) rules fire, then holds mlcd's pipeline code to them.
+# Proves CodeNarc's Jenkins (CPS) rules (and mlcd's StepCallFromNonCpsMethod) fire, then holds mlcd's pipeline code to them.
 #  1. Over fixtures/bad: every rule of the Jenkins ruleset is reported, each exactly on the lines the fixture
 #     marks (a comment "// <Rule>: ..." marks the next code line), and nothing else.
 #  2. Over fixtures/good: zero violations.
@@ -13,7 +13,8 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 RUNNER="$ROOT/tools/codenarc/cps-rules.sh"
 FIX="$ROOT/tests/groovy-lint/fixtures"
 RULES=(CpsCallFromNonCpsMethod ForbiddenCallInCpsMethod ClosureInGString ClassNotSerializable
-       ExpressionInCpsMethodNotSerializable ParameterOrReturnTypeNotSerializable ObjectOverrideOnlyNonCpsMethods)
+       ExpressionInCpsMethodNotSerializable ParameterOrReturnTypeNotSerializable ObjectOverrideOnlyNonCpsMethods
+       StepCallFromNonCpsMethod)  # the last one is mlcd's own rule (tools/codenarc/src/)
 TMP="$(mktemp -d)"
 trap 'rm -rf "$TMP"' EXIT
 failures=0

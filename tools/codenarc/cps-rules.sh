@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs CodeNarc's Jenkins (CPS) rules for real over pipeline code: a semantic-analysis compile with a classpath,
+# Runs CodeNarc's Jenkins (CPS) rules (plus mlcd's StepCallFromNonCpsMethod) for real over pipeline code: a semantic-analysis compile with a classpath,
 # Jenkins' default imports (@NonCPS, @Library) and the library's own classes, so the rules can fire.
 #   tools/codenarc/cps-rules.sh [--no-default-imports] [PATH...]
 # PATH: a directory (every *.groovy under it) or a file (e.g. Jenkinsfile), inside the repository.
@@ -65,24 +65,36 @@ if [ ${#files[@]} -eq 0 ]; then
   exit 0
 fi
 
-rm -rf "$BUILD"
-mkdir -p "$BUILD/stubs" "$BUILD/imports/META-INF/services" "$BUILD/classes"
-
-# 1. Jenkins annotation stubs (the same ones the compile gate uses).
-groovyc -d "$BUILD/stubs" \
-  "$TOOLS/nonCPS-stub/com/cloudbees/groovy/cps/NonCPS.groovy" \
-  "$TOOLS/nonCPS-stub/org/jenkinsci/plugins/workflow/libs/Library.groovy" >/dev/null \
-  || die "could not compile the annotation stubs in tools/nonCPS-stub/"
-
-# 2. The global AST transformation that adds Jenkins' default imports inside CodeNarc's compiler.
-analysis_cp="$BUILD/stubs:$BUILD/classes"
-if [ "$default_imports" -eq 1 ]; then
-  javac -nowarn --release 17 -cp "$LIB/groovy/lib/*" -d "$BUILD/imports" \
+# 1-2. Tooling, rebuilt only when its sources change (.groovy-build/codenarc-tooling/):
+#  stubs/   the Jenkins annotation stubs (the same ones the compile gate uses);
+#  rules/   mlcd's own rule, StepCallFromNonCpsMethod;
+#  imports/ the global AST transformation that adds Jenkins' default imports inside CodeNarc's compiler.
+TOOLING="$ROOT/.groovy-build/codenarc-tooling"
+stamp="$TOOLING/.built"
+if [ ! -f "$stamp" ] || [ -n "$(find "$TOOLS/nonCPS-stub" "$TOOLS/codenarc/src" -newer "$stamp" -type f | head -n 1)" ]; then
+  rm -rf "$TOOLING"
+  mkdir -p "$TOOLING/stubs" "$TOOLING/rules" "$TOOLING/imports/META-INF/services"
+  groovyc -d "$TOOLING/stubs" \
+    "$TOOLS/nonCPS-stub/com/cloudbees/groovy/cps/NonCPS.groovy" \
+    "$TOOLS/nonCPS-stub/org/jenkinsci/plugins/workflow/libs/Library.groovy" >/dev/null \
+    || die "could not compile the annotation stubs in tools/nonCPS-stub/"
+  javac -nowarn --release 17 -cp "$LIB/groovy/lib/*:$codenarc_jar" -d "$TOOLING/rules" \
+    "$TOOLS"/codenarc/src/org/mlcd/tooling/StepCallFromNonCpsMethod*.java \
+    || die "could not compile mlcd's CodeNarc rule in tools/codenarc/src/org/mlcd/tooling/"
+  javac -nowarn --release 17 -cp "$LIB/groovy/lib/*" -d "$TOOLING/imports" \
     "$TOOLS/codenarc/src/org/mlcd/tooling/JenkinsDefaultImports.java" \
     || die "could not compile tools/codenarc/src/org/mlcd/tooling/JenkinsDefaultImports.java"
-  cp "$TOOLS/codenarc/src/META-INF/services/org.codehaus.groovy.transform.ASTTransformation" "$BUILD/imports/META-INF/services/"
-  analysis_cp="$analysis_cp:$BUILD/imports"
+  cp "$TOOLS/codenarc/src/META-INF/services/org.codehaus.groovy.transform.ASTTransformation" \
+    "$TOOLING/imports/META-INF/services/"
+  touch "$stamp"
 fi
+analysis_cp="$TOOLING/stubs:$TOOLING/rules:$BUILD/classes"
+if [ "$default_imports" -eq 1 ]; then
+  analysis_cp="$analysis_cp:$TOOLING/imports"
+fi
+
+rm -rf "$BUILD"
+mkdir -p "$BUILD/classes"
 
 # 3. The analysed Groovy classes themselves, compiled by Groovy 2.4.21, so that a vars/ script using a src/
 #    class (or a class using another) resolves during CodeNarc's semantic analysis.
@@ -91,7 +103,7 @@ for f in "${files[@]}"; do
   case "$f" in *.groovy) groovy_sources+=("$ROOT/$f") ;; esac
 done
 if [ ${#groovy_sources[@]} -gt 0 ]; then
-  if ! groovyc -cp "$BUILD/stubs" --configscript "$TOOLS/nonCPS-stub/compiler-config.groovy" \
+  if ! groovyc -cp "$TOOLING/stubs" --configscript "$TOOLS/nonCPS-stub/compiler-config.groovy" \
       -d "$BUILD/classes" "${groovy_sources[@]}" >"$BUILD/groovyc.log" 2>&1; then
     grep -v '^\s*at ' "$BUILD/groovyc.log" | head -n 20 >&2
     die "the code does not compile under Groovy 2.4.21, so it cannot be analysed; fix it first (scripts/groovy-compile.sh)"

@@ -29,4 +29,9 @@ ruleset {
     rule(org.codenarc.rule.jenkins.ObjectOverrideOnlyNonCpsMethods) {
         applyToFileNames = allPipelineCode
     }
+    // mlcd's rule (tools/codenarc/src/org/mlcd/tooling/): an implicit step call such as `sh 'x'` inside a
+    // @NonCPS method of a vars/ script, which CpsCallFromNonCpsMethod cannot see (the call is dynamic).
+    rule(org.mlcd.tooling.StepCallFromNonCpsMethodRule) {
+        applyToFileNames = allPipelineCode
+    }
 }
