@@ -72,6 +72,7 @@ class Measured:
     peak_rss_mb: float
     stdout: str
     stderr: str
+    cpu_s: float = float("nan")  # user + system CPU seconds (with GNU time only)
 
     def json(self) -> dict[str, Any]:
         """The last stdout line parsed as JSON (workers print their result there)."""
@@ -102,8 +103,9 @@ def run_measured(
     tag = secrets.token_hex(4)
     out_path, err_path, rss_path = (WORK / f".{kind}-{tag}" for kind in ("out", "err", "rss"))
     use_time = os.access(GNU_TIME, os.X_OK)
-    full = [GNU_TIME, "-q", "-f", "%M", "-o", str(rss_path), *argv] if use_time else list(argv)
+    full = [GNU_TIME, "-q", "-f", "%M %U %S", "-o", str(rss_path), *argv] if use_time else list(argv)
     peak_kib = 0.0
+    cpu = float("nan")
     try:
         with open(out_path, "w+b") as out, open(err_path, "w+b") as err:
             started = time.perf_counter()
@@ -127,12 +129,16 @@ def run_measured(
             stdout = out.read().decode("utf-8", "replace")
             stderr = err.read().decode("utf-8", "replace")
         if use_time:
-            text = rss_path.read_text().strip().splitlines() if rss_path.exists() else []
-            peak_kib = float(text[-1]) if text and text[-1].strip().isdigit() else float("nan")
+            lines = rss_path.read_text().strip().splitlines() if rss_path.exists() else []
+            fields = lines[-1].split() if lines else []
+            try:
+                peak_kib, cpu = float(fields[0]), float(fields[1]) + float(fields[2])
+            except (IndexError, ValueError):
+                peak_kib = float("nan")
     finally:
         for p in (out_path, err_path, rss_path):
             p.unlink(missing_ok=True)
-    return Measured(proc.returncode, wall, peak_kib / 1024.0, stdout, stderr)
+    return Measured(proc.returncode, wall, peak_kib / 1024.0, stdout, stderr, cpu)
 
 
 GNU_TIME = "/usr/bin/time"
