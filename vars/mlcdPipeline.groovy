@@ -78,7 +78,7 @@ void call(Map args = [:]) {
                         steps {
                             script {
                                 mlcdPublish(config: opts.config, credentialsId: opts.artifactCredentialsId ?:
-                                    MlcdConfig.defaultCredentialsId(state.cfg, 'artifacts'))
+                                    credentialsFor(opts, state.cfg, 'artifacts'))
                             }
                         }
                     }
@@ -121,7 +121,8 @@ void deployEnvironments(Map opts, Map state) {
         for (int i = 0; i < envs.size(); i++) {
             Map target = envs[i]
             if (i > 0 && blocked) {
-                echo "${STEP}: ${blocked}; not deploying to ${MlcdConfig.environmentNames(cfg).drop(i).join(', ')}"
+                List<String> names = MlcdConfig.environmentNames(cfg)
+                echo "${STEP}: ${blocked}; not deploying to ${names.subList(i, names.size()).join(', ')}"
                 return
             }
             if (target.approval) {

@@ -1,0 +1,86 @@
+package unit
+
+import harness.BasePipelineTest
+import harness.PipelineAbort
+import java.lang.reflect.Method
+import org.junit.Test
+
+/** Rules every step of the library follows (checked over all of vars/, not step by step). */
+class LibraryConventionsTest extends BasePipelineTest {
+    private List<String> stepNames() {
+        return new File(helper.libraryRoot, 'vars').listFiles()
+            .findAll { File f -> f.name.endsWith('.groovy') }
+            .collect { File f -> f.name - '.groovy' }.sort()
+    }
+
+    private List<String> keysOf(String step) {
+        Script s = loadScript("vars/${step}.groovy")
+        java.lang.reflect.Field keys = s.getClass().getDeclaredField('KEYS')
+        keys.accessible = true
+        return keys.get(null) as List<String>
+    }
+
+    @Test
+    void everyStepHasThePlannedNames() {
+        assert stepNames() == ['mlcdApprove', 'mlcdBundle', 'mlcdDeploy', 'mlcdPipeline', 'mlcdPublish',
+                               'mlcdRollback', 'mlcdSetup', 'mlcdSmokeTest', 'mlcdTest', 'mlcdValidate']
+    }
+
+    @Test
+    void everyStepIsVoidCallOfAMap() {
+        stepNames().each { String step ->
+            Script s = loadScript("vars/${step}.groovy")
+            Method call = s.getClass().getDeclaredMethod('call', Map)
+            assert call.returnType == void.class: "${step}.call(Map) must return void"
+            s.getClass().getDeclaredMethod('call')  // the default argument [:] makes call() exist too
+        }
+    }
+
+    @Test
+    void everyStepHasPlainTextHelpDocumentingEveryArgument() {
+        stepNames().each { String step ->
+            File help = new File(helper.libraryRoot, "vars/${step}.txt")
+            assert help.isFile(): "vars/${step}.txt is missing"
+            String text = help.text
+            assert text.startsWith("${step}: ")
+            assert !(text =~ /(?i)<\/?(p|b|i|a|br|ul|ol|li|code|pre|strong|em|div|span|tt|h[1-6])[\s>\/]/):
+                "vars/${step}.txt has HTML; Jenkins shows it as plain text"
+            keysOf(step).each { String key ->
+                assert text =~ /(?m)^\s+${key}\s/: "vars/${step}.txt does not document '${key}'"
+            }
+        }
+    }
+
+    @Test
+    void everyStepRejectsAnUnknownKeyBeforeDoingAnything() {
+        stepNames().each { String step ->
+            String typo = keysOf(step)[0] + 'x'
+            try {
+                loadScript("vars/${step}.groovy").invokeMethod('call', [[(typo): 'v']] as Object[])
+                assert false: "${step} accepted ${typo}"
+            } catch (PipelineAbort e) {
+                assert e.message.startsWith("${step}: unknown argument '${typo}' (did you mean '${keysOf(step)[0]}'?)")
+            }
+        }
+        assert helper.calls('sh').isEmpty()
+        assert helper.calls('pipeline').isEmpty()
+    }
+
+    @Test
+    void libraryCodeAvoidsWhatTheSandboxOrCpsForbids() {
+        List<File> files = []
+        ['vars', 'src'].each { String d ->
+            new File(helper.libraryRoot, d).eachFileRecurse { File f -> if (f.name.endsWith('.groovy')) { files << f } }
+        }
+        assert files.size() >= 13
+        files.each { File f ->
+            String text = f.text
+            ['@Grab', 'Jenkins.instance', 'Jenkins.get', 'rawBuild', 'LibrariesAction', 'System.getenv'].each { String bad ->
+                assert !text.contains(bad): "${f.name} uses ${bad}"
+            }
+            // sh scripts are constants: values reach the shell only through environment variables
+            assert !(text =~ /sh\s*\(?\s*"/): "${f.name} passes a GString to sh"
+            assert !(text =~ /command:\s*"/): "${f.name} builds an mlcd command line with a GString"
+        }
+    }
+}
