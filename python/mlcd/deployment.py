@@ -140,6 +140,15 @@ def check_archive(record: RunRecord, archive: Path) -> BundleInfo:
     return info
 
 
+def check_project(bundle: BundleInfo, project: str) -> None:
+    """Refuse a bundle of another project than the one mlcd.yaml deploys (InputError)."""
+    if bundle.project_key and bundle.project_key != project:
+        raise InputError(
+            f"bundle {bundle.bundle_id} is of project {bundle.project_key}, mlcd.yaml deploys {project}",
+            "use the archive of this project",
+        )
+
+
 # -- approvals -----------------------------------------------------------------------------------
 def approval_of(entry: dict[str, Any]) -> tuple[str | None, str | None]:
     """(approver, approved sha256) recorded in a run record environment entry."""
@@ -428,6 +437,17 @@ class VerificationMismatch(MlcdError):
 
 
 # -- deploy --------------------------------------------------------------------------------------
+def mark_recorded(exc: MlcdError) -> MlcdError:
+    """Mark an error whose audit ``deployment`` record is already written."""
+    exc.deployment_recorded = True  # type: ignore[attr-defined]
+    return exc
+
+
+def is_recorded(exc: BaseException) -> bool:
+    """Whether the audit ``deployment`` record of this failure is already written."""
+    return bool(getattr(exc, "deployment_recorded", False))
+
+
 @dataclass
 class DeployResult:
     """What a deploy did."""
@@ -464,9 +484,8 @@ def deploy_bundle(
         record.update_env(env.name, state=STATE_UNCHANGED)
         audit.deployment_outcome(env.name, "FAILED_UNCHANGED", bundle_id=bid, active_bundle_id=previous,
                                  message=message)
-        if isinstance(exc, NodeError):
-            return exc
-        return DeployFailed(message, exc.hint if exc is not None else None)
+        err = exc if isinstance(exc, NodeError) else DeployFailed(message, exc.hint if exc else None)
+        return mark_recorded(err)
 
     # 1. what is there now: the rollback target, recorded before any change
     with audit.action("read_state", **common) as detail:
@@ -570,10 +589,22 @@ def after_activation_failure(
     bundle_id: str,
     previous: str | None,
     cause: str,
-    *,
-    run_smoke: bool = False,
 ) -> MlcdError:
     """Roll back after a failure once activation started; return the error to raise (4, 5 or 7)."""
+    err = _after_activation_failure(ctx, node, env, project, record, bundle_id, previous, cause)
+    return mark_recorded(err)
+
+
+def _after_activation_failure(
+    ctx: StageContext,
+    node: DSSNode,
+    env: EnvironmentConfig,
+    project: str,
+    record: RunRecord,
+    bundle_id: str,
+    previous: str | None,
+    cause: str,
+) -> MlcdError:
     audit = ctx.audit()
     try:
         rollback_to(node, project, env, previous, audit, ctx.progress, bundle_id=bundle_id, reason=cause)

@@ -2,8 +2,16 @@
 
 from __future__ import annotations
 
-from mlcd.deployment import archive_path, check_archive, deploy_bundle, env_lock, require_approval
-from mlcd.errors import InputError
+from mlcd.deployment import (
+    archive_path,
+    check_archive,
+    check_project,
+    deploy_bundle,
+    env_lock,
+    is_recorded,
+    require_approval,
+)
+from mlcd.errors import MlcdError
 from mlcd.runrecord import RunRecord
 from mlcd.stages import plan as plan_stage
 from mlcd.stages.runner import StageContext, StageResult
@@ -15,33 +23,47 @@ def run(ctx: StageContext) -> StageResult:
         return plan_stage.run(ctx)
     cfg = ctx.config()
     env = ctx.environment()
-    record = RunRecord.load(ctx.out_dir)
-    archive = archive_path(record, getattr(ctx.args, "archive", None))
-    bundle = check_archive(record, archive)
-    if bundle.project_key and bundle.project_key != cfg.project:
-        raise InputError(
-            f"bundle {bundle.bundle_id} is of project {bundle.project_key}, mlcd.yaml deploys {cfg.project}",
-            "use the archive of this project",
-        )
-    approver = require_approval(record, env)
-    if approver:
-        ctx.progress(f"approval of {env.name} by {approver} covers this bundle ({record.sha256[:12]}…)")
-    node = ctx.env_node()
-    ctx.progress(f"deploying bundle {bundle.bundle_id} to {env.name} ({env.node.url})")
-    with env_lock(ctx, cfg.project, env):
-        result = deploy_bundle(
-            ctx,
-            node,
-            env,
-            cfg.project,
-            bundle,
-            archive,
-            record,
-            final_record=not getattr(ctx.args, "pipeline", False),
-        )
+    try:
+        record = RunRecord.load(ctx.out_dir)
+        archive = archive_path(record, getattr(ctx.args, "archive", None))
+        bundle = check_archive(record, archive)
+        check_project(bundle, cfg.project)
+        approver = require_approval(record, env)
+        if approver:
+            ctx.progress(f"approval of {env.name} by {approver} covers this bundle ({record.sha256[:12]}…)")
+        node = ctx.env_node()
+        ctx.progress(f"deploying bundle {bundle.bundle_id} to {env.name} ({env.node.url})")
+        with env_lock(ctx, cfg.project, env):
+            result = deploy_bundle(
+                ctx,
+                node,
+                env,
+                cfg.project,
+                bundle,
+                archive,
+                record,
+                final_record=not getattr(ctx.args, "pipeline", False),
+            )
+    except MlcdError as exc:
+        if not is_recorded(exc):
+            ctx.audit().deployment_outcome(
+                env.name,
+                "FAILED_UNCHANGED",
+                bundle_id=_bundle_id(ctx),
+                active_bundle_id=None,
+                message=f"nothing was changed: {exc.one_line()}",
+            )
+        raise
     return StageResult(
         outcome=result.outcome,
         message=result.message,
         bundle_id=result.bundle_id,
         details={"previousBundleId": result.previous, "activeBundleId": result.bundle_id},
     )
+
+
+def _bundle_id(ctx: StageContext) -> str | None:
+    try:
+        return RunRecord.load(ctx.out_dir).bundle_id
+    except MlcdError:
+        return None

@@ -8,11 +8,11 @@ import os
 from mlcd.deployment import (
     archive_path,
     check_archive,
+    check_project,
     imported_bundle_ids,
     make_plan,
     node_connection_names,
 )
-from mlcd.errors import InputError
 from mlcd.redact import redact
 from mlcd.runrecord import RunRecord
 from mlcd.stages.runner import StageContext, StageResult
@@ -25,11 +25,7 @@ def run(ctx: StageContext) -> StageResult:
     record = RunRecord.load(ctx.out_dir)
     archive = archive_path(record, getattr(ctx.args, "archive", None))
     bundle = check_archive(record, archive)
-    if bundle.project_key and bundle.project_key != cfg.project:
-        raise InputError(
-            f"bundle {bundle.bundle_id} is of project {bundle.project_key}, mlcd.yaml deploys {cfg.project}",
-            "use the archive of this project",
-        )
+    check_project(bundle, cfg.project)
     node = ctx.env_node()
     exists = node.project_exists(cfg.project)
     active = node.active_bundle_id(cfg.project) if exists else None

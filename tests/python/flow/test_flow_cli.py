@@ -332,3 +332,54 @@ def test_concurrent_activation_is_detected_before_activating(pipe: PipelineEnv) 
     assert active_on(pipe, "test") == first  # the racer's choice stands; ours was not activated
     assert third not in [r["bundleId"] for r in pipe.audit_records() if r["operation"] == "activate"]
     assert pipe.run_record()["environments"]["test"]["previousBundleId"] == second
+
+
+def _wait_for_route(pipe: PipelineEnv, env: str, fragment: str, proc: subprocess.Popen[str]) -> None:
+    import time
+
+    give_up = time.monotonic() + 60
+    while not any(fragment in r for r in pipe.automation[env].stats()["routes"]):
+        assert proc.poll() is None and time.monotonic() < give_up
+        time.sleep(0.05)
+
+
+def test_failed_verification_after_activation_is_rolled_back(pipe: PipelineEnv) -> None:
+    good = release(pipe, "test", 1)
+    bad = str(make_bundle(pipe, 2)["bundleId"])
+    node = pipe.automation["test"]
+    node.reset_stats()
+    node.set_faults({"seed": 1, "rules": [{"method": "POST", "path": "actions/activate", "latency": 1.5}]})
+    deploy = subprocess.Popen(
+        [sys.executable, "-m", "mlcd", "deploy", "--env", "test"],
+        cwd=pipe.root, env=pipe.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        _wait_for_route(pipe, "test", "actions/activate", deploy)
+        # while DSS activates, make the next read of the active bundle fail: the result is unverified
+        rule = {"method": "GET", "path": "/projects/$", "status": 500, "times": 1}
+        node.set_faults({"seed": 1, "rules": [rule]})
+        out, err = deploy.communicate(timeout=120)
+    finally:
+        if deploy.poll() is None:
+            deploy.kill()
+            deploy.wait()
+        node.clear_faults()
+    assert deploy.returncode == 4, out + err
+    assert "verification failed" in err and f"rolled back to {good}" in err
+    assert active_on(pipe, "test") == good
+    assert stage(pipe, "deploy-test")["outcome"] == "ROLLED_BACK"
+    assert deployments(pipe, "test")[-1] == "FAILED_ROLLED_BACK"
+    verifies = [r for r in pipe.audit_records() if r["operation"] == "verify" and r["environment"] == "test"]
+    assert [(r["bundleId"], r["outcome"]) for r in verifies[-2:]] == [(bad, "FAILED"), (good, "SUCCESS")]
+
+
+def test_unreachable_node_is_an_infrastructure_error_not_a_gate_failure(pipe: PipelineEnv) -> None:
+    make_bundle(pipe, 1)
+    ok(pipe.mlcd("deploy", "--env", "test"))
+    pipe.automation["test"].stop()
+    for command in ("test", "smoke", "deploy"):
+        proc = pipe.mlcd(command, "--env", "test")
+        assert proc.returncode == 6, proc.stdout + proc.stderr
+        assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+        assert stage(pipe, f"{command}-test")["outcome"] == "FAILED"
+    assert deployments(pipe, "test")[-1] == "FAILED_UNCHANGED"
