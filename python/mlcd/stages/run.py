@@ -15,8 +15,8 @@ import json
 import sys
 from typing import Any
 
-from mlcd.deployment import approval_problem
-from mlcd.errors import ConfigError, ExitCode, MlcdError
+from mlcd.deployment import approval_problem, env_lock
+from mlcd.errors import ConfigError, ExitCode, LockTimeout, MlcdError
 from mlcd.runrecord import RunRecord
 from mlcd.stages.runner import StageContext, StageResult, execute, stage_file_name
 
@@ -64,6 +64,7 @@ class _Pipeline:
             "message": result.get("message"),
             "file": str(path),
             "reports": result.get("reports") or [],
+            "errorCategory": result.get("errorCategory"),
         }
         self.stages.append(entry)
         print(f"--- {label}: {entry['outcome']} (exit {code})", flush=True)
@@ -73,7 +74,14 @@ class _Pipeline:
         """Record a stage the pipeline itself stopped (e.g. a missing approval)."""
         print(f"=== stage {len(self.stages) + 1}: {command} {env} ===", flush=True)
         self.stages.append(
-            {"stage": command, "environment": env, "outcome": outcome, "exitCode": code, "message": message}
+            {
+                "stage": command,
+                "environment": env,
+                "outcome": outcome,
+                "exitCode": code,
+                "message": message,
+                "errorCategory": "approval",
+            }
         )
         print(f"mlcd run: error: {message}", file=sys.stderr, flush=True)
         print(f"--- {command} {env}: {outcome} (exit {code})", flush=True)
@@ -142,6 +150,7 @@ def _environment(
             record = RunRecord.load(ctx.out_dir)
             problem = approval_problem(record.env(name), name, record.sha256)
             if problem:
+                _unchanged(ctx, name, f"{problem}: not deployed")
                 return pipe.refuse(
                     "approve",
                     name,
@@ -150,17 +159,14 @@ def _environment(
                     f"(fix: pass --approve {name} or run `mlcd approve --env {name}`)",
                     int(ExitCode.BAD_INPUT),
                 )
-    code = pipe.stage("deploy", name)
+    try:
+        with env_lock(ctx, ctx.config().project, env):  # held through deploy, tests, smoke, rollback
+            code = _deploy_and_check(pipe, name, env.tests.enabled, bool(env.smoke), no_rollback)
+    except LockTimeout as exc:
+        _unchanged(ctx, name, exc.one_line())
+        return pipe.refuse("deploy", name, "FAILED", exc.one_line(), int(exc.exit_code))
     if code:
         return code
-    if env.tests.enabled:
-        code = pipe.stage("test", name, no_rollback=no_rollback)
-        if code:
-            return code
-    if env.smoke:
-        code = pipe.stage("smoke", name, no_rollback=no_rollback)
-        if code:
-            return code
     record = RunRecord.load(ctx.out_dir)
     ctx.audit().deployment_outcome(
         name,
@@ -170,6 +176,26 @@ def _environment(
         message=f"bundle {record.bundle_id} deployed to {name}, tests and smoke passed",
     )
     return 0
+
+
+def _unchanged(ctx: StageContext, name: str, message: str) -> None:
+    record = RunRecord.load(ctx.out_dir)
+    ctx.audit().deployment_outcome(
+        name, "FAILED_UNCHANGED", bundle_id=record.bundle_id, active_bundle_id=None, message=message
+    )
+
+
+def _deploy_and_check(pipe: _Pipeline, name: str, tests: bool, smoke: bool, no_rollback: bool) -> int:
+    code = pipe.stage("deploy", name)
+    if code:
+        return code
+    if tests:
+        code = pipe.stage("test", name, no_rollback=no_rollback)
+        if code:
+            return code
+    if smoke:
+        code = pipe.stage("smoke", name, no_rollback=no_rollback)
+    return code
 
 
 def _summary(
@@ -198,10 +224,10 @@ def _summary(
         )
     first = next(s for s in pipe.stages if s["exitCode"])
     where = f" {first['environment']}" if first["environment"] else ""
-    message = f"stage {first['stage']}{where} ended {first['outcome']}: {first['message']}"
-    if untouched:
-        message += f"; not touched: {', '.join(untouched)}"
-    print(f"mlcd run: error: {message}", file=sys.stderr, flush=True)
+    headline = f"stage {first['stage']}{where} ended {first['outcome']} (exit {failed})"
+    tail = f"; not touched: {', '.join(untouched)}" if untouched else ""
+    message = f"{headline}: {first['message']}{tail}"
+    print(f"mlcd run: error: {headline}{tail}", file=sys.stderr, flush=True)
     return StageResult(
         outcome=str(first["outcome"] or "FAILED"),
         message=message,
@@ -209,5 +235,5 @@ def _summary(
         bundle_id=bundle_id,
         reports=reports,
         details=details,
-        error_category=first["stage"],
+        error_category=str(first.get("errorCategory") or first["stage"]),
     )

@@ -154,6 +154,7 @@ def test_missing_approval_stops_before_prod(pipe: PipelineEnv) -> None:
     assert "--approve prod" in proc.stderr
     bundle_id = pipe.run_record()["bundleId"]
     assert active_on(pipe, "test") == bundle_id and active_on(pipe, "prod") is None
+    assert deployments(pipe, "test") == ["SUCCEEDED"] and deployments(pipe, "prod") == ["FAILED_UNCHANGED"]
     direct = pipe.mlcd("deploy", "--env", "prod")
     assert direct.returncode == 2 and "approval" in direct.stderr and active_on(pipe, "prod") is None
     ok(pipe.mlcd("approve", "--env", "prod", "--approver", "ann"))
@@ -190,18 +191,27 @@ def test_explicit_rollback_reactivates_the_previous_bundle_and_reruns_smoke(pipe
     assert active_on(pipe, "test") == newer
 
 
+HOLD_LOCK = (
+    "import sys\nfrom mlcd.locking import deploy_lock\n"
+    "with deploy_lock('SAMPLE', sys.argv[1], 5, build_url='http://ci/job/41/', command='deploy'):\n"
+    "    print('held', flush=True)\n    sys.stdin.readline()\n"
+)
+
+
+def hold_lock(pipe: PipelineEnv, env: str) -> subprocess.Popen[str]:
+    """Another process holding ``env``'s deploy lock (until killed)."""
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_LOCK, env], env=pipe.env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+    return holder
+
+
 def test_second_deploy_waits_for_the_lock_then_times_out(pipe: PipelineEnv) -> None:
     make_bundle(pipe, 1)
-    code = (
-        "import sys\nfrom mlcd.locking import deploy_lock\n"
-        "with deploy_lock('SAMPLE', 'test', 5, build_url='http://ci/job/41/', command='deploy'):\n"
-        "    print('held', flush=True)\n    sys.stdin.readline()\n"
-    )
-    holder = subprocess.Popen(
-        [sys.executable, "-c", code], env=pipe.env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
-    )
+    holder = hold_lock(pipe, "test")
     try:
-        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
         proc = pipe.mlcd("deploy", "--env", "test", "--lock-timeout", "1")
         assert proc.returncode == 9, proc.stdout + proc.stderr
         # the holder is shown while waiting, and in the error
@@ -209,10 +219,28 @@ def test_second_deploy_waits_for_the_lock_then_times_out(pipe: PipelineEnv) -> N
         assert f"pid {holder.pid}" in proc.stderr and "nothing was changed" in proc.stderr
         assert stage(pipe, "deploy-test")["outcome"] == "FAILED"
         assert active_on(pipe, "test") is None
+        assert deployments(pipe, "test") == ["FAILED_UNCHANGED"]
     finally:
         holder.kill()
         holder.wait()
     ok(pipe.mlcd("deploy", "--env", "test", "--lock-timeout", "1"))
+
+
+def test_run_waits_for_the_environment_lock_then_stops_before_it(pipe: PipelineEnv) -> None:
+    pipe.env_config("prod")["timeouts"] = {"scenario": 60, "deploy": 60, "lock": 1}
+    pipe.write_config()
+    holder = hold_lock(pipe, "prod")
+    try:
+        proc = pipe.mlcd("run", "--build-number", "1")
+    finally:
+        holder.kill()
+        holder.wait()
+    assert proc.returncode == 9, proc.stdout + proc.stderr
+    bundle_id = pipe.run_record()["bundleId"]
+    assert active_on(pipe, "test") == bundle_id and active_on(pipe, "prod") is None
+    last = stage(pipe, "pipeline")["details"]["stages"][-1]
+    assert (last["stage"], last["environment"], last["exitCode"]) == ("deploy", "prod", 9)
+    assert f"pid {holder.pid}" in last["message"]
 
 
 def test_api_keys_never_appear_in_output_or_files(pipe: PipelineEnv) -> None:
