@@ -40,6 +40,7 @@ abstract class BasePipelineTest {
         binding.setVariable('params', params)
         binding.setVariable('currentBuild', currentBuild)
         binding.setVariable('scm', [$class: 'GitSCM'])
+        binding.setVariable('_', null)
         registerDefaultSteps()
         registerLibrarySteps()
     }
@@ -81,7 +82,8 @@ abstract class BasePipelineTest {
         if (cls == null) {
             if (loader == null) {
                 CompilerConfiguration cc = new CompilerConfiguration()
-                cc.addCompilationCustomizers(new ImportCustomizer().addImports('com.cloudbees.groovy.cps.NonCPS'))
+                cc.addCompilationCustomizers(new ImportCustomizer().addImports('com.cloudbees.groovy.cps.NonCPS',
+                    'org.jenkinsci.plugins.workflow.libs.Library'))
                 loader = new GroovyClassLoader(BasePipelineTest.classLoader, cc)
             }
             cls = loader.parseClass(file)
