@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import sys
+import time
 import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -476,6 +477,7 @@ def deploy_bundle(
     which writes it once tests and smoke passed).
     """
     audit = ctx.audit()
+    deadline = time.monotonic() + float(env.timeouts.deploy)
     bid = bundle.bundle_id
     sha = record.sha256
     common: dict[str, Any] = {"node": env.name, "environment": env.name, "bundle_id": bid, "sha256": sha}
@@ -533,6 +535,12 @@ def deploy_bundle(
         with audit.action("check_active", **common) as detail:
             current = node.active_bundle_id(project)
             detail["activeBundleId"] = current
+        if time.monotonic() > deadline:
+            raise DeployFailed(
+                f"import and preload took longer than timeouts.deploy ({env.timeouts.deploy:g}s); "
+                "stopped before activating",
+                "raise timeouts.deploy in mlcd.yaml or check the node's load",
+            )
         allowed = {previous} | ({bid} if created else set())
         if current not in allowed:
             raise DeployFailed(

@@ -411,3 +411,17 @@ def test_unreachable_node_is_an_infrastructure_error_not_a_gate_failure(pipe: Pi
         assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
         assert stage(pipe, f"{command}-test")["outcome"] == "FAILED"
     assert deployments(pipe, "test")[-1] == "FAILED_UNCHANGED"
+
+
+def test_deploy_past_its_deadline_stops_before_activating(pipe: PipelineEnv) -> None:
+    good = release(pipe, "test", 1)
+    pipe.env_config("test")["timeouts"] = {"scenario": 60, "deploy": 0.2, "lock": 10}
+    pipe.write_config()
+    make_bundle(pipe, 2)
+    pipe.automation["test"].set_faults(
+        {"seed": 1, "rules": [{"method": "POST", "path": "actions/preload", "latency": 0.5}]}
+    )
+    proc = pipe.mlcd("deploy", "--env", "test")
+    assert proc.returncode == 8, proc.stdout + proc.stderr
+    assert "timeouts.deploy" in proc.stderr and "unchanged" in proc.stderr
+    assert active_on(pipe, "test") == good
