@@ -30,34 +30,44 @@ if [ "$(installed_version)" != "$LINT_VERSION" ]; then
 fi
 [ "$(installed_version)" = "$LINT_VERSION" ] || die "node_modules/npm-groovy-lint is not $LINT_VERSION after npm ci; check package-lock.json"
 
-# run_lint PATH...: npm-groovy-lint with mlcd's config; returns its status.
+# run_lint FAILON ARG...: npm-groovy-lint with mlcd's config; returns its status.
 # --noserver: CodeNarc runs in a process that ends with the lint, instead of leaving a CodeNarcServer behind.
 run_lint() {
-  npx --no -- npm-groovy-lint --noserver --failon error \
+  local failon="$1"; shift
+  npx --no -- npm-groovy-lint --noserver --failon "$failon" \
     --config "$ROOT" --javaexecutable "$(command -v java)" \
     --loglevel "${GROOVY_LINT_LOGLEVEL:-warning}" "$@"
 }
 
+# Self-test in one lint run (JSON report): the known lint error must be reported as an error, known-good code
+# must have none. The files in one run share exactly the configuration a normal run uses.
 if [ "${1:-}" = "--self-test" ]; then
   fixtures="tests/groovy-lint/fixtures"
-  out="$(mktemp)"
-  trap 'rm -f "$out"' EXIT
-  if run_lint "$fixtures/lint-error" >"$out" 2>&1; then
-    cat "$out"
-    echo "FAIL: groovy-lint passed $fixtures/lint-error, which has an error-level finding (DeadCode)"
-    exit 1
-  fi
-  if ! grep -q 'DeadCode' "$out"; then
-    cat "$out"
-    echo "FAIL: groovy-lint failed on $fixtures/lint-error, but not for its DeadCode error"
-    exit 1
-  fi
-  echo "ok: groovy-lint fails on $fixtures/lint-error (DeadCode)"
-  if ! run_lint "$fixtures/good" "$fixtures/groovy24-ok"; then
-    echo "FAIL: groovy-lint reported errors in known-good code ($fixtures/good, $fixtures/groovy24-ok)"
-    exit 1
-  fi
-  echo "ok: groovy-lint passes $fixtures/good and $fixtures/groovy24-ok"
+  report="$(mktemp)"
+  trap 'rm -f "$report"' EXIT
+  run_lint none --output json \
+    "$fixtures/lint-error" "$fixtures/good" "$fixtures/groovy24-ok" >"$report" \
+    || die "npm-groovy-lint could not run over $fixtures"
+  node -e '
+    const fs = require("fs");
+    let report;
+    try { report = JSON.parse(fs.readFileSync(process.argv[1], "utf8")); }
+    catch (e) { console.log("FAIL: npm-groovy-lint wrote no JSON report"); process.exit(1); }
+    let failed = false, sawDeadCode = false;
+    for (const [file, result] of Object.entries(report.files || {})) {
+      const errors = (result.errors || []).filter((e) => e.severity === "error");
+      if (file.includes("/lint-error/")) {
+        sawDeadCode = sawDeadCode || errors.some((e) => e.rule === "DeadCode");
+      } else if (errors.length > 0) {
+        failed = true;
+        for (const e of errors) console.log(`FAIL: known-good ${file}:${e.line} reported as error ${e.rule}: ${e.msg}`);
+      }
+    }
+    if (sawDeadCode) console.log("ok: groovy-lint reports the DeadCode error in fixtures/lint-error");
+    else { failed = true; console.log("FAIL: groovy-lint did not report the DeadCode error in fixtures/lint-error"); }
+    if (!failed) console.log("ok: no error in fixtures/good and fixtures/groovy24-ok");
+    process.exit(failed ? 1 : 0);
+  ' "$report" || { echo "groovy-lint self-test: FAILED"; exit 1; }
   echo "groovy-lint self-test: passed"
   exit 0
 fi
@@ -77,7 +87,7 @@ if [ ${#targets[@]} -eq 0 ]; then
 fi
 
 status=0
-run_lint "${targets[@]}" || status=$?
+run_lint error "${targets[@]}" || status=$?
 if [ "$status" -eq 0 ]; then
   echo "groovy-lint: no error-level finding in ${targets[*]}"
 else
