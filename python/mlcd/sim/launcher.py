@@ -22,6 +22,8 @@ from typing import Any
 
 import requests
 
+from mlcd.sim.procs import kill_orphaned_scripts
+
 API_KEY_ENV = "MLCD_SIM_API_KEY"
 
 
@@ -161,6 +163,7 @@ class SimNode:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait(timeout=timeout)
+                kill_orphaned_scripts(self.data_dir / "state")
         self._returncode = proc.returncode
         for stream in (proc.stdout, proc.stderr):
             if stream is not None:
@@ -174,11 +177,12 @@ class SimNode:
         self._spawn()
 
     def kill(self) -> None:
-        """Kill the node abruptly (SIGKILL), as a crash would."""
+        """Kill the node abruptly (SIGKILL), as a crash would, and the step scripts it was running."""
         if self._proc is not None and self._proc.poll() is None:
             self._proc.kill()
             self._proc.wait()
         self.stop()
+        kill_orphaned_scripts(self.data_dir / "state")
 
     @property
     def pid(self) -> int | None:

@@ -24,6 +24,7 @@ from typing import Any
 from lxml import etree
 
 from mlcd.sim.errors import SimError, not_found
+from mlcd.sim.procs import PID_FILE, kill_orphaned_scripts
 from mlcd.sim.store import Store, check_id, now_ms, read_json, write_json
 
 OUTCOME_RANK = {"SUCCESS": 0, "WARNING": 1, "FAILED": 2, "ABORTED": 3}
@@ -88,6 +89,7 @@ class ScenarioRunner:
 
     def _recover(self) -> None:
         """Mark runs and trigger fires left in flight by a previous process as ABORTED / cancelled."""
+        kill_orphaned_scripts(self.store.state_dir)
         base = self.store.state_dir / "runs"
         if not base.is_dir():
             return
@@ -524,11 +526,15 @@ class ScenarioRunner:
                     start_new_session=True,
                 )
                 active.proc = proc
+                pid_file = step_dir / PID_FILE
+                write_json(pid_file, {"pid": proc.pid, "script": str(script)})
             while proc.poll() is None:
                 if active.abort.wait(0.05):
                     self._kill(active)
+                    break
             rc = proc.wait()
             active.proc = None
+            pid_file.unlink(missing_ok=True)
         if active.abort.is_set():
             return "ABORTED", "Scenario aborted"
         written = read_json(result_path, {}) if result_path.is_file() else {}

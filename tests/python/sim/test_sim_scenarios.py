@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import os
+import signal
 import time
 from pathlib import Path
 from typing import Any
@@ -171,3 +174,44 @@ def test_scenarios_run_on_the_active_bundle(
     assert run["result"]["outcome"] == "SUCCESS"
     log = auto.call("GET", f"/projects/{KEY}/scenarios/TEST_OK/{run['runId']}/log").text
     assert "node auto-test threshold 0.9" in log
+
+
+def _script_pid(api: Api, node: SimNode) -> int:
+    fire = api.run(KEY, "SLEEPY_SCRIPT")
+    run = api.wait_run(KEY, "SLEEPY_SCRIPT", fire, finished=False)
+    log_path = f"/projects/{KEY}/scenarios/SLEEPY_SCRIPT/{run['runId']}/log"
+    deadline = time.monotonic() + 30
+    while "sleeping" not in api.call("GET", log_path).text:
+        assert time.monotonic() < deadline, "script never started"
+        time.sleep(0.05)
+    [pid_file] = node.data_dir.glob("state/runs/*/SLEEPY_SCRIPT/*/steps/*/script.pid")
+    return int(json.loads(pid_file.read_text())["pid"])
+
+
+def _alive(pid: int) -> bool:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+    return "\nState:\tZ" not in status
+
+
+def test_node_crash_then_restart_kills_the_orphaned_script(sim_design: SimNode) -> None:
+    pid = _script_pid(Api(sim_design), sim_design)
+    assert _alive(pid)
+    os.kill(int(sim_design.pid or 0), signal.SIGKILL)  # a crash: nothing cleans up
+    deadline = time.monotonic() + 30
+    while sim_design.returncode is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _alive(pid)
+    sim_design.restart()
+    assert not _alive(pid)
+    api = Api(sim_design)
+    [run] = api.json("GET", f"/projects/{KEY}/scenarios/SLEEPY_SCRIPT/get-last-runs")
+    assert run["result"]["outcome"] == "ABORTED"
+
+
+def test_launcher_kill_also_kills_running_scripts(sim_design: SimNode) -> None:
+    pid = _script_pid(Api(sim_design), sim_design)
+    sim_design.kill()
+    assert not _alive(pid)

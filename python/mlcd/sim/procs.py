@@ -1,0 +1,48 @@
+"""Step-script processes of a node: find and kill the ones a dead node left behind."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import time
+from pathlib import Path
+
+PID_FILE = "script.pid"
+
+
+def kill_orphaned_scripts(state_dir: Path) -> int:
+    """Kill step scripts left running by a node that died (SIGKILL); returns how many.
+
+    Each running ``python`` step has a ``script.pid`` file; a process is killed
+    only if its command line still names that script (no pid-reuse accidents).
+    """
+    killed = 0
+    for pid_file in state_dir.glob(f"runs/*/*/*/steps/*/{PID_FILE}"):
+        try:
+            info = json.loads(pid_file.read_text(encoding="utf-8"))
+            pid, script = int(info["pid"]), str(info["script"])
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except (OSError, ValueError, KeyError, TypeError):
+            cmdline, pid, script = [], 0, ""
+        if pid > 0 and script and script.encode() in cmdline:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(pid, signal.SIGKILL)
+                killed += 1
+                _wait_gone(pid)
+        pid_file.unlink(missing_ok=True)
+    return killed
+
+
+def _wait_gone(pid: int, timeout: float = 5.0) -> None:
+    """Wait until ``pid`` has exited (gone, or a zombie nobody reaped yet)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            status = Path(f"/proc/{pid}/status").read_text(encoding="utf-8")
+        except OSError:
+            return
+        if "\nState:\tZ" in status:
+            return
+        time.sleep(0.01)
