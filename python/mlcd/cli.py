@@ -32,7 +32,10 @@ exit codes:
 # command name -> (module under mlcd.stages, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "validate": ("validate", "check the project on the design node is ready to release (JUnit XML out)"),
-    "bundle": ("bundle", "export a bundle on the design node, download it with its sha256, start the run record"),
+    "bundle": (
+        "bundle",
+        "export a bundle on the design node, download it with its sha256, start the run record",
+    ),
     "publish": ("publish", "store the bundle archive in the artifact repository (HTTP PUT) and verify it"),
     "fetch": ("fetch", "download a published bundle archive by id and verify its sha256"),
     "plan": ("plan", "show what `deploy --env E` would change, changing nothing"),
@@ -122,7 +125,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("rollback")
     _add_env(p)
-    p.add_argument("--to", metavar="BUNDLE", help="bundle id to re-activate (default: the one before this run)")
+    p.add_argument(
+        "--to", metavar="BUNDLE", help="bundle id to re-activate (default: the one before this run)"
+    )
     p.add_argument("--reason", default="requested", help="why, recorded in the audit trail")
 
     p = add("approve")

@@ -39,7 +39,8 @@ OUTCOME_BY_CATEGORY = {
 class StageResult:
     """What a command reports: written to its stage file and summarised on stdout."""
 
-    outcome: str  # SUCCESS | NOOP | FAILED | GATE_FAILED | ROLLED_BACK | ROLLBACK_FAILED | NOTHING_TO_ROLL_BACK
+    # SUCCESS | NOOP | FAILED | GATE_FAILED | ROLLED_BACK | ROLLBACK_FAILED | NOTHING_TO_ROLL_BACK
+    outcome: str
     message: str
     exit_code: int = int(ExitCode.OK)
     bundle_id: str | None = None
@@ -172,21 +173,25 @@ def execute(command: str, module: ModuleType, args: argparse.Namespace) -> int:
         code = int(exc.exit_code)
         if type(exc) is MlcdError:  # a bare MlcdError is bad usage, not a bug
             code = int(ExitCode.BAD_INPUT)
+        details = dict(getattr(exc, "details", {}) or {})
         result = StageResult(
             outcome=OUTCOME_BY_CATEGORY.get(exc.category, "FAILED"),
             message=redact(exc.one_line()),
             exit_code=code,
             error_category=exc.category,
-            details=dict(getattr(exc, "details", {}) or {}),
+            details=details,
             bundle_id=getattr(exc, "bundle_id", None),
+            reports=[str(r) for r in details.get("reports", [])],
         )
         if ctx.debug:
             traceback.print_exc()
         print(f"mlcd {command}: error: {result.message}", file=sys.stderr, flush=True)
     except KeyboardInterrupt:
-        result = StageResult(outcome="FAILED", message="interrupted", exit_code=130, error_category="interrupted")
+        result = StageResult(
+            outcome="FAILED", message="interrupted", exit_code=130, error_category="interrupted"
+        )
         print(f"mlcd {command}: interrupted", file=sys.stderr, flush=True)
-    except Exception as exc:  # noqa: BLE001 - the last line of defence: one line, no traceback
+    except Exception as exc:  # the last line of defence: one line, no traceback
         if ctx.debug:
             traceback.print_exc()
         text = redact(f"{type(exc).__name__}: {exc}".replace("\n", " "))
