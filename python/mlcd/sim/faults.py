@@ -5,7 +5,9 @@ with an HTTP status, reset the connection before answering, or drop it after
 ``drop_after`` bytes of the response. Random draws come from
 ``random.Random(seed)``, one per matching rule and request, so a run with the
 same requests in the same order injects the same faults. Test-control paths
-(``/__sim__/``) are never faulted nor counted.
+(``/__sim__/``) are never faulted nor counted. With ``"after": true`` a
+``status`` or ``reset`` fault is applied after the node has handled the request
+(the work is done, the answer is lost), as when a proxy gives up on a slow backend.
 """
 
 from __future__ import annotations
@@ -52,6 +54,7 @@ class FaultRule:
     drop_after: int | None = None
     reset: bool = False
     times: int | None = None
+    after: bool = False
     fired: int = 0
 
     def matches(self, method: str, path: str) -> bool:
@@ -71,6 +74,7 @@ class FaultRule:
             "drop_after": self.drop_after,
             "reset": self.reset,
             "times": self.times,
+            "after": self.after,
             "fired": self.fired,
         }
 
@@ -85,7 +89,17 @@ def parse_rule(raw: Any) -> FaultRule:
     """Validate one rule."""
     if not isinstance(raw, dict):
         raise FaultPlanError("each fault rule must be an object")
-    unknown = set(raw) - {"method", "path", "rate", "status", "latency", "drop_after", "reset", "times"}
+    unknown = set(raw) - {
+        "method",
+        "path",
+        "rate",
+        "status",
+        "latency",
+        "drop_after",
+        "reset",
+        "times",
+        "after",
+    }
     if unknown:
         raise FaultPlanError(f"unknown fault rule field '{sorted(unknown)[0]}'")
     rule = FaultRule()
@@ -108,6 +122,7 @@ def parse_rule(raw: Any) -> FaultRule:
     if raw.get("drop_after") is not None:
         rule.drop_after = int(_number(raw["drop_after"], "drop_after", 0, 2**62))
     rule.reset = bool(raw.get("reset", False))
+    rule.after = bool(raw.get("after", False))
     if raw.get("times") is not None:
         rule.times = int(_number(raw["times"], "times", 0, 2**31))
     return rule
@@ -220,6 +235,8 @@ class FaultMiddleware:
             return self.app(environ, start_response)
         if rule.latency:
             time.sleep(rule.latency)
+        if rule.after and (rule.reset or rule.status is not None):
+            self._process_and_discard(environ)
         if rule.reset:
             _abort_connection(environ)
             raise ConnectionResetError("fault injection: connection reset")
@@ -240,6 +257,23 @@ class FaultMiddleware:
         if rule.drop_after is not None:
             return self._truncated(environ, start_response, rule.drop_after)
         return self.app(environ, start_response)
+
+    def _process_and_discard(self, environ: dict[str, Any]) -> None:
+        """Let the node handle the request fully, then forget its answer (the fault replaces it)."""
+
+        def ignore_start(
+            status: str, headers: list[tuple[str, str]], exc_info: Any = None
+        ) -> Callable[[bytes], None]:
+            return lambda data: None
+
+        answer = self.app(environ, ignore_start)
+        try:
+            for _ in answer:
+                pass
+        finally:
+            close = getattr(answer, "close", None)
+            if close is not None:
+                close()
 
     def _truncated(
         self, environ: dict[str, Any], start_response: StartResponse, limit: int

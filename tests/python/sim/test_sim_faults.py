@@ -117,3 +117,35 @@ def test_invalid_plans_are_refused(sim_design: SimNode) -> None:
     for bad in ({"rules": [{"rate": 2}]}, {"rules": [{"bogus": 1}]}, {"seed": "x"}, []):
         with pytest.raises(FaultPlanError):
             state.set_plan(bad)
+
+
+def test_fault_after_processing_loses_the_answer_not_the_work(sim_design: SimNode) -> None:
+    api = Api(sim_design)
+    sim_design.set_faults(
+        {
+            "seed": 1,
+            "rules": [{"method": "PUT", "path": "/bundles/exported/", "status": 502, "after": True}],
+        }
+    )
+    assert api.call("PUT", f"/projects/{KEY}/bundles/exported/v1").status_code == 502
+    sim_design.set_faults(
+        {
+            "seed": 1,
+            "rules": [{"method": "PUT", "path": "/bundles/exported/", "reset": True, "after": True}],
+        }
+    )
+    with pytest.raises(requests.ConnectionError):
+        api.call("PUT", f"/projects/{KEY}/bundles/exported/v2")
+    sim_design.clear_faults()
+    listed = api.json("GET", f"/projects/{KEY}/bundles/exported")["bundles"]
+    assert [b["bundleId"] for b in listed] == ["v1", "v2"]
+
+
+def test_fault_before_processing_changes_nothing(sim_design: SimNode) -> None:
+    api = Api(sim_design)
+    sim_design.set_faults(
+        {"seed": 1, "rules": [{"method": "PUT", "path": "/bundles/exported/", "status": 503}]}
+    )
+    assert api.call("PUT", f"/projects/{KEY}/bundles/exported/v1").status_code == 503
+    sim_design.clear_faults()
+    assert api.json("GET", f"/projects/{KEY}/bundles/exported")["bundles"] == []
