@@ -25,7 +25,7 @@ void call(Map args = [:]) {
     String config = args.config ?: 'mlcd.yaml'
     int minutes = (args.timeoutMinutes ?: 60) as int
     Map request = [
-        id: 'mlcdApprove',
+        id: 'MlcdApprove' + target.replaceAll('[^A-Za-z0-9]', ''),
         message: args.message ?: "Deploy build ${env.BUILD_NUMBER} to ${target}?",
         ok: "Deploy to ${target}".toString(),
         submitterParameter: 'MLCD_APPROVER',

@@ -18,6 +18,7 @@ class MlcdApproveTest extends MlcdStepTestBase {
         assert input.submitter == 'release-managers'
         assert input.submitterParameter == 'MLCD_APPROVER'
         assert input.message == 'Deploy build 42 to prod?'
+        assert input.id == 'MlcdApproveprod'
         assert lastCall('input').stackDepth > lastCall('timeout').stackDepth
         assert helper.calls('node').isEmpty()
         // recorded in the audit trail by mlcdDeploy, in its workspace
