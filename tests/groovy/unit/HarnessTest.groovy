@@ -47,7 +47,7 @@ class HarnessTest extends BasePipelineTest {
         run([fail: true])
         assert helper.pipelineFailure.message == 'script returned exit code 1'
         assert helper.skippedStages.contains('After')
-        assert helper.log.takeRight(3) == ['stage failed', 'post always', 'post failure']
+        assert helper.log.takeRight(4) == ['stage failed', 'post always', 'post failure', 'ERROR: script returned exit code 1']
         assertJobStatusFailure()
     }
 
