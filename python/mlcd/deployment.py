@@ -65,6 +65,7 @@ class BundleInfo:
     project_key: str
     required_connections: tuple[str, ...]
     scenarios: dict[str, dict[str, Any]]
+    exported_on: Any = None
 
 
 def file_sha256(path: Path) -> str:
@@ -104,6 +105,7 @@ def read_bundle(archive: Path) -> BundleInfo:
         project_key=str(manifest.get("projectKey") or ""),
         required_connections=tuple(str(c) for c in required if c),
         scenarios=scenarios,
+        exported_on=manifest.get("exportedOn"),
     )
 
 
@@ -344,6 +346,14 @@ def node_connection_names(node: DSSNode) -> set[str] | None:
     return {str(c.get("name")) if isinstance(c, dict) else str(c) for c in listed}
 
 
+def same_content(bundle: BundleInfo, imported: dict[str, Any]) -> bool:
+    """Whether an imported bundle with this id is this archive (export time compared when both say it)."""
+    theirs = imported.get("exportedOn")
+    if bundle.exported_on in (None, "", 0) or theirs in (None, "", 0):
+        return True
+    return bool(str(theirs) == str(bundle.exported_on))
+
+
 def imported_bundle_ids(node: DSSNode, project: str) -> set[str]:
     """Ids of the bundles imported in ``project`` on ``node``."""
     return {str(b.get("bundleId")) for b in node.list_imported_bundles(project) if b.get("bundleId")}
@@ -493,7 +503,7 @@ def deploy_bundle(
     with audit.action("read_state", **common) as detail:
         exists = node.project_exists(project)
         previous = node.active_bundle_id(project) if exists else None
-        imported = imported_bundle_ids(node, project) if exists else set()
+        imported = {str(b.get("bundleId")): b for b in node.list_imported_bundles(project)} if exists else {}
         detail.update({"projectExists": exists, "activeBundleId": previous})
     if previous == bid:
         message = f"bundle {bid} is already active on {env.name}: nothing to do"
@@ -522,6 +532,12 @@ def deploy_bundle(
             with audit.action("create_project_from_bundle", **common):
                 node.create_project_from_bundle(archive)
             created = True
+        elif bid in imported and not same_content(bundle, imported[bid]):
+            raise DeployFailed(
+                f"bundle id {bid} is already imported on {env.name} with other content "
+                f"(exported {imported[bid].get('exportedOn')}, this archive {bundle.exported_on})",
+                "bundle ids must be unique: build a new bundle (new build number)",
+            )
         elif bid in imported:
             ctx.progress(f"bundle {bid} is already imported: import skipped")
             audit.record("import", "SKIPPED", detail={"reason": "already imported"}, **common)

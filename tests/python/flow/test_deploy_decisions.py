@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import zipfile
@@ -19,6 +20,7 @@ from mlcd.deployment import (
     read_bundle,
     require_approval,
     rollback_target,
+    same_content,
 )
 from mlcd.errors import InputError
 from mlcd.runrecord import RunRecord
@@ -150,3 +152,11 @@ def test_plan_of_a_first_deploy_and_of_a_noop(tmp_path: Path) -> None:
     )
     assert same.noop and same.already_imported
     assert same.steps == ["nothing to do: the bundle is already active"]
+
+
+def test_an_imported_bundle_id_is_reused_only_for_the_same_export(tmp_path: Path) -> None:
+    bundle = read_bundle(make_archive(tmp_path / "b.zip"))
+    stamped = dataclasses.replace(bundle, exported_on=1700000000000)
+    assert same_content(stamped, {"bundleId": "P_b1", "exportedOn": 1700000000000})
+    assert not same_content(stamped, {"bundleId": "P_b1", "exportedOn": 1700000000999})
+    assert same_content(stamped, {"bundleId": "P_b1"})  # the node does not say: trust the id

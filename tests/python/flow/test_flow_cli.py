@@ -98,6 +98,12 @@ def test_smoke_failure_is_rolled_back_and_verified_on_the_node(pipe: PipelineEnv
     assert pipe.run_record()["environments"]["test"]["previousBundleId"] == good
     xml = etree.parse(str(pipe.out_dir / "reports" / "test" / "smoke.xml")).getroot()
     assert [c.get("name") for c in xml.iter("testcase")] == ["TEST_SMOKE"]
+    # deploying it again re-uses the imported bundle (no second import)
+    ok(pipe.mlcd("deploy", "--env", "test"))
+    assert active_on(pipe, "test") == bad
+    records = pipe.audit_records()
+    imports = [r["outcome"] for r in records if r["operation"] == "import" and r["bundleId"] == bad]
+    assert imports == ["SUCCESS", "SKIPPED"]
 
 
 def test_first_deploy_smoke_failure_has_nothing_to_roll_back_to(pipe: PipelineEnv) -> None:
