@@ -39,7 +39,8 @@ void call(Map args = [:]) {
         return
     }
     if (run.exitCode == 4) {
-        MlcdCli.describe(this, "${target.name}: deployment failed and was rolled back (verified)")
+        String to = MlcdCli.detail(run, 'rolledBackTo', 'the previous bundle')
+        MlcdCli.describe(this, "${target.name}: deployment failed; rolled back to ${to} (verified)")
     } else if (run.exitCode == 5) {
         MlcdCli.describe(this, "${target.name}: ROLLBACK FAILED, a person must act")
     }

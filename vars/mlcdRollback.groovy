@@ -34,7 +34,8 @@ void call(Map args = [:]) {
                                  credentials: MlcdCli.keyBinding(this, credentialsId, target.apiKeyEnv)])
     MlcdCli.publish(this, [".mlcd/reports/${target.name}/smoke.xml".toString()])
     if (run.exitCode == 0) {
-        MlcdCli.describe(this, "${target.name}: rolled back to ${run.result?.bundleId} (verified)")
+        String to = MlcdCli.detail(run, 'to', 'the previous bundle')
+        MlcdCli.describe(this, "${target.name}: rolled back to ${to} (verified)")
         return
     }
     if (run.exitCode == 7) {

@@ -32,7 +32,8 @@ void call(Map args = [:]) {
         return
     }
     if (run.exitCode == 4) {
-        MlcdCli.describe(this, "${target.name}: smoke test failed; rolled back to the previous bundle (verified)")
+        String to = MlcdCli.detail(run, 'rolledBackTo', 'the previous bundle')
+        MlcdCli.describe(this, "${target.name}: smoke test failed; rolled back to ${to} (verified)")
     } else if (run.exitCode == 5) {
         MlcdCli.describe(this, "${target.name}: smoke test failed and ROLLBACK FAILED, a person must act")
     }

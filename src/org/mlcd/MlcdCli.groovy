@@ -122,6 +122,14 @@ class MlcdCli implements Serializable {
         script.currentBuild.description = old ? "${old}\n${line}".toString() : line
     }
 
+    /** A value of the stage file's `details` (e.g. rolledBackTo, to), or `fallback`. */
+    @NonCPS
+    static String detail(Map run, String key, String fallback) {
+        Object details = ((Map) run.result)?.details
+        Object value = details instanceof Map ? ((Map) details).get(key) : null
+        return value ? String.valueOf(value) : fallback
+    }
+
     /** `.mlcd/<stage>.json` or `.mlcd/<stage>-<env>.json`. */
     @NonCPS
     static String stageFile(String stage, String env) {

@@ -159,7 +159,7 @@ class PipelineEndToEndTest extends BasePipelineTest {
         assert helper.pipelineFailure.message.startsWith('mlcdSmokeTest: prod: ')
         assert ask([op: 'active', env: 'prod']).bundleId == bundle
         assert json('.mlcd/smoke-prod.json').outcome == 'ROLLED_BACK'
-        assert currentBuild.description.contains('prod: smoke test failed; rolled back to the previous bundle (verified)')
+        assert currentBuild.description.contains("prod: smoke test failed; rolled back to ${bundle} (verified)")
         assert helper.log.contains('mlcdPipeline: test has rollback_on_failure: false; leaving it as it is')
         assert deployments().findAll { Map r -> r.environment == 'prod' }[-1].outcome == 'FAILED_ROLLED_BACK'
     }

@@ -62,7 +62,7 @@ class MlcdDeployTest extends MlcdStepTestBase {
         cliResult('deploy', 'prod', 4, 'ROLLED_BACK', 'scenario check failed after activation; previous bundle active')
         Throwable e = runStep('mlcdDeploy', [env: 'prod'])
         assert e.message.startsWith('mlcdDeploy: prod: scenario check failed')
-        assert currentBuild.description == 'prod: deployment failed and was rolled back (verified)'
+        assert currentBuild.description == "prod: deployment failed; rolled back to ${PREVIOUS} (verified)"
         assertJobStatusFailure()
     }
 

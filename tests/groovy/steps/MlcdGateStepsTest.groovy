@@ -89,7 +89,7 @@ class MlcdGateStepsTest extends MlcdStepTestBase {
         Throwable e = runStep('mlcdSmokeTest', [env: 'prod'])
         assert cliRuns[0].script == 'mlcd smoke --config "$MLCD_CONFIG_PATH" --env "$MLCD_ENV"'
         assert e.message.startsWith('mlcdSmokeTest: prod: TEST_SMOKE failed')
-        assert currentBuild.description == 'prod: smoke test failed; rolled back to the previous bundle (verified)'
+        assert currentBuild.description == "prod: smoke test failed; rolled back to ${PREVIOUS} (verified)"
         assert junitCalls() == [[testResults: '.mlcd/reports/prod/smoke.xml', allowEmptyResults: true]]
         assertJobStatusFailure()
     }
@@ -106,7 +106,7 @@ class MlcdGateStepsTest extends MlcdStepTestBase {
         runStep('mlcdRollback', [env: 'prod', reason: 'bad model'])
         assert cliRuns[0].script == 'mlcd rollback --config "$MLCD_CONFIG_PATH" --env "$MLCD_ENV" --reason "$MLCD_ROLLBACK_REASON"'
         assert cliRuns[0].vars.MLCD_ROLLBACK_REASON == 'bad model'
-        assert currentBuild.description == "prod: rolled back to ${BUNDLE} (verified)"
+        assert currentBuild.description == "prod: rolled back to ${PREVIOUS} (verified)"
         assertJobStatusSuccess()
     }
 

@@ -104,8 +104,8 @@ class MlcdPipelineTest extends MlcdStepTestBase {
         assert indexOf('lock') { MethodCall c -> (c.args[0] as Map).resource == 'mlcd-CHURN-test' } <
             indexOfCli('rollback', 'test')
         assertJobStatusFailure()
-        assert currentBuild.description.contains('prod: smoke test failed; rolled back to the previous bundle (verified)')
-        assert currentBuild.description.contains("test: rolled back to ${BUNDLE} (verified)")
+        assert currentBuild.description.contains("prod: smoke test failed; rolled back to ${PREVIOUS} (verified)")
+        assert currentBuild.description.contains("test: rolled back to ${PREVIOUS} (verified)")
     }
 
     @Test

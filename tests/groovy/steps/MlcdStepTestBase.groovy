@@ -12,6 +12,7 @@ import org.junit.Before
  */
 abstract class MlcdStepTestBase extends BasePipelineTest {
     static final String BUNDLE = 'CHURN_20261123T120000Z_abc1234_b42'
+    static final String PREVIOUS = 'CHURN_20261120T090000Z_0ff1ce0_b41'
     static final Map<String, String> SECRETS = [
         'mlcd-churn-design': 'design-key-d41d8cd9', 'mlcd-churn-test': 'test-key-8f00b204',
         'mlcd-churn-prod': 'prod-key-e9800998',
@@ -72,8 +73,11 @@ abstract class MlcdStepTestBase extends BasePipelineTest {
         String key = envName ? "${command}-${envName}" : command
         Map r = cliResults[key] ?: [exit: 0, outcome: 'SUCCESS', message: 'ok', failedTests: 0]
         String file = envName ? ".mlcd/${key}.json" : ".mlcd/${command}.json"
+        Map details = command == 'rollback' ? [from: BUNDLE, to: PREVIOUS] :
+            (r.outcome == 'ROLLED_BACK' ? [rolledBackTo: PREVIOUS] : [:])
         helper.files[file] = JsonOutput.toJson([stage: command, environment: envName, outcome: r.outcome,
-                                                exitCode: r.exit, bundleId: BUNDLE, message: r.message])
+                                                exitCode: r.exit, bundleId: BUNDLE, message: r.message,
+                                                details: details])
         if (command in ['test', 'smoke', 'validate']) {
             String report = command == 'validate' ? '.mlcd/reports/validate.xml' :
                 ".mlcd/reports/${envName}/${command == 'test' ? 'tests' : 'smoke'}.xml"
