@@ -133,7 +133,7 @@ class PipelineEndToEndTest extends BasePipelineTest {
     }
 
     @Test
-    void releaseGoesToTestThenApprovedProdAndABrokenReleaseIsRolledBackOnProd() {
+    void releaseGoesToTestThenApprovedProdAndABrokenReleaseIsRolledBackEverywhere() {
         env.BRANCH_NAME = 'main'
         runPipeline()
         assert helper.pipelineFailure == null: helper.log.takeRight(30).join('\n')
@@ -160,8 +160,13 @@ class PipelineEndToEndTest extends BasePipelineTest {
         assert ask([op: 'active', env: 'prod']).bundleId == bundle
         assert json('.mlcd/smoke-prod.json').outcome == 'ROLLED_BACK'
         assert currentBuild.description.contains("prod: smoke test failed; rolled back to ${bundle} (verified)")
-        assert helper.log.contains('mlcdPipeline: test has rollback_on_failure: false; leaving it as it is')
         assert deployments().findAll { Map r -> r.environment == 'prod' }[-1].outcome == 'FAILED_ROLLED_BACK'
+        // and mlcdPipeline rolled back the test environment this build had changed too
+        assert helper.stages[-1] == 'Rollback test'
+        assert ask([op: 'active', env: 'test']).bundleId == bundle
+        assert json('.mlcd/rollback-test.json').outcome == 'ROLLED_BACK'
+        assert currentBuild.description.contains("test: rolled back to ${bundle} (verified)")
+        assert deployments().findAll { Map r -> r.environment == 'test' }[-1].outcome == 'FAILED_ROLLED_BACK'
     }
 
     @Test

@@ -4,7 +4,8 @@ Usage: python stand_in.py OUT_DIR
 
 Starts a design, a test and a prod stand-in node on loopback (data under OUT_DIR/nodes), puts
 examples/churn/project on the design node, writes OUT_DIR/mlcd.yaml (the example's, with the
-nodes' URLs) and prints one JSON line: {"config": ..., "keys": {"design": ..., ...}, "urls": {...}}.
+nodes' URLs, short timeouts, and rollback_on_failure on for every environment) and prints one
+JSON line: {"config": ..., "keys": {"design": ..., ...}, "urls": {...}}.
 Then it answers one JSON command per stdin line with one JSON line:
   {"op": "active", "env": "prod"}       -> {"bundleId": "..."}   (read from the node)
   {"op": "break_prod_smoke"}            -> {"ok": true}  prod bills in EUR, the next release drops EUR rates
@@ -75,6 +76,7 @@ def main(out: Path) -> int:
         for env in config["environments"]:
             env["url"] = nodes[env["name"]].url
             env["timeouts"] = {"scenario": 120, "deploy": 120, "lock": 30}
+            env["rollback_on_failure"] = True
         config["bundle"]["release_notes"] = "none"
         (out / "mlcd.yaml").write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
         print(json.dumps({"config": str(out / "mlcd.yaml"), "keys": keys,
