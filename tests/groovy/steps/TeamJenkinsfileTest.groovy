@@ -2,7 +2,7 @@ package steps
 
 import org.junit.Test
 
-/** examples/Jenkinsfile.team, the team pipeline made of single steps, run through the harness. */
+/** The example Jenkinsfiles run through the harness: the single-step team pipeline and the churn example. */
 class TeamJenkinsfileTest extends MlcdStepTestBase {
     @Test
     void mainBranchApprovesThenDeploysProdInsideItsLock() {
@@ -23,5 +23,15 @@ class TeamJenkinsfileTest extends MlcdStepTestBase {
         loadScript('examples/Jenkinsfile.team')
         assert helper.skippedStages == ['Approve prod', 'Prod']
         assert !commands().any { String c -> c.endsWith(' prod') }
+    }
+
+    @Test
+    void churnExampleTwoLineJenkinsfileRunsTheWholePipeline() {
+        loadScript('examples/churn/Jenkinsfile')
+        assert helper.pipelineFailure == null
+        assert commands() == ['validate', 'bundle', 'publish', 'deploy test', 'test test', 'approve prod', 'deploy prod',
+                              'smoke prod']
+        assert (helper.calls('input')[0].args[0] as Map).submitter == 'release-managers'
+        assertJobStatusSuccess()
     }
 }
