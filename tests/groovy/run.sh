@@ -7,6 +7,8 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 export JAVA_HOME="${JAVA_HOME:-/usr/lib/jvm/java-17-openjdk-amd64}"
 JARS=/usr/share/java
+command -v groovy >/dev/null 2>&1 || { echo "tests/groovy/run.sh: groovy not found; run 'make system-deps' (Debian package groovy, 2.4.21)" >&2; exit 2; }
+[ -f "$JARS/junit4.jar" ] || { echo "tests/groovy/run.sh: $JARS/junit4.jar not found; run 'make system-deps' (Debian package junit4)" >&2; exit 2; }
 CP="tests/groovy:src:$JARS/junit4.jar:$JARS/hamcrest-core.jar"
 if [ "$#" -eq 0 ]; then
   set -- unit steps
