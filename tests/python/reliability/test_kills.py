@@ -138,7 +138,8 @@ def recover(pipe: PipelineEnv, point: KillPoint, expected: str, fallback: str, t
         f"{point}: {point.command} again exited {again.returncode} ({again.stderr.strip()}), "
         f"then rollback exited {back.returncode} ({back.stderr.strip()})"
     )
-    point.recovered_by = f"rollback (after {point.command} again exited {again.returncode}: {again.stderr.strip()})"
+    why = again.stderr.strip()
+    point.recovered_by = f"rollback (after {point.command} again exited {again.returncode}: {why})"
     point.active = fallback
     verified(pipe, fallback, tags)
 
