@@ -397,8 +397,8 @@ def rollback_to(
     """
     if target is None:
         raise NothingToRollBack(
-            f"there is no previous bundle to roll back to on environment '{env.name}' (first deploy); "
-            f"bundle {bundle_id or '?'} stays active",
+            f"there is no previous bundle to roll back to on environment '{env.name}' (first deploy, "
+            f"or this run did not change the active bundle); bundle {bundle_id or '?'} stays active",
             f"fix the bundle and deploy again, or `mlcd rollback --env {env.name} --to BUNDLE`",
         )
     progress(f"rolling back to bundle {target} ({reason})")
