@@ -11,6 +11,7 @@ import org.mlcd.StepArgs
  * Import, preload, activate and verify this run's bundle on one environment. An approval given by
  * mlcdApprove outside any agent is recorded here first (mlcd approve), in this workspace.
  * Fails the build if the deployment fails; a verified automatic rollback is noted in the description.
+ * A pull-request build (env.CHANGE_ID) may deploy only to the first environment of mlcd.yaml.
  */
 void call(Map args = [:]) {
     String problem = StepArgs.unknownKey(STEP, args, KEYS) ?:
@@ -21,6 +22,11 @@ void call(Map args = [:]) {
     String config = args.config ?: 'mlcd.yaml'
     Map cfg = MlcdConfig.load(this, config, STEP)
     Map target = MlcdCli.environment(this, cfg, args.env as String, STEP)
+    List<String> names = MlcdConfig.environmentNames(cfg)
+    if (env.CHANGE_ID && names.indexOf(target.name) > 0) {
+        error("${STEP}: pull request ${env.CHANGE_ID} may deploy only to the first environment (${names[0]}), " +
+            "not to ${target.name} (fix: merge it, then the release branch's build deploys further)")
+    }
     String pendingVar = MlcdCli.pendingApprovalVar(target.name)
     String approver = env[pendingVar]
     if (approver) {

@@ -122,4 +122,16 @@ class MlcdDeployTest extends MlcdStepTestBase {
         assert e.message == "Could not find credentials entry with ID 'mlcd-churn-test'"
         assert cliRuns.isEmpty()
     }
+
+    @Test
+    void pullRequestCannotDeployPastTheFirstEnvironmentEvenWithTheSingleStep() {
+        env.CHANGE_ID = '12'
+        Throwable e = runStep('mlcdDeploy', [env: 'prod'])
+        assert e.message == 'mlcdDeploy: pull request 12 may deploy only to the first environment (test), not to prod ' +
+            "(fix: merge it, then the release branch's build deploys further)"
+        assert cliRuns.isEmpty()
+        currentBuild.reset()
+        assert runStep('mlcdDeploy', [env: 'test']) == null
+        assert commands() == ['deploy test']
+    }
 }
