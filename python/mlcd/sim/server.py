@@ -144,6 +144,7 @@ def _authenticate() -> Response | None:
 
 @api.get("/instance-info")
 def instance_info() -> Any:
+    """GET /instance-info: node id, name and type."""
     store = _store()
     return jsonify(
         {
@@ -158,6 +159,7 @@ def instance_info() -> Any:
 
 @api.get("/auth/info")
 def auth_info() -> Any:
+    """GET /auth/info: who the API key is."""
     return jsonify({"authIdentifier": "mlcd-sim-api-key", "groups": ["administrators"], "isAdmin": True})
 
 
@@ -183,6 +185,7 @@ def _project_summary(key: str) -> dict[str, Any]:
 
 @api.get("/projects/")
 def list_projects() -> Any:
+    """GET /projects/: project summaries (with activeBundleState on automation)."""
     store = _store()
     keys = store.design_project_keys() if store.role == "design" else store.auto_project_keys()
     items = []
@@ -194,12 +197,14 @@ def list_projects() -> Any:
 
 @api.get("/projects/<key>/")
 def get_project(key: str) -> Any:
+    """GET /projects/{key}: one project summary."""
     check_id(key, "project key")
     return jsonify(_project_summary(key))
 
 
 @api.delete("/projects/<key>/")
 def delete_project(key: str) -> Any:
+    """DELETE /projects/{key}: delete now, answer a finished future."""
     store = _store()
     check_id(key, "project key")
     if not store.project_exists(key):
@@ -225,11 +230,13 @@ def delete_project(key: str) -> Any:
 
 @api.get("/projects/<key>/variables/")
 def get_variables(key: str) -> Any:
+    """GET /projects/{key}/variables/."""
     return jsonify(_store().get_variables(key))
 
 
 @api.put("/projects/<key>/variables/")
 def set_variables(key: str) -> Any:
+    """PUT /projects/{key}/variables/ (both standard and local)."""
     _store().set_variables(key, _json_body(allow_empty=False))
     return Response(status=204)
 
@@ -260,6 +267,7 @@ def _exported_item(meta: dict[str, Any]) -> dict[str, Any]:
 
 @api.put("/projects/<key>/bundles/exported/<bundle_id>")
 def export_bundle(key: str, bundle_id: str) -> Any:
+    """PUT /projects/{key}/bundles/exported/{id}: export a bundle (409 if the id exists)."""
     _require_role("design", "Exporting a bundle")
     store = _store()
     project_dir = store.design_project_dir(key)
@@ -302,6 +310,7 @@ def export_bundle(key: str, bundle_id: str) -> Any:
 
 @api.get("/projects/<key>/bundles/exported")
 def list_exported(key: str) -> Any:
+    """GET /projects/{key}/bundles/exported."""
     _require_role("design", "Listing exported bundles")
     store = _store()
     store.design_project_dir(key)
@@ -322,6 +331,7 @@ def _exported_zip(key: str, bundle_id: str) -> Path:
 
 @api.get("/projects/<key>/bundles/exported/<bundle_id>/archive")
 def download_exported(key: str, bundle_id: str) -> Any:
+    """GET /projects/{key}/bundles/exported/{id}/archive: the zip, streamed from disk."""
     _require_role("design", "Downloading a bundle")
     path = _exported_zip(key, bundle_id)
     fh = path.open("rb")
@@ -338,6 +348,7 @@ def download_exported(key: str, bundle_id: str) -> Any:
 
 @api.delete("/projects/<key>/bundles/exported/<bundle_id>")
 def delete_exported(key: str, bundle_id: str) -> Any:
+    """DELETE /projects/{key}/bundles/exported/{id}."""
     _require_role("design", "Deleting an exported bundle")
     store = _store()
     path = _exported_zip(key, bundle_id)
@@ -405,6 +416,7 @@ def _import_archive(key: str, archive: Path, create: bool) -> dict[str, Any]:
 
 @api.post("/projectsFromBundle/")
 def project_from_bundle() -> Any:
+    """POST /projectsFromBundle/: create a project from an uploaded bundle (not activated)."""
     _require_role("automation", "Creating a project from a bundle")
     archive = _uploaded_archive()
     manifest = bundles.read_manifest(archive)
@@ -415,6 +427,7 @@ def project_from_bundle() -> Any:
 
 @api.post("/projects/<key>/bundles/imported/actions/importFromStream")
 def import_from_stream(key: str) -> Any:
+    """POST /projects/{key}/bundles/imported/actions/importFromStream."""
     _require_role("automation", "Importing a bundle")
     check_id(key, "project key")
     if not _store().project_exists(key):
@@ -425,6 +438,7 @@ def import_from_stream(key: str) -> Any:
 
 @api.get("/projects/<key>/bundles/imported")
 def list_imported(key: str) -> Any:
+    """GET /projects/{key}/bundles/imported."""
     _require_role("automation", "Listing imported bundles")
     store = _store()
     store.auto_project(key)
@@ -442,6 +456,7 @@ def _imported_meta(key: str, bundle_id: str) -> dict[str, Any]:
 
 @api.post("/projects/<key>/bundles/imported/<bundle_id>/actions/preload")
 def preload(key: str, bundle_id: str) -> Any:
+    """POST /projects/{key}/bundles/imported/{id}/actions/preload."""
     _require_role("automation", "Preloading a bundle")
     _imported_meta(key, bundle_id)
     return jsonify({"anyMessage": False, "success": True, "messages": [], "bundleId": bundle_id})
@@ -449,6 +464,7 @@ def preload(key: str, bundle_id: str) -> Any:
 
 @api.post("/projects/<key>/bundles/imported/<bundle_id>/actions/activate")
 def activate(key: str, bundle_id: str) -> Any:
+    """POST /projects/{key}/bundles/imported/{id}/actions/activate: check connections, switch, report."""
     _require_role("automation", "Activating a bundle")
     store = _store()
     meta = _imported_meta(key, bundle_id)
@@ -511,6 +527,7 @@ def activate(key: str, bundle_id: str) -> Any:
 
 @api.delete("/projects/<key>/bundles/imported/<bundle_id>")
 def delete_imported(key: str, bundle_id: str) -> Any:
+    """DELETE /projects/{key}/bundles/imported/{id} (not the active one)."""
     _require_role("automation", "Deleting an imported bundle")
     store = _store()
     _imported_meta(key, bundle_id)
@@ -529,6 +546,7 @@ def delete_imported(key: str, bundle_id: str) -> Any:
 
 @api.get("/projects/<key>/scenarios/")
 def list_scenarios(key: str) -> Any:
+    """GET /projects/{key}/scenarios/."""
     store = _store()
     runner = _runner()
     return jsonify([runner.list_item(key, d) for d in store.scenario_defs(key).values()])
@@ -536,6 +554,7 @@ def list_scenarios(key: str) -> Any:
 
 @api.get("/projects/<key>/scenarios/<sid>/")
 def get_scenario(key: str, sid: str) -> Any:
+    """GET /projects/{key}/scenarios/{id}: definition and status."""
     definition = _store().scenario_def(key, sid)
     item = _runner().list_item(key, definition)
     return jsonify({**definition, **item})
@@ -543,6 +562,7 @@ def get_scenario(key: str, sid: str) -> Any:
 
 @api.get("/projects/<key>/scenarios/<sid>/light")
 def scenario_light(key: str, sid: str) -> Any:
+    """GET /projects/{key}/scenarios/{id}/light: status."""
     definition = _store().scenario_def(key, sid)
     item = _runner().list_item(key, definition)
     keys = ("id", "name", "projectKey", "active", "running", "start", "nextRun", "markedAsTest")
@@ -551,6 +571,7 @@ def scenario_light(key: str, sid: str) -> Any:
 
 @api.post("/projects/<key>/scenarios/<sid>/run")
 def run_scenario(key: str, sid: str) -> Any:
+    """POST /projects/{key}/scenarios/{id}/run: fire the manual trigger."""
     definition = _store().scenario_def(key, sid)
     params = parse_params(request.get_data(cache=False))
     return jsonify(_runner().fire(key, sid, definition, params))
@@ -558,18 +579,21 @@ def run_scenario(key: str, sid: str) -> Any:
 
 @api.post("/projects/<key>/scenarios/<sid>/abort")
 def abort_scenario(key: str, sid: str) -> Any:
+    """POST /projects/{key}/scenarios/{id}/abort."""
     _store().scenario_def(key, sid)
     return jsonify(_runner().abort(key, sid))
 
 
 @api.get("/projects/<key>/scenarios/trigger/<sid>/<trigger_id>")
 def trigger_fire(key: str, sid: str, trigger_id: str) -> Any:
+    """GET /projects/{key}/scenarios/trigger/{id}/{triggerId}?triggerRunId=."""
     _store().scenario_def(key, sid)
     return jsonify(_runner().trigger_fire(key, sid, trigger_id, request.args.get("triggerRunId", "")))
 
 
 @api.get("/projects/<key>/scenarios/<sid>/get-run-for-trigger")
 def run_for_trigger(key: str, sid: str) -> Any:
+    """GET /projects/{key}/scenarios/{id}/get-run-for-trigger."""
     _store().scenario_def(key, sid)
     args = request.args
     return jsonify(
@@ -579,6 +603,7 @@ def run_for_trigger(key: str, sid: str) -> Any:
 
 @api.get("/projects/<key>/scenarios/<sid>/get-last-runs")
 def last_runs(key: str, sid: str) -> Any:
+    """GET /projects/{key}/scenarios/{id}/get-last-runs, newest first."""
     _store().scenario_def(key, sid)
     try:
         limit = int(request.args.get("limit", "10"))
@@ -589,18 +614,21 @@ def last_runs(key: str, sid: str) -> Any:
 
 @api.get("/projects/<key>/scenarios/<sid>/<run_id>/")
 def run_details(key: str, sid: str, run_id: str) -> Any:
+    """GET /projects/{key}/scenarios/{id}/{runId}/: scenarioRun and stepRuns."""
     check_id(key, "project key")
     return jsonify(_runner().run_details(key, sid, run_id))
 
 
 @api.get("/projects/<key>/scenarios/<sid>/<run_id>/log")
 def run_log(key: str, sid: str, run_id: str) -> Any:
+    """GET /projects/{key}/scenarios/{id}/{runId}/log[?stepId=]: text."""
     text = _runner().run_log(key, sid, run_id, request.args.get("stepId") or None)
     return Response(text, mimetype="text/plain")
 
 
 @api.get("/projects/<key>/scenarios/<sid>/<run_id>/scenario-run-report")
 def run_report(key: str, sid: str, run_id: str) -> Any:
+    """GET /projects/{key}/scenarios/{id}/{runId}/scenario-run-report: JUnit XML."""
     return Response(_runner().junit(key, sid, run_id), mimetype="application/xml")
 
 
@@ -609,6 +637,7 @@ def run_report(key: str, sid: str, run_id: str) -> Any:
 
 @api.get("/futures/")
 def list_futures() -> Any:
+    """GET /futures/: running futures."""
     store = _store()
     base = store.state_dir / "futures"
     items = [read_json(p) for p in sorted(base.glob("*.json"))] if base.is_dir() else []
@@ -617,6 +646,7 @@ def list_futures() -> Any:
 
 @api.get("/futures/<job_id>")
 def get_future(job_id: str) -> Any:
+    """GET /futures/{jobId}[?peek=]."""
     state = _store().get_future(job_id)
     if _bool_arg("peek", False):
         state.pop("result", None)
@@ -625,6 +655,7 @@ def get_future(job_id: str) -> Any:
 
 @api.delete("/futures/<job_id>")
 def abort_future(job_id: str) -> Any:
+    """DELETE /futures/{jobId}."""
     store = _store()
     state = store.get_future(job_id)
     if state.get("alive"):
@@ -646,17 +677,20 @@ def _faults() -> FaultState:
 
 @control.get("/health")
 def health() -> Any:
+    """GET /__sim__/health."""
     store = _store()
     return jsonify({"status": "ok", "role": store.role, "nodeName": store.node_name})
 
 
 @control.get("/faults")
 def get_faults() -> Any:
+    """GET /__sim__/faults: the current plan."""
     return jsonify(_faults().describe())
 
 
 @control.put("/faults")
 def put_faults() -> Any:
+    """PUT /__sim__/faults: install a plan."""
     try:
         _faults().set_plan(_json_body(allow_empty=False))
     except FaultPlanError as exc:
@@ -666,17 +700,20 @@ def put_faults() -> Any:
 
 @control.delete("/faults")
 def delete_faults() -> Any:
+    """DELETE /__sim__/faults: remove every rule."""
     _faults().clear()
     return jsonify(_faults().describe())
 
 
 @control.get("/stats")
 def get_stats() -> Any:
+    """GET /__sim__/stats: request counts."""
     return jsonify(_faults().stats())
 
 
 @control.delete("/stats")
 def delete_stats() -> Any:
+    """DELETE /__sim__/stats: zero the counts."""
     _faults().reset_stats()
     return jsonify(_faults().stats())
 
