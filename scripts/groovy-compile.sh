@@ -11,6 +11,8 @@ cd "$ROOT"
 if [ -z "${JAVA_HOME:-}" ] && [ -d /usr/lib/jvm/java-17-openjdk-amd64 ]; then
   export JAVA_HOME=/usr/lib/jvm/java-17-openjdk-amd64  # Debian's default-java link is missing
 fi
+# groovyc and CodeNarc are short-lived JVMs: C1 only and the serial GC cut their CPU time about in half.
+export JAVA_OPTS="${JAVA_OPTS:--XX:TieredStopAtLevel=1 -XX:+UseSerialGC}"
 BUILD="$ROOT/.groovy-build"
 STUBS="$BUILD/stubs"
 CONFIG="$ROOT/tools/nonCPS-stub/compiler-config.groovy"
@@ -66,14 +68,13 @@ self_test() {
   # The rejected fixtures must be valid Groovy 4 (what npm-groovy-lint parses), so they fail for the right reason.
   local g4="$ROOT/node_modules/npm-groovy-lint/lib/java/groovy/lib"
   if [ -d "$g4" ]; then
-    for f in "$FIXTURES"/groovy3-only/*.groovy; do
-      if java -cp "$g4/*" org.codehaus.groovy.tools.FileSystemCompiler -d "$BUILD/self-test/g4" "$f" >>"$log" 2>&1; then
-        echo "ok: Groovy 4 accepts ${f#"$ROOT"/}"
-      else
-        echo "FAIL: ${f#"$ROOT"/} is not valid Groovy 4 either; the fixture proves nothing"
-        failed=1
-      fi
-    done
+    if java $JAVA_OPTS -cp "$g4/*" org.codehaus.groovy.tools.FileSystemCompiler -d "$BUILD/self-test/g4" \
+        "$FIXTURES"/groovy3-only/*.groovy >>"$log" 2>&1; then
+      echo "ok: Groovy 4 accepts every file in tests/groovy-lint/fixtures/groovy3-only/"
+    else
+      echo "FAIL: some of tests/groovy-lint/fixtures/groovy3-only/ is not valid Groovy 4 either; it proves nothing (see $log)"
+      failed=1
+    fi
   else
     echo "note: node_modules absent; skipped checking the fixtures against Groovy 4 (run npm ci)"
   fi

@@ -13,6 +13,8 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 if [ -z "${JAVA_HOME:-}" ] && [ -d /usr/lib/jvm/java-17-openjdk-amd64 ]; then
   export JAVA_HOME=/usr/lib/jvm/java-17-openjdk-amd64  # Debian's default-java link is missing
 fi
+# groovyc and CodeNarc are short-lived JVMs: C1 only and the serial GC cut their CPU time about in half.
+export JAVA_OPTS="${JAVA_OPTS:--XX:TieredStopAtLevel=1 -XX:+UseSerialGC}"
 if [ -n "${JAVA_HOME:-}" ]; then export PATH="$JAVA_HOME/bin:$PATH"; fi
 TOOLS="$ROOT/tools"
 BUILD="$ROOT/.groovy-build/codenarc"
@@ -113,7 +115,7 @@ fi
 # 4. CodeNarc with the Jenkins rules; its compile problems would silently disable the rules, so they are fatal.
 sourcefiles="$(IFS=,; echo "${files[*]}")"
 status=0
-java -cp "$codenarc_jar:$LIB/GMetrics-Groovy4-2.1.0.jar:$LIB/groovy/lib/*:$LIB/slf4j-api-2.0.17.jar:$LIB/logback-classic-1.5.18.jar:$LIB/logback-core-1.5.18.jar:$analysis_cp" \
+java $JAVA_OPTS -cp "$codenarc_jar:$LIB/GMetrics-Groovy4-2.1.0.jar:$LIB/groovy/lib/*:$LIB/slf4j-api-2.0.17.jar:$LIB/logback-classic-1.5.18.jar:$LIB/logback-core-1.5.18.jar:$analysis_cp" \
   -Dlogback.configurationFile="$TOOLS/codenarc/logback-warn.xml" \
   org.codenarc.CodeNarc -basedir="$ROOT" -sourcefiles="$sourcefiles" \
   -rulesetfiles="file:$TOOLS/codenarc/jenkins-cps-ruleset.groovy" \
