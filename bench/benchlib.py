@@ -273,7 +273,14 @@ def machine_info() -> dict[str, str]:
         "OS": os_name,
         "date": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
         "git commit": (commit or "unknown") + (" (+ uncommitted changes)" if dirty else ""),
+        "load average at start (1/5/15 min)": load_average(),
     }
+
+
+def load_average() -> str:
+    """The machine's load averages: other jobs on a shared build machine skew every figure."""
+    one, five, fifteen = os.getloadavg()
+    return f"{one:.1f} / {five:.1f} / {fifteen:.1f}"
 
 
 @dataclass

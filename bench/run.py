@@ -15,7 +15,7 @@ import traceback
 from collections.abc import Callable
 from pathlib import Path
 
-from benchlib import BENCH_DIR, WORK, Section, Verdict, machine_info, table
+from benchlib import BENCH_DIR, WORK, Section, Verdict, load_average, machine_info, table
 
 ALL = ("transfer", "waiting", "startup", "pipeline", "scale")
 
@@ -26,7 +26,7 @@ def _section(name: str, quick: bool) -> Section:
 
         if quick:
             return transfer.run(["100 MiB"], reps=1)
-        return transfer.run(["100 MiB", "1 GiB"], reps=3)
+        return transfer.run(["100 MiB", "1 GiB"], reps=3, reps_small=5)
     if name == "waiting":
         import waiting
 
@@ -102,6 +102,7 @@ def main(argv: list[str] | None = None) -> int:
         for v in section.verdicts:
             print(f"  {v.target}: {v.figure} -> {v.cell().strip('*')}", flush=True)
         sections.append(section)
+    info["load average at end (1/5/15 min)"] = load_average()
     text = render(info, sections, args.quick, time.perf_counter() - started)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     tmp = args.out.with_name(args.out.name + ".tmp")
