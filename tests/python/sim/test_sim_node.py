@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import base64
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -122,3 +124,40 @@ def test_sigterm_stops_cleanly_and_restart_keeps_state(sim_design: SimNode, tmp_
     sim_design.stop()
     assert sim_design.returncode == 0
     sim_design.stop()  # idempotent
+
+
+def test_sigint_also_stops_cleanly(sim_automation: SimNode) -> None:
+    pid = sim_automation.pid
+    assert pid is not None
+    os.kill(pid, signal.SIGINT)
+    deadline = time.monotonic() + 30
+    while sim_automation.returncode is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert sim_automation.returncode == 0
+    assert not [line for line in sim_automation.stderr_lines if "Traceback" in line]
+
+
+def test_api_key_is_written_nowhere(sim_design: SimNode) -> None:
+    api = Api(sim_design)
+    api.json("PUT", "/projects/SIMPRJ/bundles/exported/v1")
+    fire = api.json("POST", "/projects/SIMPRJ/scenarios/TEST_FAIL/run", json={})
+    api.json("GET", "/projects/SIMPRJ/scenarios/TEST_FAIL/get-last-runs")
+    assert api.call("GET", "/projects/", auth=("wrong", "")).status_code == 401
+    deadline = time.monotonic() + 60
+    while (
+        not api.json(
+            "GET",
+            "/projects/SIMPRJ/scenarios/TEST_FAIL/get-run-for-trigger",
+            params={"triggerId": fire["trigger"]["id"], "triggerRunId": fire["runId"]},
+        )
+        .get("scenarioRun", {})
+        .get("result")
+    ):
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    sim_design.stop()
+    key = sim_design.api_key.encode()
+    for path in sim_design.data_dir.rglob("*"):
+        if path.is_file():
+            assert key not in path.read_bytes(), path
+    assert not [line for line in sim_design.stderr_lines if sim_design.api_key in line]
