@@ -72,11 +72,11 @@ class NodeReader:
         self.base = url.rstrip("/") + "/public/api/"
         self.session = requests.Session()
         self.session.auth = (api_key, "")
-        self.session.verify = verify
+        self.verify = verify  # passed per request: REQUESTS_CA_BUNDLE would win over a session setting
 
     def get(self, path: str, **params: Any) -> Any:
         """GET a DSS path; raise on HTTP errors."""
-        resp = self.session.get(self.base + path, params=params or None, timeout=10)
+        resp = self.session.get(self.base + path, params=params or None, timeout=10, verify=self.verify)
         resp.raise_for_status()
         return resp.json()
 
@@ -112,7 +112,9 @@ class NodeReader:
 
     def run_scenario(self, key: str, sid: str, timeout: float = 60.0) -> str:
         """Trigger ``sid`` once and wait for its outcome (SUCCESS, FAILED, ...)."""
-        resp = self.session.post(self.base + f"projects/{key}/scenarios/{sid}/run", json={}, timeout=10)
+        resp = self.session.post(
+            self.base + f"projects/{key}/scenarios/{sid}/run", json={}, timeout=10, verify=self.verify
+        )
         resp.raise_for_status()
         fire = resp.json()
         if fire.get("cancelled"):
