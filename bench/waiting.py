@@ -72,6 +72,7 @@ def run(max_s: float, reps: int) -> Section:
     requests: dict[str, list[int]] = {c: [] for c in CLIENTS}
     node_cpu: dict[str, list[float]] = {c: [] for c in CLIENTS}
     wall: dict[str, list[float]] = {c: [] for c in CLIENTS}
+    by_route: dict[str, dict[str, int]] = {c: {} for c in CLIENTS}
     with work_dir("waiting") as work:
         nodes: dict[str, SimNode] = {}
         try:
@@ -101,6 +102,8 @@ def run(max_s: float, reps: int) -> Section:
                     latencies[c] += [(r["detected_ms"] - r["end_ms"]) / 1000.0 for r in runs]
                     stats = nodes[c].stats()
                     requests[c].append(int(stats.get("total", 0)))
+                    for route, count in (stats.get("routes") or {}).items():
+                        by_route[c][route] = by_route[c].get(route, 0) + int(count)
                     node_cpu[c].append(CpuMeter(nodes[c].pid).cpu_s() - cpu0[c])
                     wall[c].append(outcome[c].wall_s)
         finally:
@@ -122,6 +125,11 @@ def run(max_s: float, reps: int) -> Section:
          "HTTP requests per repetition (median)", "wall s (median)", "stand-in CPU s"],
         rows,
     )  # fmt: skip
+    routes = sorted(set(by_route["mlcd"]) | set(by_route["dataikuapi"]))
+    section.body += ["", f"Requests by route, summed over the {reps} repetition(s):", ""]
+    section.body += table(
+        ["route", *CLIENTS], [[f"`{r}`", *(by_route[c].get(r, 0) for c in CLIENTS)] for r in routes]
+    )
     p95 = percentile(latencies["mlcd"], 95)
     count = len(latencies["mlcd"])
     section.verdicts.append(
