@@ -94,7 +94,10 @@ class ScenarioRunner:
         if not base.is_dir():
             return
         for run_file in base.glob("*/*/*/run.json"):
-            run = read_json(run_file)
+            try:
+                run = read_json(run_file)
+            except SimError:
+                continue
             if run and "result" not in run:
                 end = now_ms()
                 run["end"] = end
@@ -111,7 +114,10 @@ class ScenarioRunner:
                 }
                 write_json(run_file, run)
         for trig_file in base.glob("*/*/triggers/*.json"):
-            trig = read_json(trig_file)
+            try:
+                trig = read_json(trig_file)
+            except SimError:
+                continue
             if trig and not trig.get("scenarioRunId") and not trig["fire"].get("cancelled"):
                 trig["fire"]["cancelled"] = True
                 write_json(trig_file, trig)
@@ -344,6 +350,8 @@ class ScenarioRunner:
                 write_json(trig_path, {"fire": active.fire, "scenarioRunId": None})
                 return
             self._run(active, definition, trig_path)
+        except Exception as exc:  # never leave a run without a result
+            self._finish_broken(active, exc)
         finally:
             with self._lock:
                 self._active.pop((key, sid), None)
@@ -445,6 +453,30 @@ class ScenarioRunner:
         run["result"] = {"outcome": worst(outcomes), "type": "SCENARIO_DONE", "start": start, "end": end}
         write_json(run_dir / "run.json", run)
 
+    def _finish_broken(self, active: _Active, exc: Exception) -> None:
+        message = exc.message if isinstance(exc, SimError) else f"Stand-in error: {type(exc).__name__}"
+        print(f"mlcd sim: scenario {active.key}.{active.sid} failed: {message}", file=sys.stderr, flush=True)
+        if active.run_id is None:
+            active.fire["cancelled"] = True
+            write_json(
+                self._trigger_path(active.key, active.sid, active.fire["runId"]),
+                {"fire": active.fire, "scenarioRunId": None},
+            )
+            return
+        run_dir = self._run_dir(active.key, active.sid, active.run_id)
+        run = read_json(run_dir / "run.json", {}) or {}
+        if run and "result" not in run:
+            end = now_ms()
+            run["end"] = end
+            run["result"] = {
+                "outcome": "FAILED",
+                "type": "SCENARIO_DONE",
+                "start": run.get("start", end),
+                "end": end,
+                "thrown": {"clazz": STEP_ERROR_CLASS, "title": "Run failed", "message": message},
+            }
+            write_json(run_dir / "run.json", run)
+
     @staticmethod
     def _failed_setup(message: str) -> dict[str, Any]:
         now = now_ms()
@@ -537,7 +569,10 @@ class ScenarioRunner:
             pid_file.unlink(missing_ok=True)
         if active.abort.is_set():
             return "ABORTED", "Scenario aborted"
-        written = read_json(result_path, {}) if result_path.is_file() else {}
+        try:
+            written = read_json(result_path, {}) if result_path.is_file() else {}
+        except SimError:
+            return "FAILED", f"Step '{info['id']}' wrote a step result that is not valid JSON"
         if not isinstance(written, dict):
             written = {}
         message = str(written.get("message") or "")

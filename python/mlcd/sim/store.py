@@ -29,12 +29,21 @@ def now_ms() -> int:
 
 
 def read_json(path: Path, default: Any = None) -> Any:
-    """Parse a JSON file, or return ``default`` when it does not exist."""
+    """Parse a JSON file, or return ``default`` when it does not exist.
+
+    A file that is not valid JSON (hand-edited project files) is a 500 naming the file.
+    """
     try:
         with path.open(encoding="utf-8") as fh:
             return json.load(fh)
     except FileNotFoundError:
         return default
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise SimError(
+            500,
+            f"File {path} on the node is not valid JSON ({type(exc).__name__}): fix or remove it",
+            code="ERR_INVALID_DATA_FILE",
+        ) from None
 
 
 def write_json(path: Path, obj: Any) -> None:

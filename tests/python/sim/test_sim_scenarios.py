@@ -215,3 +215,37 @@ def test_launcher_kill_also_kills_running_scripts(sim_design: SimNode) -> None:
     pid = _script_pid(Api(sim_design), sim_design)
     sim_design.kill()
     assert not _alive(pid)
+
+
+def test_bad_project_files_give_clear_errors_and_runs_always_end(sim_design: SimNode) -> None:
+    project = sim_design.data_dir / "projects" / KEY
+    (project / "scripts" / "badresult.py").write_text(
+        "import os\nopen(os.environ['MLCD_STEP_RESULT'], 'w').write('{not json')\n"
+    )
+    (project / "scenarios" / "BAD_RESULT.json").write_text(
+        json.dumps(
+            {"id": "BAD_RESULT", "steps": [{"id": "s", "type": "python", "script": "scripts/badresult.py"}]}
+        )
+    )
+    (project / "scenarios" / "BAD_STEPS.json").write_text(json.dumps({"id": "BAD_STEPS", "steps": "oops"}))
+    (project / "scenarios" / "NO_SCRIPT.json").write_text(
+        json.dumps(
+            {"id": "NO_SCRIPT", "steps": [{"id": "s", "type": "python", "script": "../../escape.py"}]}
+        )
+    )
+    api = Api(sim_design)
+    for sid, message in [
+        ("BAD_RESULT", "not valid JSON"),
+        ("BAD_STEPS", "Stand-in error"),
+        ("NO_SCRIPT", "not found"),
+    ]:
+        run = api.wait_run(KEY, sid, api.run(KEY, sid))
+        assert run["result"]["outcome"] == "FAILED", sid
+        steps = api.details(KEY, sid, run["runId"])["stepRuns"]
+        thrown = run["result"].get("thrown") or steps[-1]["result"]["thrown"]
+        assert message in thrown["message"], sid
+    (project / "scenarios" / "BROKEN.json").write_text("{ this is not json")
+    resp = api.call("GET", f"/projects/{KEY}/scenarios/")
+    assert resp.status_code == 500
+    assert resp.json()["code"] == "ERR_INVALID_DATA_FILE"
+    assert "BROKEN.json" in resp.json()["message"]
