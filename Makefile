@@ -31,7 +31,17 @@ lint-python: $(STAMP)
 test-python: setup
 	$(VENV)/bin/pytest -q -m "not slow and not reliability" tests/python
 
-test: setup lint-python test-python
+lint-groovy: system-deps
+	scripts/groovy-compile.sh --self-test
+	scripts/groovy-compile.sh
+	scripts/groovy-lint.sh --self-test
+	scripts/groovy-lint.sh
+	tests/groovy-lint/cps-rules-fire.sh
+
+test-groovy: system-deps $(STAMP)
+	tests/groovy/run.sh
+
+test: setup lint-python lint-groovy test-python test-groovy
 	@echo "make test: all suites passed"
 
 demo: $(STAMP)
