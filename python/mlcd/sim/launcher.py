@@ -58,6 +58,7 @@ class SimNode:
         self._faults = faults
         self._proc: subprocess.Popen[str] | None = None
         self._returncode: int | None = None
+        self._readers: list[threading.Thread] = []
         self._stderr_lines: list[str] = []
 
     # -- life cycle -------------------------------------------------------------------------------
@@ -139,8 +140,12 @@ class SimNode:
                 if len(self._stderr_lines) < 200:
                     self._stderr_lines.append(line.rstrip("\n"))
 
-        threading.Thread(target=read_ready, daemon=True).start()
-        threading.Thread(target=read_stderr, daemon=True).start()
+        self._readers = [
+            threading.Thread(target=read_ready, daemon=True),
+            threading.Thread(target=read_stderr, daemon=True),
+        ]
+        for reader in self._readers:
+            reader.start()
         deadline = time.monotonic() + self.startup_timeout
         while not result and time.monotonic() < deadline and proc.poll() is None:
             time.sleep(0.02)
@@ -165,6 +170,8 @@ class SimNode:
                 proc.wait(timeout=timeout)
                 kill_orphaned_scripts(self.data_dir / "state")
         self._returncode = proc.returncode
+        for reader in self._readers:
+            reader.join(timeout=5)  # they end at EOF, now that the process is gone
         for stream in (proc.stdout, proc.stderr):
             if stream is not None:
                 with contextlib.suppress(OSError):
