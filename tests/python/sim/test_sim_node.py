@@ -161,3 +161,23 @@ def test_api_key_is_written_nowhere(sim_design: SimNode) -> None:
         if path.is_file():
             assert key not in path.read_bytes(), path
     assert not [line for line in sim_design.stderr_lines if sim_design.api_key in line]
+
+
+def test_project_copied_in_while_running_appears(sim_design: SimNode, sim_project_factory) -> None:  # type: ignore[no-untyped-def]
+    api = Api(sim_design)
+    assert [p["projectKey"] for p in api.json("GET", "/projects/")] == ["SIMPRJ"]
+    sim_project_factory(sim_design.data_dir, key="LATE", scenarios={})
+    assert [p["projectKey"] for p in api.json("GET", "/projects/")] == ["LATE", "SIMPRJ"]
+    assert api.json("GET", "/projects/LATE")["name"] == "Project LATE"
+    assert api.json("GET", "/projects/LATE/scenarios/") == []
+
+
+def test_project_delete_answers_a_finished_future(sim_design: SimNode) -> None:
+    api = Api(sim_design)
+    future = api.json("DELETE", "/projects/SIMPRJ", params={"wait": "false"})
+    assert future["hasResult"] is True and future["alive"] is False
+    state = api.json("GET", f"/futures/{future['jobId']}")
+    assert state["hasResult"] is True and "result" in state
+    assert "result" not in api.json("GET", f"/futures/{future['jobId']}", params={"peek": "true"})
+    assert api.call("GET", "/projects/SIMPRJ").status_code == 404
+    assert api.call("GET", "/futures/no-such-job").status_code == 404
