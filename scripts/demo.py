@@ -269,8 +269,8 @@ class Demo:
             Release(
                 2, "a degraded model",
                 "  A broken training run (labels shuffled) produces model 1.1.0. The test gate must stop it\n"
-                "  on the test node; prod must keep release 1.",
-                ids[1], 3, {"test": ids[1], "prod": ids[0]}, degrade,
+                "  on the test node and put release 1 back there; prod must keep release 1.",
+                ids[1], 3, {"test": ids[0], "prod": ids[0]}, degrade,
             ),
             Release(
                 3, "passes on test, breaks on prod",

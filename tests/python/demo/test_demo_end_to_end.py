@@ -53,6 +53,7 @@ def test_demo_runs_three_releases_and_leaves_reports_and_no_processes(tmp_path: 
 
     # the audit trail's success indicator per environment
     assert _deployments(out / "release-1" / "audit.jsonl") == {"test": "SUCCEEDED", "prod": "SUCCEEDED"}
+    assert _deployments(out / "release-2" / "audit.jsonl") == {"test": "FAILED_ROLLED_BACK"}
     assert _deployments(out / "release-3" / "audit.jsonl").get("prod") == "FAILED_ROLLED_BACK"
     assert "prod" not in _deployments(out / "release-2" / "audit.jsonl")
 
