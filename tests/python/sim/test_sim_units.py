@@ -86,3 +86,19 @@ def test_export_then_unpack_round_trip(tmp_path: Path) -> None:
     assert (tmp_path / "out" / "content" / "data" / "rows.csv").read_text() == "a,b\n1,2\n"
     variables = json.loads((tmp_path / "out" / "content" / "variables.json").read_text())
     assert variables == {"standard": {"x": 1}, "local": {}}
+
+
+def test_test_control_needs_the_key_unless_from_loopback(tmp_path: Path) -> None:
+    from mlcd.sim.scenarios import ScenarioRunner
+    from mlcd.sim.server import create_app
+    from mlcd.sim.store import Store
+
+    store = Store(tmp_path, "design")
+    app = create_app(store, ScenarioRunner(store), "the-key-123")
+    client = app.test_client()
+    assert client.get("/__sim__/stats").status_code == 200
+    remote = {"REMOTE_ADDR": "10.1.2.3"}
+    resp = client.get("/__sim__/stats", environ_base=remote)
+    assert resp.status_code == 401 and resp.json is not None and resp.json["errorType"]
+    ok = client.get("/__sim__/stats", environ_base=remote, headers={"Authorization": "Bearer the-key-123"})
+    assert ok.status_code == 200
