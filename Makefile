@@ -3,6 +3,7 @@ SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+PYTEST_ARGS ?=
 
 .PHONY: help setup system-deps test test-python test-groovy lint lint-python lint-groovy demo bench reliability test-slow wheel clean
 
@@ -29,7 +30,7 @@ lint-python: $(STAMP)
 	$(VENV)/bin/mypy
 
 test-python: setup
-	$(VENV)/bin/pytest -q -m "not slow and not reliability" tests/python
+	$(VENV)/bin/pytest -q -m "not slow and not reliability" $(PYTEST_ARGS) tests/python
 
 lint-groovy: system-deps
 	scripts/groovy-compile.sh --self-test
