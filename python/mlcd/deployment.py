@@ -525,13 +525,11 @@ def deploy_bundle(
     ctx.progress(f"active bundle before this deploy (rollback target): {previous or '(none: first deploy)'}")
 
     # 2. import, preload: failures leave the environment unchanged
-    created = False
     try:
         if not exists:
             ctx.progress(f"creating project {project} from bundle {bid}")
             with audit.action("create_project_from_bundle", **common):
                 node.create_project_from_bundle(archive)
-            created = True
         elif bid in imported and not same_content(bundle, imported[bid]):
             raise DeployFailed(
                 f"bundle id {bid} is already imported on {env.name} with other content "
@@ -557,7 +555,8 @@ def deploy_bundle(
                 "stopped before activating",
                 "raise timeouts.deploy in mlcd.yaml or check the node's load",
             )
-        allowed = {previous} | ({bid} if created else set())
+        # this very bundle is fine too (e.g. a killed earlier attempt's activation landed late)
+        allowed = {previous, bid}
         if current not in allowed:
             raise DeployFailed(
                 f"the active bundle of {env.name} changed to {current} since this deploy started "
@@ -793,7 +792,7 @@ def gate_failure_result(
     try:
         with env_lock(ctx, project, env):
             done = rollback_and_check(ctx, node, env, project, record, target, bundle_id=bundle_id,
-                                      reason=message)
+                                      reason=message.split(":")[0])
     except NothingToRollBack as exc:
         record.update_env(env.name, state=STATE_NEEDS_ATTENTION)
         audit.deployment_outcome(env.name, "FAILED_NEEDS_ATTENTION", bundle_id=bundle_id,

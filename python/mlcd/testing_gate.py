@@ -242,7 +242,8 @@ def run_scenarios(
     """
     listed = {str(s.get("id")) for s in node.list_scenarios(project)}
     present = [s for s in scenario_ids if s in listed]
-    progress(f"running {len(present)} {kind} scenario(s) at once: {', '.join(present) or 'none'}")
+    label = "test" if kind == "tests" else kind
+    progress(f"running {len(present)} {label} scenario(s) at once: {', '.join(present) or 'none'}")
 
     def on_result(result: ScenarioResult, attempt: int) -> None:
         outcome = _outcome(result)

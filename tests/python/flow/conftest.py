@@ -1,12 +1,10 @@
-"""Fixtures of the flow integration tests: a stand-in pipeline (design + test + prod nodes) and a bundle."""
+"""Fixtures of the flow integration tests: a stand-in pipeline (design + test + prod nodes)."""
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -16,40 +14,8 @@ from helpers.pipeline_env import PipelineEnv, start_pipeline_env
 
 
 @pytest.fixture
-def pipe(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[PipelineEnv]:
+def pipe(tmp_path: Path) -> Iterator[PipelineEnv]:
     """Design node + automation nodes `test` and `prod`, sample project SAMPLE, mlcd.yaml, API keys."""
     with start_pipeline_env(tmp_path / "pipe", envs=("test", "prod")) as p:
         p.env["MLCD_LOCK_DIR"] = str(tmp_path / "locks")
         yield p
-
-
-def make_bundle(pipe: PipelineEnv, build: int = 1) -> dict[str, Any]:
-    """Build this run's bundle with `mlcd bundle` (the real CLI); return the run record."""
-    proc = pipe.mlcd("bundle", "--build-number", str(build), "--git-sha", f"{build:07d}abcdef")
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    return pipe.run_record()
-
-
-def active_on(pipe: PipelineEnv, env: str) -> str | None:
-    """The active bundle of the sample project, read on the automation node itself."""
-    from helpers.pipeline_env import key_env_name
-    from mlcd.dss.node import DSSNode
-
-    node = DSSNode(pipe.automation[env].url, pipe.keys[key_env_name(env)], name=env)
-    try:
-        return node.active_bundle_id(pipe.project_key)
-    finally:
-        node.close()
-
-
-def deployments(pipe: PipelineEnv, env: str) -> list[str]:
-    """Outcomes of the audit trail's `deployment` records of ``env``, in order."""
-    records = pipe.audit_records()
-    return [r["outcome"] for r in records if r["operation"] == "deployment" and r["environment"] == env]
-
-
-def stage(pipe: PipelineEnv, name: str) -> dict[str, Any]:
-    """A stage result file as a dict."""
-    data = json.loads((pipe.out_dir / f"{name}.json").read_text())
-    assert isinstance(data, dict)
-    return data

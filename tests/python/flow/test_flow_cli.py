@@ -10,9 +10,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+from flowtools import active_on, deployments, make_bundle, stage
 from lxml import etree
 
-from conftest import active_on, deployments, make_bundle, stage
 from helpers.pipeline_env import PipelineEnv, key_env_name
 
 
