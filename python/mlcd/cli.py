@@ -161,6 +161,35 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class Terminated(KeyboardInterrupt):
+    """Raised in the main thread on SIGTERM (Jenkins' abort), so that stages clean up and report."""
+
+    exit_code = 143
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    raise Terminated()
+
+
+def _configure_logging(debug: bool) -> None:
+    """Warnings (retries, TLS opt-out) on stderr; with --debug, HTTP details too. Always redacted."""
+    import logging
+
+    from mlcd.redact import redact
+
+    class _Redacting(logging.Formatter):
+        def format(self, record: logging.LogRecord) -> str:
+            return redact(super().format(record))
+
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_Redacting("[mlcd %(levelname)s] %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.DEBUG if debug else logging.WARNING)
+    if not debug:
+        logging.getLogger("urllib3").setLevel(logging.ERROR)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the mlcd CLI and return its exit code."""
     args_list = list(sys.argv[1:] if argv is None else argv)
@@ -174,6 +203,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     module_name, _ = COMMANDS[args.command]
+    import signal
+
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    _configure_logging(bool(args.debug))
     from mlcd.stages.runner import execute
 
     module = importlib.import_module(f"mlcd.stages.{module_name}")

@@ -61,7 +61,8 @@ class StageContext:
     """Everything a command needs: arguments, configuration, nodes, audit trail, progress output."""
 
     def __init__(self, command: str, args: argparse.Namespace) -> None:
-        self.command = command
+        # `deploy --plan` is a plan: it writes plan-<env>.json, never the deploy's stage file
+        self.command = "plan" if command == "deploy" and getattr(args, "plan", False) else command
         self.args = args
         self.out_dir = Path(args.out_dir)
         self.debug = bool(getattr(args, "debug", False))
@@ -132,7 +133,19 @@ class StageContext:
         print(f"[mlcd {self.command}{where}] {redact(message)}", flush=True)
 
 
+def _recorded_bundle_id(out_dir: Path) -> str | None:
+    """The run record's bundle id, if there is a readable run record (for stage files of failures)."""
+    try:
+        data = json.loads((out_dir / "run.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    bundle = data.get("bundleId") if isinstance(data, dict) else None
+    return bundle if isinstance(bundle, str) else None
+
+
 def _write_stage_file(ctx: StageContext, result: StageResult) -> Path | None:
+    if result.bundle_id is None and ctx.command not in ("validate", "bundle"):
+        result.bundle_id = _recorded_bundle_id(ctx.out_dir)
     payload = {
         "stage": ctx.command,
         "environment": ctx.env_name,
@@ -186,9 +199,14 @@ def execute(command: str, module: ModuleType, args: argparse.Namespace) -> int:
         if ctx.debug:
             traceback.print_exc()
         print(f"mlcd {command}: error: {result.message}", file=sys.stderr, flush=True)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
+        code = int(getattr(exc, "exit_code", 130))
         result = StageResult(
-            outcome="FAILED", message="interrupted", exit_code=130, error_category="interrupted"
+            outcome="FAILED",
+            message=f"interrupted ({'SIGTERM' if code == 143 else 'SIGINT'}); check the environment with "
+            "`mlcd status` and run the command again or `mlcd rollback`",
+            exit_code=code,
+            error_category="interrupted",
         )
         print(f"mlcd {command}: interrupted", file=sys.stderr, flush=True)
     except Exception as exc:  # the last line of defence: one line, no traceback
