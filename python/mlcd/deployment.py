@@ -492,12 +492,13 @@ def deploy_bundle(
     sha = record.sha256
     common: dict[str, Any] = {"node": env.name, "environment": env.name, "bundle_id": bid, "sha256": sha}
 
-    def unchanged(message: str, exc: MlcdError | None = None) -> MlcdError:
+    def unchanged(message: str, exc: MlcdError | None = None, hint: str | None = None) -> MlcdError:
         record.update_env(env.name, state=STATE_UNCHANGED)
         audit.deployment_outcome(env.name, "FAILED_UNCHANGED", bundle_id=bid, active_bundle_id=previous,
                                  message=message)
-        err = exc if isinstance(exc, NodeError) else DeployFailed(message, exc.hint if exc else None)
-        return mark_recorded(err)
+        if isinstance(exc, NodeError):
+            return mark_recorded(exc)
+        return mark_recorded(DeployFailed(message, hint or (exc.hint if exc else None)))
 
     # 1. what is there now: the rollback target, recorded before any change
     with audit.action("read_state", **common) as detail:
@@ -580,9 +581,10 @@ def deploy_bundle(
             now = "(unknown)"
         if now == previous:
             raise unchanged(
-                f"DSS refused to activate {bid} on {env.name}: {exc.one_line()}; "
+                f"DSS refused to activate {bid} on {env.name}: {exc.message}; "
                 f"{previous or 'no bundle'} is still active, the environment is unchanged",
                 exc,
+                activation_hint(exc, env),
             ) from None
         raise after_activation_failure(
             ctx, node, env, project, record, bid, previous,
@@ -601,6 +603,19 @@ def deploy_bundle(
     if final_record:
         audit.deployment_outcome(env.name, "SUCCEEDED", bundle_id=bid, active_bundle_id=bid, message=message)
     return DeployResult("SUCCESS", bid, previous, message)
+
+
+def activation_hint(exc: MlcdError, env: EnvironmentConfig) -> str | None:
+    """How to fix a refused activation: connection errors point at ``connection_remappings``."""
+    code = str(getattr(exc, "code", None) or "")
+    if "CONNECTION" in code or "connection" in exc.message.lower():
+        now = ", ".join(f"{k} -> {v}" for k, v in sorted(env.connection_remappings.items())) or "none"
+        return (
+            f"map each connection the bundle needs to one defined on the {env.name} node with "
+            f"connection_remappings of environment {env.name} in mlcd.yaml (now: {now}); "
+            f"`mlcd plan --env {env.name}` lists them"
+        )
+    return exc.hint
 
 
 def after_activation_failure(

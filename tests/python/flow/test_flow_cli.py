@@ -294,6 +294,8 @@ def test_activation_refused_leaves_the_environment_unchanged(pipe: PipelineEnv) 
     proc = pipe.mlcd("deploy", "--env", "test")
     assert proc.returncode == 8, proc.stdout + proc.stderr
     assert "unchanged" in proc.stderr and good in proc.stderr
+    [line] = proc.stderr.strip().splitlines()
+    assert "no_such_connection" in line and "(fix: " in line and "connection_remappings" in line
     assert active_on(pipe, "test") == good
     assert deployments(pipe, "test")[-1] == "FAILED_UNCHANGED"
     entry = pipe.run_record()["environments"]["test"]
