@@ -53,6 +53,7 @@ class Sample:
     size: int
     rss_mb: float
     server_cpu_s: float
+    client_cpu_s: float = float("nan")
 
     @property
     def mb_s(self) -> float:
@@ -100,7 +101,7 @@ def _curl_config(cfg: Path, key: str) -> Path:
     return cfg
 
 
-def _curl(op: str, url: str, cfg: Path, bundle: str, path: Path) -> tuple[float, int, float]:
+def _curl(op: str, url: str, cfg: Path, bundle: str, path: Path) -> tuple[float, int, float, float]:
     api = url + "/public/api"
     argv = ["curl", "-sS", "--fail", "-K", str(cfg), "-H", "Expect:"]
     if op == "download":
@@ -113,17 +114,17 @@ def _curl(op: str, url: str, cfg: Path, bundle: str, path: Path) -> tuple[float,
     if m.returncode != 0:
         raise RuntimeError(f"curl {op} failed (exit {m.returncode}): {m.stderr.strip()[:200]}")
     seconds, size = m.stdout.split()
-    return float(seconds), int(float(size)), m.peak_rss_mb
+    return float(seconds), int(float(size)), m.peak_rss_mb, m.cpu_s
 
 
 def _python_client(
     client: str, op: str, url: str, key: str, bundle: str, path: Path
-) -> tuple[float, int, float]:
+) -> tuple[float, int, float, float]:
     argv = [PYTHON, str(BENCH_DIR / "transfer_worker.py"), "--client", client, "--op", op,
             "--url", url, "--project", PROJECT, "--bundle", bundle, "--file", str(path)]  # fmt: skip
     m = run_measured(argv, env=child_env(key), timeout=900)
     out = m.json()
-    return float(out["seconds"]), int(out["bytes"]), m.peak_rss_mb
+    return float(out["seconds"]), int(out["bytes"]), m.peak_rss_mb, m.cpu_s
 
 
 def _fsync_seconds(path: Path) -> float:
@@ -171,34 +172,38 @@ def _one_size(label: str, size: int, reps: int, results: Results, log: list[str]
                     meter = CpuMeter(design.pid)
                     cpu0 = meter.cpu_s()
                     if name == "curl":
-                        sec, n, rss = _curl("download", design.url, dl_cfg, bundle, dest)
+                        sec, n, rss, ccpu = _curl("download", design.url, dl_cfg, bundle, dest)
                     else:
-                        sec, n, rss = _python_client(name, "download", design.url, design_key, bundle, dest)
+                        sec, n, rss, ccpu = _python_client(
+                            name, "download", design.url, design_key, bundle, dest
+                        )
                     cpu = meter.cpu_s() - cpu0
                     durable = sec + _fsync_seconds(dest)
                     if n != archive_size or dest.stat().st_size != archive_size:
                         raise RuntimeError(f"{name} downloaded {n} bytes, expected {archive_size}")
-                    results.add(label, "download", name, Sample(sec, durable, n, rss, cpu))
+                    results.add(label, "download", name, Sample(sec, durable, n, rss, cpu, ccpu))
                     dest.unlink()
                 for name in order:
                     os.sync()
                     meter = CpuMeter(auto.pid)
                     cpu0 = meter.cpu_s()
                     if name == "curl":
-                        sec, _, rss = _curl("upload", auto.url, up_cfg, bundle, source)
+                        sec, _, rss, ccpu = _curl("upload", auto.url, up_cfg, bundle, source)
                     else:
-                        sec, _, rss = _python_client(name, "upload", auto.url, auto_key, bundle, source)
+                        sec, _, rss, ccpu = _python_client(name, "upload", auto.url, auto_key, bundle, source)
                     cpu = meter.cpu_s() - cpu0
-                    results.add(label, "upload", name, Sample(sec, sec, archive_size, rss, cpu))
+                    results.add(label, "upload", name, Sample(sec, sec, archive_size, rss, cpu, ccpu))
                     _delete_project(auto)
                 with DiscardServer() as sink:
                     for name in order:
                         os.sync()
                         if name == "curl":
-                            sec, _, rss = _curl("upload", sink.url, up_cfg, bundle, source)
+                            sec, _, rss, ccpu = _curl("upload", sink.url, up_cfg, bundle, source)
                         else:
-                            sec, _, rss = _python_client(name, "upload", sink.url, auto_key, bundle, source)
-                        results.add(label, SINK, name, Sample(sec, sec, archive_size, rss, 0.0))
+                            sec, _, rss, ccpu = _python_client(
+                                name, "upload", sink.url, auto_key, bundle, source
+                            )
+                        results.add(label, SINK, name, Sample(sec, sec, archive_size, rss, 0.0, ccpu))
         finally:
             if auto is not None:
                 auto.stop()
@@ -232,11 +237,12 @@ def run(sizes: list[str], reps: int, reps_small: int | None = None) -> Section:
                     fmt(median([s.server_cpu_s / s.seconds for s in ss]) * 100, 0) if op != SINK else "-"
                 )
                 rows.append([label, op, name, len(ss), fmt(median([s.mb_s for s in ss]), 0), durable,
-                             fmt(median([s.seconds for s in ss]), 2), fmt(max(s.rss_mb for s in ss), 0),
+                             fmt(median([s.seconds for s in ss]), 2),
+                             fmt(median([s.client_cpu_s for s in ss]), 2), fmt(max(s.rss_mb for s in ss), 0),
                              cpu_s, cpu_pct])  # fmt: skip
     section.body += table(
         ["archive", "direction", "client", "runs", "median MiB/s", "median MiB/s to durable", "median s",
-         "peak RSS MB (max)", "stand-in CPU s", "stand-in CPU % of wall"],
+         "client CPU s (process)", "peak RSS MB (max)", "stand-in CPU s", "stand-in CPU % of wall"],
         rows,
     )  # fmt: skip
     for op in ("download", "upload", SINK):
@@ -288,6 +294,10 @@ def run(sizes: list[str], reps: int, reps_small: int | None = None) -> Section:
         "compete with the client's reads. 'upload to a discard sink' sends the same request to a loopback "
         "server that only reads and discards the body (bench/sink.py): the clients' own limit.",
         "dataikuapi's upload builds the whole multipart body in memory (requests `files=`), hence its RSS.",
+        "Client CPU s is the whole client process (GNU time user+sys; Python clients include about 0.15 s "
+        "of start-up and imports). mlcd hashes (sha256) what it downloads, so it needs more CPU than curl: "
+        "when other jobs load the machine's cores (see the load average), its download slows down more than "
+        "curl's, which mostly waits on the kernel.",
     ]
     section.seconds = time.perf_counter() - started
     return section
