@@ -16,7 +16,7 @@ abstract class BasePipelineTest {
 
     PipelineTestHelper helper
     Binding binding
-    Map<String, String> env
+    FakeEnv env
     Map<String, Object> params
     FakeRun currentBuild
     private final Map<String, Script> loaded = [:]
@@ -28,7 +28,7 @@ abstract class BasePipelineTest {
         binding = new Binding()
         helper.binding = binding
         helper.libraryRoot = libraryRoot()
-        env = new LinkedHashMap<String, String>([
+        env = new FakeEnv([
             BUILD_NUMBER: '42', BUILD_URL: 'http://jenkins.example/job/team/42/', JOB_NAME: 'team/churn',
             BRANCH_NAME: 'main', PATH: '/usr/local/bin:/usr/bin:/bin', WORKSPACE: '/ws/team',
         ])
@@ -208,7 +208,7 @@ abstract class BasePipelineTest {
     protected void restoreEnv(Map<String, String> saved, Collection<String> keys) {
         keys.each { String k ->
             if (saved.containsKey(k)) {
-                env[k] = saved[k]
+                env.put(k, saved[k])
             } else {
                 env.remove(k)
             }
@@ -226,10 +226,10 @@ abstract class BasePipelineTest {
             int plus = k.indexOf('+')
             if (plus > 0) {
                 String base = k.substring(0, plus)
-                env[base] = env[base] ? "${v}:${env[base]}".toString() : v
+                env.put(base, env.get(base) ? "${v}:${env.get(base)}".toString() : v)
                 keys << base
             } else {
-                env[k] = v
+                env.put(k, v)
                 keys << k
             }
         }
@@ -251,12 +251,12 @@ abstract class BasePipelineTest {
             }
             Object secret = helper.credentials[id]
             if (m.$class == 'StringBinding') {
-                env[m.variable as String] = secret as String
+                env.put(m.variable as String, secret as String)
                 keys << (m.variable as String)
             } else {
                 Map up = secret as Map
-                env[m.usernameVariable as String] = up.username as String
-                env[m.passwordVariable as String] = up.password as String
+                env.put(m.usernameVariable as String, up.username as String)
+                env.put(m.passwordVariable as String, up.password as String)
                 keys << (m.usernameVariable as String) << (m.passwordVariable as String)
             }
         }

@@ -352,7 +352,7 @@ class DeclarativePipeline {
 
         void environment(Map m) {
             PipelineTestHelper h = helper
-            conditions << { -> h.env[m.name as String] == String.valueOf(m.value) }
+            conditions << { -> h.env.get(m.name as String) == String.valueOf(m.value) }
         }
 
         void expression(Closure c) {

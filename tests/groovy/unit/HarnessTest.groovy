@@ -2,6 +2,7 @@ package unit
 
 import harness.BasePipelineTest
 import harness.PipelineAbort
+import harness.SandboxRejection
 import org.junit.Test
 
 /** The harness itself: declarative interpretation, sh fakes, credentials and call stack. */
@@ -91,5 +92,21 @@ class HarnessTest extends BasePipelineTest {
         assert helper.calls('sh')[0].stackDepth == 1
         helper.registerAllowedMethod('sh', [String]) { String script -> 'overridden' }
         assert s.sh('x') == 'overridden'
+    }
+    @Test
+    void envAllowsPropertyAccessButRejectsSubscriptsLikeTheSandbox() {
+        Script s = new GroovyShell(binding).parse(
+            "env.A = 'x'; env.setProperty('B_' + 'C', 'y'); return [env.A, env.getProperty('B_C')]")
+        assert s.run() == ['x', 'y']
+        ['env["A"]', 'env["A"] = "z"', 'String n = "A"; env[n]', 'env["${1}"]'].each { String code ->
+            try {
+                new GroovyShell(binding).evaluate(code)
+                assert false: "${code} was accepted"
+            } catch (SandboxRejection e) {
+                assert e.message.startsWith('Scripts not permitted to use staticMethod ' +
+                    'org.codehaus.groovy.runtime.DefaultGroovyMethods')
+            }
+        }
+        assert env.A == 'x'
     }
 }

@@ -81,6 +81,8 @@ class LibraryConventionsTest extends BasePipelineTest {
             // sh scripts are constants: values reach the shell only through environment variables
             assert !(text =~ /sh\s*\(?\s*"/): "${f.name} passes a GString to sh"
             assert !(text =~ /command:\s*"/): "${f.name} builds an mlcd command line with a GString"
+            // env[name] is DefaultGroovyMethods getAt/putAt, rejected by script-security: use env.getProperty(name)
+            assert !(text =~ /env\s*\[/): "${f.name} subscripts env (rejected in the sandbox)"
         }
     }
 }
