@@ -110,17 +110,30 @@ class NodeReader:
         data = self.get(f"projects/{key}/scenarios/{sid}/get-last-runs", limit=limit)
         return list(data)
 
+    def running(self, key: str, sid: str) -> bool:
+        """Whether the scenario is running (or about to) on the node."""
+        return any(s["id"] == sid and s.get("running") for s in self.get(f"projects/{key}/scenarios/"))
+
     def run_scenario(self, key: str, sid: str, timeout: float = 60.0) -> str:
-        """Trigger ``sid`` once and wait for its outcome (SUCCESS, FAILED, ...)."""
-        resp = self.session.post(
-            self.base + f"projects/{key}/scenarios/{sid}/run", json={}, timeout=10, verify=self.verify
-        )
-        resp.raise_for_status()
-        fire = resp.json()
-        if fire.get("cancelled"):
-            raise AssertionError(f"scenario {sid} trigger was cancelled: it was already running")
-        trigger_id, trigger_run = fire["trigger"]["id"], fire["runId"]
+        """Run ``sid`` once and wait for its outcome (SUCCESS, FAILED, ...).
+
+        A run still going (e.g. one a killed mlcd triggered) is waited for first: the
+        node cancels a trigger of a scenario that is already running.
+        """
         give_up = time.monotonic() + timeout
+        while True:
+            while self.running(key, sid):
+                assert time.monotonic() < give_up, f"scenario {sid} kept running for {timeout}s"
+                time.sleep(0.2)
+            resp = self.session.post(
+                self.base + f"projects/{key}/scenarios/{sid}/run", json={}, timeout=10, verify=self.verify
+            )
+            resp.raise_for_status()
+            fire = resp.json()
+            if not fire.get("cancelled"):
+                break
+            assert time.monotonic() < give_up, f"every trigger of {sid} was cancelled for {timeout}s"
+        trigger_id, trigger_run = fire["trigger"]["id"], fire["runId"]
         while time.monotonic() < give_up:
             found = self.get(
                 f"projects/{key}/scenarios/{sid}/get-run-for-trigger",

@@ -34,7 +34,7 @@ from helpers.pipeline_env import PipelineEnv
 ENVS = ("test", "prod")
 SCENARIOS = ("TEST_PASS", "TEST_FAIL_ON_VAR", "TEST_SMOKE")
 READ_TIMEOUT = 1.5
-FAST_SEEDS = [11, 12, 13]
+FAST_SEEDS = [11, 12]
 FULL_SEEDS = list(range(100, 150))
 REPLAY = "MLCD_FAULT_SEEDS={seed} .venv/bin/pytest tests/python/reliability/test_faults.py -m reliability"
 
@@ -236,7 +236,7 @@ def run_seeds(tmp_path: Path, seeds: list[int], lanes: int) -> list[RunReport]:
 
 
 def test_flow_under_faults_fast_subset(tmp_path: Path) -> None:
-    """Three seeded faulted runs (the full 50 run under `make reliability`)."""
+    """Two seeded faulted runs (the full 50 run under `make reliability`)."""
     reports = run_seeds(tmp_path, FAST_SEEDS, lanes=1)
     assert len(reports) == len(FAST_SEEDS)
 
@@ -249,3 +249,42 @@ def test_flow_under_faults_50_runs(tmp_path: Path) -> None:
     reports = run_seeds(tmp_path, seeds, lanes=2 if len(seeds) > 1 else 1)
     assert len(reports) == len(seeds)
     assert override or len(reports) >= 50
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "BUG: in `mlcd run`, a non-transient node error (HTTP 500) while the test stage reads a scenario run "
+    "after the deploy activated the new bundle ends with exit 8 ('environment unchanged'), writes no "
+    "`deployment` record for the environment, leaves the new, untested bundle active and the started "
+    "scenario runs unreported (found by the faulted runs, seeds 102/103 with a 1% HTTP 500 rule)"
+))
+def test_node_error_in_the_test_stage_after_activation_is_reported(tmp_path: Path) -> None:
+    """A 500 answer to reading a test run, after activation: the environment's state must be said."""
+    with fast_pipeline(tmp_path / "pipe", read_timeout=READ_TIMEOUT) as pipe:
+        ensure_baseline(pipe, [0])
+        before = reader(pipe, "test")
+        previous = before.active(pipe.project_key)
+        before.close()
+        runs_before = scenario_runs(pipe, "test")
+        audit_start = len(pipe.audit_records())
+        pipe.automation["test"].set_faults({"seed": 1, "rules": [
+            {"method": "GET", "path": r"/scenarios/TEST_PASS/[0-9][0-9-]+/$", "status": 500, "times": 1},
+        ]})  # fmt: skip
+        proc = pipe.mlcd("run", "--build-number", "500", timeout=300)
+        pipe.automation["test"].clear_faults()
+        new = pipe.run_record()["bundleId"]
+        r = reader(pipe, "test")
+        active = r.active(pipe.project_key)
+        r.close()
+        audit = pipe.audit_records()[audit_start:]
+        records = [a for a in audit if a["operation"] == "deployment" and a["environment"] == "test"]
+        assert proc.returncode != 0
+        assert records, "no deployment record for test although the run activated a bundle there"
+        assert records[-1]["detail"]["activeBundleId"] == active
+        if active == new:
+            assert records[-1]["outcome"] == "FAILED_NEEDS_ATTENTION"
+            assert proc.returncode != 8, "exit 8 says 'unchanged' but the new bundle is active"
+        else:
+            assert active == previous and records[-1]["outcome"] == "FAILED_ROLLED_BACK"
+        started = scenario_runs(pipe, "test")
+        said = [a for a in audit if a["operation"] == "run_scenario" and a["environment"] == "test"]
+        assert sum(len(started[s] - runs_before[s]) for s in SCENARIOS) <= len(said)

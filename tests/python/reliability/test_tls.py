@@ -123,6 +123,7 @@ def test_untrusted_certificate_fails_clearly_with_exit_6(tls_nodes: TlsSetup) ->
     record_result("tls", case="untrusted-default", passed=True)
 
 
+@pytest.mark.reliability
 def test_a_ca_bundle_of_another_ca_is_refused(tls_nodes: TlsSetup) -> None:
     """A CA bundle that did not sign the node's certificate does not make it trusted."""
     proc = tls_nodes.mlcd({"ca_bundle": str(tls_nodes.other_ca)}, "validate")
