@@ -20,7 +20,7 @@ void call(Map args = [:]) {
     List<String> vars = args.bundleId ? ["MLCD_BUNDLE_ID=${args.bundleId}".toString()] : []
     Map run = MlcdCli.run(this, [stage: 'bundle', config: config, command: args.bundleId ? COMMAND_WITH_ID : COMMAND,
                                  vars: vars, credentials: MlcdCli.keyBinding(this, credentialsId, cfg.designKeyEnv)])
-    MlcdCli.publish(this, [])
+    MlcdCli.publish(this, run)
     if (run.exitCode != 0) {
         error(MlcdCli.failureMessage(STEP, null, run))
     }

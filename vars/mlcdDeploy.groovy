@@ -40,7 +40,7 @@ void call(Map args = [:]) {
         MlcdCli.artifactBindings(this, cfg, args.artifactCredentialsId as String)
     Map run = MlcdCli.run(this, [stage: 'deploy', env: target.name, config: config, command: COMMAND,
                                  credentials: bindings])
-    MlcdCli.publish(this, [])
+    MlcdCli.publish(this, run)
     if (run.exitCode == 0) {
         MlcdCli.describe(this, "${target.name}: ${run.result?.bundleId} deployed")
         return

@@ -21,7 +21,7 @@ void call(Map args = [:]) {
     String credentialsId = args.credentialsId ?: MlcdConfig.defaultCredentialsId(cfg, 'artifacts')
     Map run = MlcdCli.run(this, [stage: 'publish', config: config, command: COMMAND,
                                  credentials: MlcdCli.artifactBindings(this, cfg, credentialsId)])
-    MlcdCli.publish(this, [])
+    MlcdCli.publish(this, run)
     if (run.exitCode != 0) {
         error(MlcdCli.failureMessage(STEP, null, run))
     }

@@ -32,7 +32,7 @@ void call(Map args = [:]) {
     Map run = MlcdCli.run(this, [stage: 'rollback', env: target.name, config: config,
                                  command: args.to ? COMMAND_TO : COMMAND, vars: vars,
                                  credentials: MlcdCli.keyBinding(this, credentialsId, target.apiKeyEnv)])
-    MlcdCli.publish(this, [".mlcd/reports/${target.name}/smoke.xml".toString()])
+    MlcdCli.publish(this, run)
     if (run.exitCode == 0) {
         String to = MlcdCli.detail(run, 'to', 'the previous bundle')
         MlcdCli.describe(this, "${target.name}: rolled back to ${to} (verified)")

@@ -27,7 +27,7 @@ void call(Map args = [:]) {
     Map run = MlcdCli.run(this, [stage: 'smoke', env: target.name, config: config,
                                  command: rollback ? COMMAND : COMMAND_NO_ROLLBACK,
                                  credentials: MlcdCli.keyBinding(this, credentialsId, target.apiKeyEnv)])
-    MlcdCli.publish(this, [".mlcd/reports/${target.name}/smoke.xml".toString()])
+    MlcdCli.publish(this, run)
     if (run.exitCode == 0) {
         return
     }

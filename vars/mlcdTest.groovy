@@ -23,7 +23,7 @@ void call(Map args = [:]) {
     String credentialsId = args.credentialsId ?: MlcdConfig.defaultCredentialsId(cfg, target.name)
     Map run = MlcdCli.run(this, [stage: 'test', env: target.name, config: config, command: COMMAND,
                                  credentials: MlcdCli.keyBinding(this, credentialsId, target.apiKeyEnv)])
-    int failed = MlcdCli.publish(this, [".mlcd/reports/${target.name}/tests.xml".toString()])
+    int failed = MlcdCli.publish(this, run)
     if (run.exitCode == 0) {
         return
     }

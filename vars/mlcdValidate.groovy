@@ -18,7 +18,7 @@ void call(Map args = [:]) {
     String credentialsId = args.credentialsId ?: MlcdConfig.defaultCredentialsId(cfg, 'design')
     Map run = MlcdCli.run(this, [stage: 'validate', config: config, command: COMMAND,
                                  credentials: MlcdCli.keyBinding(this, credentialsId, cfg.designKeyEnv)])
-    MlcdCli.publish(this, ['.mlcd/reports/validate.xml'])
+    MlcdCli.publish(this, run)
     if (run.exitCode != 0) {
         error(MlcdCli.failureMessage(STEP, null, run))
     }

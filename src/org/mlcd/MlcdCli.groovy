@@ -52,10 +52,13 @@ class MlcdCli implements Serializable {
         return [exitCode: status, result: result, file: file]
     }
 
-    /** `junit` on each report (a missing one is fine) and archive the records; returns the failed test count. */
-    static int publish(Object script, List<String> reports) {
+    /**
+     * `junit` on the JUnit XML reports the stage file lists in `reports` (only this command's, never an
+     * older one left in the workspace) and archive the records; returns the failed test count.
+     */
+    static int publish(Object script, Map run) {
         int failed = 0
-        for (String report : reports) {
+        for (String report : junitReports(run)) {
             Object summary = script.junit(testResults: report, allowEmptyResults: true)
             if (summary != null && summary.failCount) {
                 failed += (summary.failCount as int)
@@ -63,6 +66,22 @@ class MlcdCli implements Serializable {
         }
         script.archiveArtifacts(artifacts: ARCHIVE, allowEmptyArchive: true, fingerprint: true)
         return failed
+    }
+
+    /** The `.xml` files of the stage file's `reports` field (python/mlcd/stages/runner.py), in order. */
+    @NonCPS
+    static List<String> junitReports(Map run) {
+        Object listed = ((Map) run?.result)?.reports
+        List<String> xml = []
+        if (listed instanceof List) {
+            for (Object r : (List) listed) {
+                String path = String.valueOf(r)
+                if (path.endsWith('.xml')) {
+                    xml << path
+                }
+            }
+        }
+        return xml
     }
 
     /** The summary of environment `name` in `cfg`; stops the build naming the valid ones if absent. */
@@ -104,7 +123,7 @@ class MlcdCli implements Serializable {
         Map run = run(script, [stage: 'approve', env: approval.env, config: approval.config, command: APPROVE,
                                vars: ["MLCD_APPROVER=${approval.approver}".toString(),
                                       "MLCD_APPROVAL_COMMENT=${approval.comment ?: ''}".toString()]])
-        publish(script, [])
+        publish(script, run)
         if (run.exitCode != 0) {
             script.error(failureMessage(approval.step as String, approval.env as String, run))
         }

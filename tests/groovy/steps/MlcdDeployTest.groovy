@@ -134,4 +134,13 @@ class MlcdDeployTest extends MlcdStepTestBase {
         assert runStep('mlcdDeploy', [env: 'test']) == null
         assert commands() == ['deploy test']
     }
+
+    @Test
+    void rollbackWithoutRolledBackToInTheStageFileNamesThePreviousBundleGenerically() {
+        // a stage file without details.rolledBackTo still gives a true description
+        cliResult('deploy', 'prod', 4, 'ROLLED_BACK', 'verification failed; previous bundle active', 0, [:])
+        Throwable e = runStep('mlcdDeploy', [env: 'prod'])
+        assert e.message.startsWith('mlcdDeploy: prod: verification failed')
+        assert currentBuild.description == 'prod: deployment failed; rolled back to the previous bundle (verified)'
+    }
 }

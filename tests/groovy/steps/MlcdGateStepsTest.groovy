@@ -144,4 +144,27 @@ class MlcdGateStepsTest extends MlcdStepTestBase {
         }
         assert cliRuns.isEmpty()
     }
+
+    @Test
+    void rollbackPublishesNoSmokeReportItDidNotWrite() {
+        // an earlier smoke test left a failing report in the workspace; mlcd rollback lists no report
+        helper.files['.mlcd/reports/prod/smoke.xml'] = junitXml(1)
+        assert runStep('mlcdRollback', [env: 'prod', reason: 'bad model']) == null
+        assert junitCalls().isEmpty()
+        assert helper.methodCallCount('archiveArtifacts') == 1
+        assertJobStatusSuccess()
+    }
+
+    @Test
+    void onlyTheXmlReportsTheStageFileListsArePublished() {
+        helper.files['.mlcd/reports/test/tests.xml'] = junitXml(3)
+        cliResult('test', 'test', 6, 'FAILED', 'test node unreachable')
+        runStep('mlcdTest', [env: 'test'])
+        assert junitCalls().isEmpty()
+        cliResult('test', 'test', 0, 'SUCCESS', 'tests passed')
+        currentBuild.reset()
+        runStep('mlcdTest', [env: 'test'])
+        assert junitCalls() == [[testResults: '.mlcd/reports/test/tests.xml', allowEmptyResults: true]]
+        assert !junitCalls().any { Map m -> (m.testResults as String).endsWith('.html') }
+    }
 }

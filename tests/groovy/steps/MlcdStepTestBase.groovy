@@ -60,29 +60,54 @@ abstract class MlcdStepTestBase extends BasePipelineTest {
         ]
     }
 
-    /** Make `mlcd <command> [--env env]` end with this exit code and outcome. */
-    void cliResult(String command, String envName, int exit, String outcome, String message = 'failed', int failedTests = 0) {
+    /** Make `mlcd <command> [--env env]` end with this exit code and outcome (details: replace the CLI's). */
+    void cliResult(String command, String envName, int exit, String outcome, String message = 'failed', int failedTests = 0,
+                   Map details = null) {
         cliResults[envName ? "${command}-${envName}".toString() : command] =
-            [exit: exit, outcome: outcome, message: message, failedTests: failedTests]
+            [exit: exit, outcome: outcome, message: message, failedTests: failedTests, details: details]
     }
 
+    /**
+     * A stage file with what the real CLI writes (python/mlcd/stages/*.py, deployment.py): test and
+     * smoke list their JUnit and HTML reports and put summary/cases in details, plus rolledBackTo
+     * when they rolled back; validate lists its JUnit report; deploy names previousBundleId and
+     * activeBundleId on success and rolledBackTo when it rolled back; rollback names from/to/smoke/reason.
+     */
     protected Map fakeCli(String script) {
         String command = script.split(' ')[1]
         String envName = script.contains('--env') ? env.MLCD_ENV : null
         cliRuns << [command: command, env: envName, script: script, vars: new LinkedHashMap(env)]
         String key = envName ? "${command}-${envName}" : command
-        Map r = cliResults[key] ?: [exit: 0, outcome: 'SUCCESS', message: 'ok', failedTests: 0]
+        // a verified rollback ends with exit 0 and outcome ROLLED_BACK (stages/rollback.py)
+        Map r = cliResults[key] ?: [exit: 0, outcome: command == 'rollback' ? 'ROLLED_BACK' : 'SUCCESS', message: 'ok',
+                                    failedTests: 0]
         String file = envName ? ".mlcd/${key}.json" : ".mlcd/${command}.json"
-        Map details = command == 'rollback' ? [from: BUNDLE, to: PREVIOUS] :
-            (r.outcome == 'ROLLED_BACK' ? [rolledBackTo: PREVIOUS] : [:])
+        List<String> reports = []
+        Map details = [:]
+        boolean gateRan = r.outcome in ['SUCCESS', 'GATE_FAILED', 'ROLLED_BACK', 'ROLLBACK_FAILED', 'NOTHING_TO_ROLL_BACK']
+        if (command in ['test', 'smoke'] && gateRan) {
+            String kind = command == 'test' ? 'tests' : 'smoke'
+            String xml = ".mlcd/reports/${envName}/${kind}.xml"
+            helper.files[xml] = junitXml(r.failedTests as int)
+            reports = [xml, ".mlcd/reports/${envName}/${command == 'test' ? 'report' : 'smoke'}.html".toString()]
+            details = [summary: "${3 - (r.failedTests as int)} of 3 passed".toString(), cases: [:]]
+        } else if (command == 'validate' && r.outcome in ['SUCCESS', 'GATE_FAILED']) {
+            helper.files['.mlcd/reports/validate.xml'] = junitXml(r.failedTests as int)
+            reports = ['.mlcd/reports/validate.xml']
+        } else if (command == 'deploy' && r.outcome == 'SUCCESS') {
+            details = [previousBundleId: PREVIOUS, activeBundleId: BUNDLE]
+        } else if (command == 'rollback' && r.outcome == 'ROLLED_BACK') {
+            details = [from: BUNDLE, to: PREVIOUS, smoke: ['TEST_SMOKE'], reason: env.MLCD_ROLLBACK_REASON]
+        }
+        if (r.outcome == 'ROLLED_BACK' && command in ['deploy', 'test', 'smoke']) {
+            details.rolledBackTo = PREVIOUS
+        }
+        if (r.details != null) {
+            details = r.details as Map
+        }
         helper.files[file] = JsonOutput.toJson([stage: command, environment: envName, outcome: r.outcome,
                                                 exitCode: r.exit, bundleId: BUNDLE, message: r.message,
-                                                details: details])
-        if (command in ['test', 'smoke', 'validate']) {
-            String report = command == 'validate' ? '.mlcd/reports/validate.xml' :
-                ".mlcd/reports/${envName}/${command == 'test' ? 'tests' : 'smoke'}.xml"
-            helper.files[report] = junitXml(r.failedTests as int)
-        }
+                                                reports: reports, details: details])
         return [stdout: "[mlcd ${command}] ${r.outcome}", exitValue: r.exit]
     }
 
