@@ -135,6 +135,15 @@ def error_from_response(resp: requests.Response, node: str, operation: str) -> D
     )
 
 
+def fault_reason(exc: BaseException | None) -> str:
+    """A short reason for a transient fault: the HTTP status, else what went wrong."""
+    if isinstance(exc, DSSError):
+        if exc.status is not None:
+            return str(exc.status)
+        return exc.dss_message or type(exc).__name__
+    return type(exc).__name__ if exc is not None else "fault"
+
+
 def _str_or_none(v: Any) -> str | None:
     return str(v) if v not in (None, "") else None
 
@@ -284,10 +293,17 @@ class DSSSession:
         """Send a request, retrying transient faults when ``idempotent``; non-idempotent: once."""
         if not idempotent:
             return self.send(method, path, operation=operation, **kwargs)
-        return self.retrying(lambda: self.send(method, path, operation=operation, **kwargs), operation)
+        return self.retrying(
+            lambda: self.send(method, path, operation=operation, **kwargs),
+            operation,
+            label=f"{method} /{path.lstrip('/')}",
+        )
 
-    def retrying(self, fn: Callable[[], T], operation: str) -> T:
-        """Run ``fn`` under the retry policy: transient :class:`DSSError` are retried, then re-raised."""
+    def retrying(self, fn: Callable[[], T], operation: str, label: str | None = None) -> T:
+        """Run ``fn`` under the retry policy: transient :class:`DSSError` are retried, then re-raised.
+
+        Each retry is logged at WARNING (``label`` names the request, default: the operation).
+        """
         policy = self.retry
         started = self.clock()
 
@@ -310,12 +326,14 @@ class DSSSession:
 
         def before_sleep(state: tenacity.RetryCallState) -> None:
             exc = state.outcome.exception() if state.outcome else None
-            log.info(
-                "DSS %s: %s: transient fault (%s), attempt %d of %d, retrying",
+            delay = state.next_action.sleep if state.next_action else 0.0
+            log.warning(
+                "%s on %s: %s, retrying in %.1f s (attempt %d/%d)",
+                label or operation,
                 self.name,
-                operation,
-                exc,
-                state.attempt_number,
+                fault_reason(exc),
+                delay,
+                state.attempt_number + 1,
                 policy.max_attempts,
             )
 

@@ -20,7 +20,7 @@ from urllib.parse import quote
 import requests
 
 from mlcd.dss.errors import DSSError, DSSNotFound, DSSServerError, DSSUnreachable
-from mlcd.dss.http import Clock, DSSSession, RetryPolicy, Sleep
+from mlcd.dss.http import Clock, DSSSession, RetryPolicy, Sleep, fault_reason
 from mlcd.dss.transfer import MultipartFile, Progress, Transfer, bundle_manifest, receive_to_file
 
 log = logging.getLogger("mlcd.dss")
@@ -136,8 +136,13 @@ class DSSNode:
                 if not exc.transient:
                     raise
                 last = exc
-            log.info(
-                "DSS %s: %s: %s; checking the node's state before trying again", self.name, operation, last
+            log.warning(
+                "%s on %s: %s; checking the node's state before trying again (attempt %d/%d)",
+                operation,
+                self.name,
+                fault_reason(last),
+                attempt,
+                policy.max_attempts,
             )
             done = self._check_state(operation, last, check)
             if done is not None:
@@ -214,6 +219,40 @@ class DSSNode:
         op = f"set variables of project {key}"
         self.http.call("PUT", f"projects/{_q(key)}/variables/", operation=op, json=obj).close()
 
+    def get_project_settings(self, key: str) -> dict[str, Any]:
+        """GET /projects/{key}/settings: the whole settings object (as DSSProject.get_settings())."""
+        return dict(self._get(f"projects/{_q(key)}/settings", f"read settings of project {key}") or {})
+
+    def set_project_settings(self, key: str, settings: dict[str, Any]) -> None:
+        """PUT /projects/{key}/settings with the whole object read by :meth:`get_project_settings`."""
+        op = f"save settings of project {key}"
+        self.http.call("PUT", f"projects/{_q(key)}/settings", operation=op, json=settings).close()
+
+    def set_connection_remappings(self, key: str, remappings: dict[str, str]) -> dict[str, Any]:
+        """Write connection remappings into the project's activation settings; return the settings saved.
+
+        GET the settings, replace ``bundleActivationSettings.connectionsRemapping`` with
+        ``[{"source": design connection, "target": node connection}]``, PUT the whole
+        object back (every other key as read). The key path is inferred (see docs/design.md).
+        """
+        settings = self.get_project_settings(key)
+        activation = settings.get("bundleActivationSettings")
+        activation = dict(activation) if isinstance(activation, dict) else {}
+        activation["connectionsRemapping"] = [
+            {"source": source, "target": target} for source, target in sorted(remappings.items())
+        ]
+        settings["bundleActivationSettings"] = activation
+        self.set_project_settings(key, settings)
+        return settings
+
+    # -- connections -------------------------------------------------------------------------------
+    def list_connections(self) -> dict[str, dict[str, Any]]:
+        """GET /admin/connections/ (needs an admin key): connection name -> its description."""
+        payload = self._get("admin/connections/", "list connections")
+        if isinstance(payload, dict):
+            return {str(k): dict(v) if isinstance(v, dict) else {} for k, v in payload.items()}
+        return {str(c.get("name")): dict(c) for c in (payload or []) if isinstance(c, dict) and c.get("name")}
+
     # -- design node: exported bundles -------------------------------------------------------------
     def export_bundle(self, key: str, bundle_id: str, release_notes: str | None = None) -> dict[str, Any]:
         """PUT /projects/{key}/bundles/exported/{id}: export a bundle (sent once; state-checked on faults)."""
@@ -253,7 +292,7 @@ class DSSNode:
             )
             return receive_to_file(resp, Path(dest), node=self.name, operation=op, progress=progress)
 
-        result: Transfer = self.http.retrying(attempt, op)
+        result: Transfer = self.http.retrying(attempt, op, label=f"GET /{path}")
         return result
 
     def delete_exported_bundle(self, key: str, bundle_id: str) -> None:

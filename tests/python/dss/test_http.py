@@ -107,6 +107,23 @@ def test_get_retried_on_transient_status_then_succeeds(clock: FakeClock, status:
     assert len(clock.sleeps) == 2 and all(s > 0 for s in clock.sleeps)
 
 
+def test_each_retry_is_a_warning_naming_request_status_delay_and_attempt(
+    clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    answers = [dss_error(503), Reply(raise_exc=requests.exceptions.ConnectionError("refused")), ok_info()]
+    node, _ = make_node(lambda s: answers.pop(0), clock, name="test")
+    with caplog.at_level(logging.WARNING, logger="mlcd.dss"):
+        node.instance_info()
+    retries = [r for r in caplog.records if "retrying" in r.getMessage()]
+    assert [r.levelno for r in retries] == [logging.WARNING, logging.WARNING]
+    first, second = (r.getMessage() for r in retries)
+    assert first.startswith("GET /instance-info on test: 503, retrying in ")
+    assert first.endswith(f"s (attempt 2/{node.http.retry.max_attempts})")
+    assert f"{clock.sleeps[0]:.1f} s" in first
+    assert "connection failed" in second and "(attempt 3/" in second
+    assert API_KEY not in caplog.text
+
+
 def test_get_retried_on_connection_error(clock: FakeClock) -> None:
     answers = [Reply(raise_exc=requests.exceptions.ConnectionError("refused")), ok_info()]
     node, t = make_node(lambda s: answers.pop(0), clock)

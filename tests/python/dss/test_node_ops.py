@@ -233,3 +233,52 @@ def test_download_bundle_uses_archive_path(clock: FakeClock, tmp_path: Path) -> 
     tr = node.download_bundle("CHURN", "b1", tmp_path / "b1.zip")
     assert tr.size == len(data) and (tmp_path / "b1.zip").read_bytes() == data
     assert t.seen[0].headers["Accept-Encoding"] == "identity"
+
+
+def test_connection_remappings_written_into_project_settings_keeping_other_keys(clock: FakeClock) -> None:
+    stored: dict[str, Any] = {
+        "projectKey": "CHURN",
+        "settings": {"codeEnvs": {"python": {"mode": "USE_BUILTIN_MODE"}}},
+        "bundleActivationSettings": {"connectionsRemapping": [{"source": "old", "target": "x"}], "keep": 1},
+    }
+
+    def put(seen: Seen) -> Reply:
+        stored.clear()
+        stored.update(seen.json())
+        return Reply(204, body=b"")
+
+    node, t = make_node(
+        router(
+            {
+                ("GET", "projects/CHURN/settings"): lambda s: Reply(json_body=json.loads(json.dumps(stored))),
+                ("PUT", "projects/CHURN/settings"): put,
+            }
+        ),
+        clock,
+    )
+    node.set_connection_remappings("CHURN", {"warehouse": "wh_test", "files": "files_test"})
+    assert [(s.method, s.path) for s in t.seen] == [
+        ("GET", "projects/CHURN/settings"),
+        ("PUT", "projects/CHURN/settings"),
+    ]
+    assert stored["settings"] == {"codeEnvs": {"python": {"mode": "USE_BUILTIN_MODE"}}}
+    assert stored["bundleActivationSettings"] == {
+        "connectionsRemapping": [
+            {"source": "files", "target": "files_test"},
+            {"source": "warehouse", "target": "wh_test"},
+        ],
+        "keep": 1,
+    }
+    assert node.get_project_settings("CHURN") == stored
+
+
+def test_list_connections_by_name_and_forbidden_without_admin(clock: FakeClock) -> None:
+    node, _t = make_node(
+        router({("GET", "admin/connections/"): Reply(json_body={"wh": {"name": "wh", "type": "Oracle"}})}),
+        clock,
+    )
+    assert node.list_connections() == {"wh": {"name": "wh", "type": "Oracle"}}
+    denied, _ = make_node(router({("GET", "admin/connections/"): dss_error(403)}), clock)
+    with pytest.raises(DSSError) as info:
+        denied.list_connections()
+    assert info.value.status == 403
