@@ -11,6 +11,7 @@ import argparse
 import json
 import os
 import signal
+import socket
 import ssl
 import sys
 import threading
@@ -50,6 +51,12 @@ def build_parser() -> argparse.ArgumentParser:
 def _fail(message: str) -> int:
     print(f"mlcd sim: error: {message}", file=sys.stderr, flush=True)
     return 2
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """A listening TCP socket on ``host:port`` (OSError, e.g. address in use, if it cannot bind)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    return socket.create_server((host, port), family=family, backlog=128)
 
 
 def main(argv: list[str]) -> int:
@@ -103,9 +110,21 @@ def serve(args: argparse.Namespace) -> int:
     runner = ScenarioRunner(store)
     app = create_app(store, runner, api_key, faults)
     try:
-        server = make_server(args.host, args.port, app, threaded=True, ssl_context=ssl_context)
+        listener = _listen(args.host, args.port)
+    except OSError as exc:
+        reason = os.strerror(exc.errno) if exc.errno else (exc.strerror or type(exc).__name__)
+        return _fail(
+            f"cannot listen on {args.host}:{args.port}: {reason} "
+            "(fix: choose another --port, or --port 0 for a free one)"
+        )
+    try:
+        server = make_server(
+            args.host, args.port, app, threaded=True, ssl_context=ssl_context, fd=listener.fileno()
+        )
     except (OSError, SystemExit) as exc:
-        return _fail(f"cannot listen on {args.host}:{args.port}: {exc}")
+        listener.close()
+        return _fail(f"cannot serve on {args.host}:{args.port}: {exc}")
+    listener.close()  # the server holds its own duplicate of the socket
     port = server.socket.getsockname()[1]
     scheme = "https" if ssl_context else "http"
     host = f"[{args.host}]" if ":" in args.host else args.host

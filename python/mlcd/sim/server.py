@@ -31,6 +31,7 @@ from mlcd.sim.store import Store, check_id, now_ms, read_json, write_json
 
 DSS_VERSION = "15.2.0"
 API_PREFIXES = ("/public/api", "/dip/publicapi")
+ACTIVATE_FIELDS = frozenset({"scenariosActiveOnActivation", "connectionRemappings"})  # TRANSITIONAL
 log = logging.getLogger("mlcd.sim")
 
 
@@ -160,7 +161,34 @@ def instance_info() -> Any:
 @api.get("/auth/info")
 def auth_info() -> Any:
     """GET /auth/info: who the API key is."""
-    return jsonify({"authIdentifier": "mlcd-sim-api-key", "groups": ["administrators"], "isAdmin": True})
+    admin = _key_is_admin()
+    groups = ["administrators"] if admin else ["data_team"]
+    return jsonify({"authIdentifier": "mlcd-sim-api-key", "groups": groups, "isAdmin": admin})
+
+
+def _key_is_admin() -> bool:
+    """Whether the node's API key has admin rights (``node.json`` ``apiKeyIsAdmin``, default true)."""
+    return _store().node_config().get("apiKeyIsAdmin", True) is not False
+
+
+@api.get("/admin/connections/")
+def list_connections() -> Any:
+    """GET /admin/connections/ (admin key only): connection name -> description, from node.json."""
+    if not _key_is_admin():
+        raise SimError(
+            403, "Action forbidden: you are not an administrator", code="ERR_SECURITY_ADMIN_REQUIRED"
+        )
+    items = {}
+    for name, conn in sorted(_store().connections().items()):
+        conn = conn if isinstance(conn, dict) else {}
+        items[name] = {
+            "name": name,
+            "type": str(conn.get("type") or "Filesystem"),
+            "allowWrite": True,
+            "usableBy": "ALL",
+            "params": dict(conn.get("params") or {}),
+        }
+    return jsonify(items)
 
 
 def _project_summary(key: str) -> dict[str, Any]:
@@ -238,6 +266,21 @@ def get_variables(key: str) -> Any:
 def set_variables(key: str) -> Any:
     """PUT /projects/{key}/variables/ (both standard and local)."""
     _store().set_variables(key, _json_body(allow_empty=False))
+    return Response(status=204)
+
+
+@api.get("/projects/<key>/settings")
+def get_settings(key: str) -> Any:
+    """GET /projects/{key}/settings: the whole settings object."""
+    check_id(key, "project key")
+    return jsonify(_store().get_settings(key))
+
+
+@api.put("/projects/<key>/settings")
+def set_settings(key: str) -> Any:
+    """PUT /projects/{key}/settings: replace the settings (connection remappings checked)."""
+    check_id(key, "project key")
+    _store().set_settings(key, _json_body(allow_empty=False))
     return Response(status=204)
 
 
@@ -470,11 +513,22 @@ def activate(key: str, bundle_id: str) -> Any:
     meta = _imported_meta(key, bundle_id)
     body = _json_body()
     if not isinstance(body, dict):
-        raise bad_request("Activation settings must be a JSON object", code="ERR_INVALID_JSON")
-    remaps = body.get("connectionRemappings") or {}
+        raise bad_request("Activation options must be a JSON object", code="ERR_INVALID_JSON")
+    unknown = sorted(set(body) - ACTIVATE_FIELDS)
+    if unknown:
+        raise bad_request(
+            f"Unknown activation option(s) {', '.join(unknown)}: the body may only hold "
+            "scenariosActiveOnActivation (connection remappings belong in the project's activation "
+            "settings, PUT /projects/{key}/settings)",
+            code="ERR_INVALID_ACTIVATION_OPTIONS",
+        )
     scenarios_on = body.get("scenariosActiveOnActivation") or {}
-    if not isinstance(remaps, dict) or not isinstance(scenarios_on, dict):
-        raise bad_request("connectionRemappings and scenariosActiveOnActivation must be objects")
+    if not isinstance(scenarios_on, dict):
+        raise bad_request("scenariosActiveOnActivation must be an object")
+    remaps = store.connection_remappings(key)
+    legacy = body.get("connectionRemappings")  # TRANSITIONAL: until deployment.py writes the settings
+    if isinstance(legacy, dict):
+        remaps.update({str(k): str(v) for k, v in legacy.items()})
     available = store.connections()
     missing = [
         (c, str(remaps.get(c, c)))
@@ -487,7 +541,7 @@ def activate(key: str, bundle_id: str) -> Any:
         raise SimError(
             400,
             f"Connection '{target}'{via} does not exist on this node: create it or remap "
-            f"'{source}' in the activation settings",
+            f"'{source}' in the project's activation settings",
             code="ERR_BUNDLE_ACTIVATE_MISSING_CONNECTION",
         )
     content = store.imported_dir(key, bundle_id) / "content"
@@ -510,17 +564,30 @@ def activate(key: str, bundle_id: str) -> Any:
                 states[sid] = bool(definition.get("active", False))
         project["scenarioActive"] = states
         store.save_auto_project(key, project)
+    messages = [
+        {
+            "severity": "INFO",
+            "isFatal": False,
+            "code": "INFO_BUNDLE_CONNECTION_REMAPPED",
+            "title": "Connection remapped",
+            "message": f"Connection '{source}' of the bundle is remapped to '{target}'",
+        }
+        for source, target in sorted(remaps.items())
+        if source in meta.get("requiredConnections", [])
+    ]
+    extra = store.node_config().get("activationMessages") or []  # test knob: extra report entries
+    messages += [dict(m) for m in extra if isinstance(m, dict)]
+    severities = {str(m.get("severity", "INFO")).upper() for m in messages}
     return jsonify(
         {
-            "anyMessage": False,
+            "anyMessage": bool(messages),
             "success": True,
-            "warning": False,
-            "error": False,
-            "fatal": False,
-            "messages": [],
+            "warning": "WARNING" in severities,
+            "error": "ERROR" in severities,
+            "fatal": any(bool(m.get("isFatal")) for m in messages),
+            "messages": messages,
             "bundleId": bundle_id,
             "previousBundleId": previous,
-            "connectionRemappings": remaps,
         }
     )
 

@@ -244,6 +244,37 @@ class Store:
             project["variables"] = {"standard": body["standard"], "local": body["local"]}
             self.save_auto_project(key, project)
 
+    # -- project settings ----------------------------------------------------------------------
+
+    def _settings_path(self, key: str) -> Path:
+        if self.role == "design":
+            self.design_project_dir(key)
+            return self.state_dir / "design-settings" / f"{key}.json"
+        self.auto_project(key)
+        return self.auto_dir(key) / "settings.json"
+
+    def get_settings(self, key: str) -> dict[str, Any]:
+        """The project's settings (GET /projects/{key}/settings); defaults until first saved."""
+        data = read_json(self._settings_path(key))
+        if isinstance(data, dict) and data:
+            return dict(data)
+        return default_settings(key)
+
+    def set_settings(self, key: str, body: Any) -> None:
+        """Replace the project's settings (the whole object, as read then modified)."""
+        check_settings(body)
+        with self.lock:
+            write_json(self._settings_path(key), body)
+
+    def connection_remappings(self, key: str) -> dict[str, str]:
+        """Source -> target connection remappings from the project's activation settings."""
+        activation = self.get_settings(key).get("bundleActivationSettings") or {}
+        return {
+            str(r["source"]): str(r["target"])
+            for r in activation.get("connectionsRemapping") or []
+            if isinstance(r, dict) and r.get("source") and r.get("target")
+        }
+
     # -- scenarios definitions -----------------------------------------------------------------
 
     def scenario_defs(self, key: str) -> dict[str, dict[str, Any]]:
@@ -294,3 +325,42 @@ class Store:
         if not data:
             raise not_found(f"Future '{job_id}'", code="ERR_FUTURE_NOT_FOUND")
         return dict(data)
+
+
+def default_settings(key: str) -> dict[str, Any]:
+    """Settings of a project never saved: the shape dataikuapi's DSSProjectSettings reads.
+
+    ``bundleActivationSettings.connectionsRemapping`` is where the stand-in reads
+    connection remappings at activation (inferred from DSS's "Activation settings"
+    tab; to verify on a real automation node).
+    """
+    return {
+        "projectKey": key,
+        "settings": {
+            "codeEnvs": {
+                "python": {"mode": "USE_BUILTIN_MODE", "useBuiltinEnv": True},
+                "r": {"mode": "USE_BUILTIN_MODE", "useBuiltinEnv": True},
+            },
+            "container": {"containerMode": "NONE"},
+        },
+        "bundleActivationSettings": {"connectionsRemapping": []},
+        "exposedObjects": {"objects": []},
+    }
+
+
+def check_settings(body: Any) -> None:
+    """Refuse settings that are not an object, or whose connection remappings are malformed (400)."""
+    if not isinstance(body, dict):
+        raise SimError(400, "Project settings must be a JSON object", code="ERR_INVALID_SETTINGS")
+    activation = body.get("bundleActivationSettings", {})
+    remaps = activation.get("connectionsRemapping", []) if isinstance(activation, dict) else None
+    if not isinstance(remaps, list) or not all(
+        isinstance(r, dict) and isinstance(r.get("source"), str) and isinstance(r.get("target"), str)
+        for r in remaps
+    ):
+        raise SimError(
+            400,
+            "bundleActivationSettings.connectionsRemapping must be a list of "
+            '{"source": "<connection>", "target": "<connection>"}',
+            code="ERR_INVALID_SETTINGS",
+        )

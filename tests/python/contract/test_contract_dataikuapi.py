@@ -118,3 +118,37 @@ def test_project_delete_future(clients: tuple[object, object]) -> None:
     assert future.wait_for_result()["success"] is True
     assert design.list_project_keys() == []  # type: ignore[attr-defined]
     future.abort()
+
+
+def test_settings_round_trip_and_remapping_through_activation_settings(
+    clients: tuple[object, object], sim_automation: SimNode, tmp_path: Path
+) -> None:
+    design, auto = clients
+    project = design.get_project(KEY)  # type: ignore[attr-defined]
+    project.export_bundle("v1")
+    archive = tmp_path / "v1.zip"
+    project.download_exported_bundle_archive_to_file("v1", str(archive))
+    node_json = sim_automation.data_dir / "node.json"
+    node_json.write_text(
+        '{"nodeName": "auto-test", "connections": {"warehouse_test": {"type": "PostgreSQL"}}}'
+    )
+    assert list(auto.list_connections()) == ["warehouse_test"]  # type: ignore[attr-defined]
+    with archive.open("rb") as fh:
+        auto.create_project_from_bundle_archive(fh)  # type: ignore[attr-defined]
+    target = auto.get_project(KEY)  # type: ignore[attr-defined]
+    with pytest.raises(DataikuException, match="warehouse"):
+        target.activate_bundle("v1")
+    assert "activeBundleState" not in auto.list_projects()[0]  # type: ignore[attr-defined]
+
+    settings = target.get_settings()
+    settings.set_python_code_env("py311")
+    settings.get_raw()["bundleActivationSettings"]["connectionsRemapping"] = [
+        {"source": "warehouse", "target": "warehouse_test"}
+    ]
+    settings.save()
+    again = target.get_settings().get_raw()
+    assert again["settings"]["codeEnvs"]["python"]["envName"] == "py311"
+    assert again["bundleActivationSettings"]["connectionsRemapping"][0]["target"] == "warehouse_test"
+    report = target.activate_bundle("v1")
+    assert "remapped to 'warehouse_test'" in report["messages"][0]["message"]
+    assert auto.list_projects()[0]["activeBundleState"]["bundleId"] == "v1"  # type: ignore[attr-defined]

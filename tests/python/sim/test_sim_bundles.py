@@ -130,12 +130,25 @@ def test_activation_refuses_missing_connection_unless_remapped(
         assert resp.status_code == 400
         assert resp.json()["code"] == "ERR_BUNDLE_ACTIVATE_MISSING_CONNECTION"
         assert "warehouse" in resp.json()["message"]
-        resp = auto.call("POST", path, json={"connectionRemappings": {"warehouse": "warehouse_nope"}})
+        settings = auto.json("GET", f"/projects/{KEY}/settings")
+        settings["bundleActivationSettings"]["connectionsRemapping"] = [
+            {"source": "warehouse", "target": "warehouse_nope"}
+        ]
+        assert auto.call("PUT", f"/projects/{KEY}/settings", json=settings).status_code == 204
+        resp = auto.call("POST", path, json={})
         assert resp.json()["code"] == "ERR_BUNDLE_ACTIVATE_MISSING_CONNECTION"
+        assert "warehouse_nope" in resp.json()["message"]
         assert "activeBundleState" not in auto.json("GET", "/projects/")[0]
-        resp = auto.call("POST", path, json={"connectionRemappings": {"warehouse": "warehouse_prod"}})
+        settings["bundleActivationSettings"]["connectionsRemapping"][0]["target"] = "warehouse_prod"
+        assert auto.call("PUT", f"/projects/{KEY}/settings", json=settings).status_code == 204
+        resp = auto.call("POST", path, json={})
         assert resp.status_code == 200, resp.text
         assert auto.json("GET", "/projects/")[0]["activeBundleState"]["bundleId"] == "v1"
+        report = resp.json()
+        assert [m["message"] for m in report["messages"]] == [
+            "Connection 'warehouse' of the bundle is remapped to 'warehouse_prod'"
+        ]
+        assert report["error"] is False
 
 
 def test_truncated_or_corrupt_upload_is_400_and_imports_nothing(
