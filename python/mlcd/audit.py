@@ -46,7 +46,17 @@ class AuditTrail:
         duration_ms: int | None = None,
         detail: dict[str, Any] | None = None,
     ) -> None:
-        """Append one record (redacted, fsynced)."""
+        """Append one record (redacted, fsynced).
+
+        Defaults from the run record next to the audit file: an environment's
+        record without ``bundle_id`` names the run's bundle, and a record of the
+        run's bundle without ``sha256`` carries the run's sha256.
+        """
+        run_bundle, run_sha = self._run_record_bundle()
+        if bundle_id is None and environment is not None:
+            bundle_id = run_bundle
+        if sha256 is None and bundle_id is not None and bundle_id == run_bundle:
+            sha256 = run_sha
         entry = {
             "time": utc_now_iso(),
             "actor": self.actor,
@@ -72,6 +82,17 @@ class AuditTrail:
             os.fsync(fd)
         finally:
             os.close(fd)  # closing releases the lock
+
+    def _run_record_bundle(self) -> tuple[str | None, str | None]:
+        """(bundleId, sha256) of ``run.json`` beside the audit file, if readable."""
+        try:
+            data = json.loads((self.path.parent / "run.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None, None
+        if not isinstance(data, dict):
+            return None, None
+        bundle, sha = data.get("bundleId"), data.get("sha256")
+        return (bundle if isinstance(bundle, str) else None, sha if isinstance(sha, str) else None)
 
     @contextmanager
     def action(self, operation: str, **fields: Any) -> Iterator[dict[str, Any]]:
@@ -115,15 +136,25 @@ class AuditTrail:
         bundle_id: str | None,
         active_bundle_id: str | None,
         message: str,
+        node: str | None = None,
+        sha256: str | None = None,
+        duration_ms: int | None = None,
     ) -> None:
-        """Record the final ``deployment`` outcome of an environment (the success indicator)."""
+        """Record the final ``deployment`` outcome of an environment (the success indicator).
+
+        ``node`` defaults to the environment's name (its automation node), ``sha256``
+        to the run record's when ``bundle_id`` is the run's bundle.
+        """
         if outcome not in DEPLOYMENT_OUTCOMES:
             raise ValueError(f"deployment outcome must be one of {DEPLOYMENT_OUTCOMES}, not {outcome!r}")
         self.record(
             "deployment",
             outcome,
+            node=node or environment,
             environment=environment,
             bundle_id=bundle_id,
+            sha256=sha256,
+            duration_ms=duration_ms,
             detail={"activeBundleId": active_bundle_id, "message": message},
         )
 

@@ -88,3 +88,18 @@ def test_concurrent_writers_never_interleave_lines(tmp_path: Path) -> None:
     assert len(lines) == len(records) == 160
     for i in range(4):
         assert [r["detail"]["n"] for r in records if r["actor"] == f"w{i}"] == list(range(40))
+
+
+def test_run_record_supplies_bundle_and_sha256_when_not_given(tmp_path: Path) -> None:
+    (tmp_path / "run.json").write_text('{"bundleId": "B2", "sha256": "f00d"}')
+    trail = AuditTrail(tmp_path / "audit.jsonl", "ci", None)
+    trail.record("run_scenario", "SUCCESS", node="test", environment="test")
+    trail.record("rollback", "SUCCESS", node="test", environment="test", bundle_id="B1")
+    trail.record("validate", "SUCCESS", node="design")
+    trail.deployment_outcome("test", "SUCCEEDED", bundle_id="B2", active_bundle_id="B2", message="ok",
+                             duration_ms=1234)
+    scenario, rollback, validate, final = read_audit(tmp_path / "audit.jsonl")
+    assert (scenario["bundleId"], scenario["sha256"]) == ("B2", "f00d")
+    assert (rollback["bundleId"], rollback["sha256"]) == ("B1", None)  # another bundle: not the run's bytes
+    assert (validate["bundleId"], validate["sha256"]) == (None, None)  # not about an environment
+    assert (final["node"], final["sha256"], final["durationMs"]) == ("test", "f00d", 1234)
