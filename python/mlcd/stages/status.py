@@ -1,15 +1,18 @@
 """`mlcd status --env E`: what is deployed on an environment and how its tests last went.
 
 Prints the active bundle, the imported bundles with their dates (newest first)
-and the last finished run of each test and smoke scenario, as readable tables.
-The same data goes to ``status-<env>.json`` (``details``). Changes nothing.
+the last finished run of each test and smoke scenario on the node, and this
+run's own test and smoke results there (kept after a rollback), as readable
+tables. The same data goes to ``status-<env>.json`` (``details``). Changes nothing.
 """
 
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 
+from mlcd.audit import read_audit
 from mlcd.dss.errors import DSSNotFound
 from mlcd.errors import InputError
 from mlcd.runrecord import RunRecord
@@ -31,6 +34,37 @@ def table(headers: list[str], rows: list[list[str]]) -> list[str]:
     lines.append("  ".join("-" * w for w in widths))
     lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
     return lines
+
+
+def this_run_results(out_dir: Path, env_name: str, bundle_id: str) -> list[dict[str, Any]]:
+    """This run's test and smoke results for ``env_name``: the last attempt per gate and scenario.
+
+    Read from the audit trail beside the run record, so they survive a rollback
+    (the node then shows the previous bundle's runs).
+    """
+    last: dict[tuple[str, str], dict[str, Any]] = {}
+    seen_bundle = False  # a smoke check after rollback counts once this bundle was on the env
+    for rec in read_audit(out_dir / "audit.jsonl"):
+        if rec.get("environment") != env_name:
+            continue
+        seen_bundle = seen_bundle or rec.get("bundleId") == bundle_id
+        if rec.get("operation") != "run_scenario":
+            continue
+        detail = rec.get("detail") or {}
+        gate = str(detail.get("gate") or "")
+        if rec.get("bundleId") != bundle_id and not (seen_bundle and gate == "smoke-after-rollback"):
+            continue
+        scenario = str(detail.get("scenario") or "")
+        last[(gate, scenario)] = {
+            "gate": gate,
+            "scenario": scenario,
+            "outcome": rec.get("outcome"),
+            "attempt": detail.get("attempt"),
+            "runId": detail.get("runId"),
+            "bundleId": rec.get("bundleId"),
+            "time": rec.get("time"),
+        }
+    return list(last.values())
 
 
 def run(ctx: StageContext) -> StageResult:
@@ -81,10 +115,12 @@ def run(ctx: StageContext) -> StageResult:
             )
 
     local: dict[str, Any] = {}
+    run_results: list[dict[str, Any]] = []
     if RunRecord.exists(ctx.out_dir):
         try:
             record = RunRecord.load(ctx.out_dir)
             local = {"bundleId": record.bundle_id, "environment": record.env(env.name)}
+            run_results = this_run_results(ctx.out_dir, env.name, record.bundle_id)
         except InputError:
             local = {}
 
@@ -104,6 +140,11 @@ def run(ctx: StageContext) -> StageResult:
         cols = ("scenario", "kind", "outcome", "runId", "end")
         rows = [[str(t.get(c) or "-") for c in cols] for t in tests]
         print("\n".join(table(["scenario", "kind", "outcome", "run id", "finished"], rows)))
+    if run_results:
+        print(f"\nThis run's results on {env.name} (bundle {local['bundleId']}, from the audit trail):")
+        run_cols = ("gate", "scenario", "outcome", "attempt", "runId", "time")
+        rows = [[str(r.get(c) or "-") for c in run_cols] for r in run_results]
+        print("\n".join(table(["gate", "scenario", "outcome", "attempt", "run id", "time"], rows)))
     print("", flush=True)
     return StageResult(
         outcome="SUCCESS",
@@ -116,5 +157,6 @@ def run(ctx: StageContext) -> StageResult:
             "importedCount": len(imported),
             "lastTests": tests,
             "runRecord": local,
+            "runResults": run_results,
         },
     )

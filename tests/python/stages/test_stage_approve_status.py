@@ -65,3 +65,28 @@ def test_status_before_and_after_deploy_and_tests(pipeline: PipelineEnv) -> None
     assert outcomes["TEST_SMOKE"] == "NEVER RUN"
     line = next(line for line in after.stdout.splitlines() if line.startswith("TEST_FAIL_ON_VAR"))
     assert "FAILED" in line
+
+
+def test_status_keeps_the_failed_release_results_after_a_rollback(pipeline: PipelineEnv) -> None:
+    pipeline.set_design_variables(slow_seconds=0.1)
+    assert pipeline.mlcd("bundle", "--build-number", "1").returncode == 0
+    good = pipeline.run_record()["bundleId"]
+    assert pipeline.mlcd("deploy", "--env", "test").returncode == 0
+    pipeline.set_design_variables(fail_smoke=True, slow_seconds=0.1)
+    assert pipeline.mlcd("bundle", "--build-number", "2").returncode == 0
+    bad = pipeline.run_record()["bundleId"]
+    assert pipeline.mlcd("deploy", "--env", "test").returncode == 0
+    assert pipeline.mlcd("smoke", "--env", "test").returncode == 4  # rolled back to the good one
+
+    proc = pipeline.mlcd("status", "--env", "test")
+    assert proc.returncode == 0, proc.stderr
+    details = pipeline.stage_file("status-test")["details"]
+    assert details["activeBundleId"] == good
+    results = {(r["gate"], r["scenario"]): r for r in details["runResults"]}
+    assert results[("smoke", "TEST_SMOKE")]["outcome"] == "FAILED"
+    assert results[("smoke", "TEST_SMOKE")]["bundleId"] == bad
+    assert results[("smoke-after-rollback", "TEST_SMOKE")]["outcome"] == "SUCCESS"
+    assert f"This run's results on test (bundle {bad}" in proc.stdout
+    lines = proc.stdout.splitlines()
+    line = next(line for line in lines if line.startswith("smoke ") and "TEST_SMOKE" in line)
+    assert "FAILED" in line
