@@ -33,6 +33,7 @@ class AuditTrail:
         self.path = Path(path)
         self.actor = actor
         self.build_url = build_url
+        self.started = time.monotonic()
 
     def record(
         self,
@@ -143,8 +144,11 @@ class AuditTrail:
         """Record the final ``deployment`` outcome of an environment (the success indicator).
 
         ``node`` defaults to the environment's name (its automation node), ``sha256``
-        to the run record's when ``bundle_id`` is the run's bundle.
+        to the run record's when ``bundle_id`` is the run's bundle, ``duration_ms`` to
+        the time since this trail was opened (the command's start).
         """
+        if duration_ms is None:
+            duration_ms = int((time.monotonic() - self.started) * 1000)
         if outcome not in DEPLOYMENT_OUTCOMES:
             raise ValueError(f"deployment outcome must be one of {DEPLOYMENT_OUTCOMES}, not {outcome!r}")
         self.record(

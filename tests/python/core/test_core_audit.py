@@ -103,3 +103,5 @@ def test_run_record_supplies_bundle_and_sha256_when_not_given(tmp_path: Path) ->
     assert (rollback["bundleId"], rollback["sha256"]) == ("B1", None)  # another bundle: not the run's bytes
     assert (validate["bundleId"], validate["sha256"]) == (None, None)  # not about an environment
     assert (final["node"], final["sha256"], final["durationMs"]) == ("test", "f00d", 1234)
+    trail.deployment_outcome("test", "SUCCEEDED", bundle_id="B2", active_bundle_id="B2", message="ok")
+    assert isinstance(read_audit(tmp_path / "audit.jsonl")[-1]["durationMs"], int)
