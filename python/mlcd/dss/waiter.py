@@ -12,7 +12,7 @@ Every run has a deadline: on expiry the scenario is aborted and the result is
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -149,15 +149,59 @@ class ScenarioWaiter:
         try:
             for sid in sids:
                 handles.append(self._trigger(sid, deadline_s, params))
-        except DSSError:
-            # leave no run behind that nobody waits for
-            for h in handles:
-                try:
-                    self.node.abort_scenario(key, h.scenario_id)
-                except DSSError as exc:
-                    log.warning("DSS %s: could not abort scenario %s: %s", self.node.name, h.scenario_id, exc)
+        except BaseException:  # a DSS error, or SIGTERM / Ctrl-C between triggers
+            self.abort(handles)  # leave no run behind that nobody waits for
             raise
         return handles
+
+    def wait_until_idle(
+        self, sids: Sequence[str], timeout_s: float, on_wait: Callable[[list[str]], None] | None = None
+    ) -> None:
+        """Wait (one list request per tick) until none of ``sids`` is running; DSSTimeout after ``timeout_s``.
+
+        For runs mlcd did not start (a schedule, a person, an earlier killed job):
+        they are let finish rather than cancelled or reported as this gate's.
+        """
+        clock, sleep = self.node.clock, self.node.sleep
+        deadline = clock() + timeout_s
+        told = False
+        while True:
+            listed = self.node.list_scenarios(self.project_key)
+            busy = [str(s.get("id")) for s in listed if s.get("running") and str(s.get("id")) in sids]
+            if not busy:
+                return
+            if not told and on_wait is not None:
+                on_wait(busy)
+                told = True
+            if clock() >= deadline:
+                raise DSSTimeout(
+                    None,
+                    None,
+                    None,
+                    f"scenario(s) {', '.join(busy)} already running (not started by this mlcd) "
+                    f"did not finish within {timeout_s:g}s",
+                    self.node.name,
+                    f"wait for running scenarios of project {self.project_key}",
+                    hint="look at the running scenario on the node, abort it if it hangs, then run again",
+                )
+            sleep(max(0.0, min(self.tick, deadline - clock())))
+
+    def abort(self, handles: Iterable[RunHandle]) -> list[str]:
+        """Abort the runs of ``handles`` that have no result yet; return their scenario ids.
+
+        Used when the wait is given up (SIGTERM, Ctrl-C): runs this waiter started do not
+        keep running unattended. Abort failures are logged, never raised.
+        """
+        aborted: list[str] = []
+        for h in handles:
+            if h.result is not None:
+                continue
+            try:
+                self.node.abort_scenario(self.project_key, h.scenario_id)
+                aborted.append(h.scenario_id)
+            except DSSError as exc:
+                log.warning("DSS %s: could not abort scenario %s: %s", self.node.name, h.scenario_id, exc)
+        return aborted
 
     def _trigger(self, sid: str, deadline_s: float, params: dict[str, Any] | None) -> RunHandle:
         key = self.project_key

@@ -262,3 +262,55 @@ def test_future_dead_without_result(clock: FakeClock) -> None:
     node, _ = make_node(Futures(clock, None, alive=False), clock)
     with pytest.raises(DSSServerError, match="ended without a result"):
         wait_for_future(node, "j1", 10)
+
+
+def test_wait_until_idle_lets_a_foreign_run_finish_then_returns(clock: FakeClock) -> None:
+    world = World(clock, {"TEST_A": (5.0, "SUCCESS"), "TEST_B": (1.0, "SUCCESS")})
+    world.already_running.add("TEST_A")
+
+    def handler(seen: Seen) -> Reply:
+        if clock.now >= 1007.0:
+            world.already_running.discard("TEST_A")
+        return world(seen)
+
+    node, t = make_node(handler, clock)
+    told: list[list[str]] = []
+    waiter = ScenarioWaiter(node, "CHURN", tick=1.0)
+    waiter.wait_until_idle(["TEST_A", "TEST_B"], timeout_s=60, on_wait=told.append)
+    assert told == [["TEST_A"]]
+    assert 7.0 <= clock.now - 1000.0 <= 8.0
+    assert world.fires == 0 and world.aborted == []
+    assert t.count("GET", "scenarios/") == len(t.seen)  # only list requests, one per tick
+    (result,) = waiter.wait(waiter.start_all(["TEST_A"], 60))
+    assert result.outcome == "SUCCESS"
+
+
+def test_wait_until_idle_gives_up_at_its_timeout(clock: FakeClock) -> None:
+    world = World(clock, {"TEST_A": (5.0, "SUCCESS")})
+    world.already_running.add("TEST_A")
+    node, _ = make_node(world, clock)
+    with pytest.raises(DSSTimeout, match="TEST_A already running"):
+        ScenarioWaiter(node, "CHURN").wait_until_idle(["TEST_A"], timeout_s=10)
+    assert 10.0 <= clock.now - 1000.0 <= 11.0
+    assert world.aborted == []
+
+
+def test_abort_after_an_interrupted_wait_stops_only_the_unfinished_runs(
+    clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_sleep = clock.sleep
+
+    def sleep_then_sigterm(seconds: float) -> None:
+        real_sleep(seconds)
+        if clock.now >= 1004.0:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(clock, "sleep", sleep_then_sigterm)
+    world = World(clock, {"TEST_A": (2.0, "SUCCESS"), "TEST_B": (100.0, "SUCCESS")})
+    node, _ = make_node(world, clock)
+    waiter = ScenarioWaiter(node, "CHURN")
+    handles = waiter.start_all(["TEST_A", "TEST_B"], 600)
+    with pytest.raises(KeyboardInterrupt):
+        waiter.wait(handles)
+    assert waiter.abort(handles) == ["TEST_B"]
+    assert world.aborted == ["TEST_B"]
