@@ -3,17 +3,16 @@ import org.mlcd.MlcdCli
 import org.mlcd.StepArgs
 
 @Field static final String STEP = 'mlcdApprove'
-@Field static final List<String> KEYS = ['env', 'config', 'submitter', 'timeoutMinutes', 'message', 'label']
+@Field static final List<String> KEYS = ['env', 'config', 'submitter', 'allowAnyApprover', 'timeoutMinutes', 'message']
 
 /**
  * Ask a person to approve deploying this build's bundle to an environment. Call it outside any
  * agent (an `agent none` stage) so that waiting holds no executor: milestone, then `input`
  * restricted to `submitter` inside a `timeout`, then milestone again (an older build can no longer
- * deploy after a newer one passed). The approver (learned with submitterParameter) goes to the audit
- * trail through `mlcd approve`, which needs the workspace holding .mlcd/run.json:
- *  - with `label`, at once inside node(label);
- *  - inside a node block already (env.NODE_NAME is set), at once;
- *  - otherwise mlcdDeploy records it, in its workspace, before deploying to that environment.
+ * deploy after a newer one passed). Without `submitter` the build stops, unless allowAnyApprover: true.
+ * The approver (learned with submitterParameter) goes to the audit trail through `mlcd approve`, which
+ * needs the workspace holding this build's .mlcd/run.json: at once when called inside a node whose
+ * workspace has it, otherwise mlcdDeploy records it, in its workspace, before deploying there.
  */
 void call(Map args = [:]) {
     String problem = StepArgs.unknownKey(STEP, args, KEYS) ?:
@@ -34,8 +33,11 @@ void call(Map args = [:]) {
     ]
     if (args.submitter) {
         request.submitter = args.submitter
+    } else if (args.allowAnyApprover == true) {
+        echo "${STEP}: allowAnyApprover: anyone allowed to build this job may approve ${target}"
     } else {
-        echo "${STEP}: no submitter given: anyone allowed to build this job may approve ${target}"
+        error("${STEP}: no submitter for ${target}, so anyone who may build this job could approve it " +
+            "(fix: submitter: 'release-managers' (users or groups, comma-separated), or allowAnyApprover: true)")
     }
     milestone()
     Object answer = null
@@ -52,11 +54,7 @@ void call(Map args = [:]) {
     String comment = answer instanceof Map ? (answer.MLCD_APPROVAL_COMMENT ?: '') : ''
     echo "${STEP}: ${target} approved by ${approver}"
     Map approval = [step: STEP, config: config, env: target, approver: approver, comment: comment]
-    if (args.label != null) {
-        node(args.label as String) {
-            MlcdCli.recordApproval(this, approval)
-        }
-    } else if (env.NODE_NAME) {
+    if (env.NODE_NAME && fileExists(MlcdCli.RUN_RECORD)) {
         MlcdCli.recordApproval(this, approval)
     } else {
         String pendingVar = MlcdCli.pendingApprovalVar(target)

@@ -1,17 +1,19 @@
 import groovy.transform.Field
 import org.mlcd.MlcdCli
 import org.mlcd.MlcdConfig
+import org.mlcd.Promotion
 import org.mlcd.StepArgs
 
 @Field static final String STEP = 'mlcdDeploy'
-@Field static final List<String> KEYS = ['env', 'config', 'credentialsId', 'artifactCredentialsId']
+@Field static final List<String> KEYS = ['env', 'config', 'credentialsId', 'artifactCredentialsId', 'releaseBranch']
 @Field static final String COMMAND = 'mlcd deploy --config "$MLCD_CONFIG_PATH" --env "$MLCD_ENV"'
 
 /**
  * Import, preload, activate and verify this run's bundle on one environment. An approval given by
  * mlcdApprove outside any agent is recorded here first (mlcd approve), in this workspace.
  * Fails the build if the deployment fails; a verified automatic rollback is noted in the description.
- * A pull-request build (env.CHANGE_ID) may deploy only to the first environment of mlcd.yaml.
+ * Only a build of `releaseBranch` (default 'main') that is not a pull request may deploy past the
+ * first environment of mlcd.yaml (org.mlcd.Promotion, the same rule as mlcdPipeline).
  */
 void call(Map args = [:]) {
     String problem = StepArgs.unknownKey(STEP, args, KEYS) ?:
@@ -23,9 +25,10 @@ void call(Map args = [:]) {
     Map cfg = MlcdConfig.load(this, config, STEP)
     Map target = MlcdCli.environment(this, cfg, args.env as String, STEP)
     List<String> names = MlcdConfig.environmentNames(cfg)
-    if (env.CHANGE_ID && names.indexOf(target.name) > 0) {
-        error("${STEP}: pull request ${env.CHANGE_ID} may deploy only to the first environment (${names[0]}), " +
-            "not to ${target.name} (fix: merge it, then the release branch's build deploys further)")
+    String blocked = Promotion.blocker(this, (args.releaseBranch ?: 'main') as String)
+    if (blocked && names.indexOf(target.name) > 0) {
+        error("${STEP}: ${blocked} (${names[0]}); not deploying to ${target.name} " +
+            "(fix: merge into the release branch, whose build deploys further)")
     }
     String pendingVar = MlcdCli.pendingApprovalVar(target.name)
     // property access: subscripting env (getAt/putAt) is rejected in the sandbox

@@ -1,14 +1,17 @@
 import groovy.transform.Field
 import org.mlcd.MlcdCli
 import org.mlcd.MlcdConfig
+import org.mlcd.Promotion
 import org.mlcd.StepArgs
 
 @Field static final String STEP = 'mlcdPipeline'
 @Field static final List<String> KEYS = ['config', 'credentials', 'artifactCredentialsId', 'agentLabel',
-                                         'releaseBranch', 'submitter', 'approvalTimeoutMinutes', 'timeoutMinutes',
-                                         'setup', 'rollbackOnFailure']
+                                         'releaseBranch', 'submitter', 'allowAnyApprover', 'approvalTimeoutMinutes',
+                                         'timeoutMinutes', 'setup', 'rollbackOnFailure']
 @Field static final String STATE = 'mlcd-state'
 @Field static final String STATE_FILES = '.mlcd/**'
+@Field static final String BUNDLE = 'mlcd-bundle'
+@Field static final String BUNDLE_FILES = '.mlcd/bundles/**'
 
 /*
  * The whole pipeline of a team, driven by mlcd.yaml.
@@ -18,11 +21,13 @@ import org.mlcd.StepArgs
  * Setup, Validate, Bundle and Publish as nested stages on one agent (one workspace). The
  * per-environment part runs in the 'Environments' stage, which has no agent, from script {} with
  * scripted stage() calls: 'Approve <env>' outside any agent (waiting for a person holds no
- * executor), then 'Deploy <env>', 'Test <env>' and/or 'Smoke <env>' inside node(agentLabel) and
- * lock('mlcd-<project>-<env>'). Scripted stages inside a declarative stage show in Stage View and
- * Pipeline Graph View and run the same in a trusted or untrusted (sandboxed) library.
- * The .mlcd directory (run record, bundle archive, audit trail) follows the build from agent to
- * agent with stash/unstash; mlcdSetup runs again on each agent (a no-op when the venv is current).
+ * executor), then lock('mlcd-<project>-<env>') and, inside it, node(agentLabel) for 'Deploy <env>',
+ * 'Test <env>' and/or 'Smoke <env>' (waiting for the lock holds no executor either). Scripted stages
+ * inside a declarative stage show in Stage View and Pipeline Graph View and run the same in a trusted
+ * or untrusted (sandboxed) library.
+ * The .mlcd state (run record, audit trail, stage files) and mlcd.yaml follow the build from agent to
+ * agent with stash/unstash; the bundle archive is stashed once, apart, and unstashed only to deploy.
+ * mlcdSetup runs again on each agent (a no-op when the venv is current).
  */
 void call(Map args = [:]) {
     String problem = StepArgs.unknownKey(STEP, args, KEYS)
@@ -30,9 +35,9 @@ void call(Map args = [:]) {
         error(problem)
     }
     Map opts = [config: 'mlcd.yaml', credentials: [:], artifactCredentialsId: null, agentLabel: '',
-                releaseBranch: 'main', submitter: null, approvalTimeoutMinutes: 60, timeoutMinutes: 240,
-                setup: [:], rollbackOnFailure: true] + args
-    Map state = [cfg: null, changed: []]
+                releaseBranch: 'main', submitter: null, allowAnyApprover: false, approvalTimeoutMinutes: 60,
+                timeoutMinutes: 240, setup: [:], rollbackOnFailure: true] + args
+    Map state = [cfg: null, changed: [], rolledBack: []]
 
     pipeline {
         agent none
@@ -50,8 +55,10 @@ void call(Map args = [:]) {
                                 dir(MlcdCli.OUT_DIR) {
                                     deleteDir()
                                 }
-                                mlcdSetup(opts.setup)
+                                // first: on a pull request this puts the trusted mlcd.yaml in place
+                                // before any credentials (index, DSS keys) are bound
                                 state.cfg = loadConfig(opts)
+                                mlcdSetup(opts.setup)
                             }
                         }
                     }
@@ -73,7 +80,7 @@ void call(Map args = [:]) {
                     }
                     stage('Publish') {
                         when {
-                            expression { state.cfg.artifactRepository != null }
+                            expression { state.cfg.artifactRepository != null && !env.CHANGE_ID }
                         }
                         steps {
                             script {
@@ -85,7 +92,10 @@ void call(Map args = [:]) {
                 }
                 post {
                     always {
-                        stash(name: STATE, includes: STATE_FILES, allowEmpty: true)
+                        script {
+                            stash(name: BUNDLE, includes: BUNDLE_FILES, allowEmpty: true)
+                            stashState(opts)
+                        }
                     }
                 }
             }
@@ -100,13 +110,21 @@ void call(Map args = [:]) {
     }
 }
 
-/** Load mlcd.yaml and check the credentials map names only known targets. */
+/** Load mlcd.yaml; check the credentials map names only known targets and every approval has approvers. */
 Map loadConfig(Map opts) {
     Map cfg = MlcdConfig.load(this, opts.config as String, STEP)
     List<String> targets = ['design', 'artifacts'] + MlcdConfig.environmentNames(cfg)
     String problem = StepArgs.unknownKey("${STEP} credentials", opts.credentials as Map, targets)
     if (problem) {
         error(problem)
+    }
+    for (Object e : (List) cfg.environments) {
+        Map target = (Map) e
+        if (target.approval && !submitterFor(opts, target.name as String) && opts.allowAnyApprover != true) {
+            error("${STEP}: ${target.name} needs approval but no submitter is given, so anyone who may build " +
+                "this job could approve it (fix: submitter: 'release-managers' or [${target.name}: '...'], " +
+                'or allowAnyApprover: true)')
+        }
     }
     return cfg
 }
@@ -115,7 +133,7 @@ Map loadConfig(Map opts) {
 void deployEnvironments(Map opts, Map state) {
     Map cfg = state.cfg
     List envs = cfg.environments
-    String blocked = promotionBlocker(opts.releaseBranch as String)
+    String blocked = Promotion.blocker(this, opts.releaseBranch as String)
     String phase = 'deploy'
     try {
         for (int i = 0; i < envs.size(); i++) {
@@ -129,30 +147,37 @@ void deployEnvironments(Map opts, Map state) {
                 phase = 'approval'
                 stage("Approve ${target.name}") {
                     mlcdApprove(config: opts.config, env: target.name, submitter: submitterFor(opts, target.name),
-                                timeoutMinutes: opts.approvalTimeoutMinutes)
+                                timeoutMinutes: opts.approvalTimeoutMinutes, allowAnyApprover: opts.allowAnyApprover)
                 }
                 phase = 'deploy'
             }
             boolean passed = true
-            onAgent(opts) {
-                lock(resource: MlcdConfig.lockName(cfg, target.name)) {
-                    stage("Deploy ${target.name}") {
-                        mlcdDeploy(config: opts.config, env: target.name,
-                                   credentialsId: credentialsFor(opts, cfg, target.name),
-                                   artifactCredentialsId: opts.artifactCredentialsId)
-                    }
-                    state.changed << target.name
-                    if (target.tests) {
-                        stage("Test ${target.name}") {
-                            mlcdTest(config: opts.config, env: target.name,
-                                     credentialsId: credentialsFor(opts, cfg, target.name))
+            lock(resource: MlcdConfig.lockName(cfg, target.name)) {
+                onAgent(opts, true) {
+                    try {
+                        stage("Deploy ${target.name}") {
+                            mlcdDeploy(config: opts.config, env: target.name, releaseBranch: opts.releaseBranch,
+                                       credentialsId: credentialsFor(opts, cfg, target.name),
+                                       artifactCredentialsId: opts.artifactCredentialsId)
                         }
-                        passed = outcome('test', target.name) != 'GATE_FAILED'
-                    }
-                    if (passed && target.smoke) {
-                        stage("Smoke ${target.name}") {
-                            mlcdSmokeTest(config: opts.config, env: target.name,
-                                          credentialsId: credentialsFor(opts, cfg, target.name))
+                        state.changed << target.name
+                        if (target.tests) {
+                            stage("Test ${target.name}") {
+                                mlcdTest(config: opts.config, env: target.name,
+                                         credentialsId: credentialsFor(opts, cfg, target.name))
+                            }
+                            // GATE_FAILED, ROLLED_BACK (exit 3) ... : the tests did not pass
+                            passed = outcome('test', target.name) in [null, 'SUCCESS', 'NOOP']
+                        }
+                        if (passed && target.smoke) {
+                            stage("Smoke ${target.name}") {
+                                mlcdSmokeTest(config: opts.config, env: target.name,
+                                              credentialsId: credentialsFor(opts, cfg, target.name))
+                            }
+                        }
+                    } finally {
+                        if (rolledBackByMlcd(target.name as String)) {
+                            state.rolledBack << target.name
                         }
                     }
                 }
@@ -173,36 +198,33 @@ void deployEnvironments(Map opts, Map state) {
     }
 }
 
+/** Whether mlcd itself rolled `name` back (or tried to) in this workspace: deploy, test or smoke. */
+boolean rolledBackByMlcd(String name) {
+    return outcome('deploy', name) == 'ROLLED_BACK' ||
+        outcome('test', name) in ['ROLLED_BACK', 'ROLLBACK_FAILED'] ||
+        outcome('smoke', name) in ['ROLLED_BACK', 'ROLLBACK_FAILED']
+}
+
 /** Roll back, newest first, every environment this build changed (unless mlcd already did, or it is opted out). */
 void rollBackChanged(Map opts, Map state, String reason) {
     if (opts.rollbackOnFailure == false || !state.changed) {
         return
     }
-    List<String> names = []
     for (int i = state.changed.size() - 1; i >= 0; i--) {
         Map target = MlcdConfig.environment(state.cfg, state.changed[i] as String)
-        if (target.rollbackOnFailure) {
-            names << target.name
+        String name = target.name
+        if (state.rolledBack.contains(name)) {
+            echo "${STEP}: ${name} was already rolled back by mlcd"
+        } else if (!target.rollbackOnFailure) {
+            echo "${STEP}: ${name} has rollback_on_failure: false; leaving it as it is"
         } else {
-            echo "${STEP}: ${target.name} has rollback_on_failure: false; leaving it as it is"
-        }
-    }
-    if (!names) {
-        return
-    }
-    onAgent(opts) {
-        for (String name : names) {
-            boolean done = outcome('deploy', name) == 'ROLLED_BACK' ||
-                outcome('smoke', name) in ['ROLLED_BACK', 'ROLLBACK_FAILED']
-            if (done) {
-                echo "${STEP}: ${name} was already rolled back by mlcd"
-                continue
-            }
             lock(resource: MlcdConfig.lockName(state.cfg, name)) {
-                stage("Rollback ${name}") {
-                    catchError(buildResult: 'FAILURE', stageResult: 'FAILURE') {
-                        mlcdRollback(config: opts.config, env: name, reason: reason,
-                                     credentialsId: credentialsFor(opts, state.cfg, name))
+                onAgent(opts, false) {
+                    stage("Rollback ${name}") {
+                        catchError(buildResult: 'FAILURE', stageResult: 'FAILURE') {
+                            mlcdRollback(config: opts.config, env: name, reason: reason,
+                                         credentialsId: credentialsFor(opts, state.cfg, name))
+                        }
                     }
                 }
             }
@@ -210,36 +232,33 @@ void rollBackChanged(Map opts, Map state, String reason) {
     }
 }
 
-/** Run body on an agent with this build's .mlcd state and the mlcd CLI; save the state afterwards. */
-void onAgent(Map opts, Closure body) {
+/**
+ * Run body on an agent with this build's .mlcd state, mlcd.yaml and the mlcd CLI (plus the bundle
+ * archive when `withBundle`); save the state afterwards. Call it inside lock(): an executor is taken
+ * only once the lock is held.
+ */
+void onAgent(Map opts, boolean withBundle, Closure body) {
     node(opts.agentLabel as String) {
         dir(MlcdCli.OUT_DIR) {
             deleteDir()
         }
         unstash(STATE)
+        if (withBundle) {
+            unstash(BUNDLE)
+        }
         mlcdSetup(opts.setup)
         try {
             body()
         } finally {
-            stash(name: STATE, includes: STATE_FILES, allowEmpty: true)
+            stashState(opts)
         }
     }
 }
 
-/** Why this build may not deploy past the first environment (pull request, other branch), or null. */
-String promotionBlocker(String releaseBranch) {
-    if (env.CHANGE_ID) {
-        return "pull request ${env.CHANGE_ID} deploys only to the first environment"
-    }
-    String branch = env.BRANCH_NAME ?: (env.GIT_BRANCH ? env.GIT_BRANCH.replaceFirst('^origin/', '') : null)
-    if (!branch) {
-        return 'the branch is unknown (use a multibranch job, or check out with GIT_BRANCH set)'
-    }
-    if (branch != releaseBranch) {
-        return "branch '${branch}' is not the release branch '${releaseBranch}' " +
-            'and deploys only to the first environment'
-    }
-    return null
+/** Stash the .mlcd state and mlcd.yaml, never the bundle archive (stashed once, as BUNDLE). */
+void stashState(Map opts) {
+    stash(name: STATE, includes: "${STATE_FILES}, ${opts.config}".toString(), excludes: BUNDLE_FILES,
+          allowEmpty: true)
 }
 
 /** The outcome in a stage file of this workspace, or null if mlcd wrote none. */

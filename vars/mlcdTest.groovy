@@ -8,8 +8,9 @@ import org.mlcd.StepArgs
 @Field static final String COMMAND = 'mlcd test --config "$MLCD_CONFIG_PATH" --env "$MLCD_ENV"'
 
 /**
- * Run an environment's test scenarios. Failed tests make the build UNSTABLE (through junit);
- * any other failure (node unreachable, bad config) fails it.
+ * Run an environment's test scenarios. Failed tests make the build UNSTABLE (through junit); when
+ * mlcd rolled the environment back (outcome ROLLED_BACK, exit 3) the description says to which
+ * bundle; a failed rollback (exit 5) or any other failure (node unreachable, bad config) fails it.
  */
 void call(Map args = [:]) {
     String problem = StepArgs.unknownKey(STEP, args, KEYS) ?:
@@ -27,7 +28,12 @@ void call(Map args = [:]) {
     if (run.exitCode == 0) {
         return
     }
+    String outcome = run.result?.outcome
     if (run.exitCode == 3) {
+        if (outcome == 'ROLLED_BACK') {
+            String to = MlcdCli.detail(run, 'rolledBackTo', 'the previous bundle')
+            MlcdCli.describe(this, "${target.name}: tests failed; rolled back to ${to} (verified)")
+        }
         String message = MlcdCli.failureMessage(STEP, target.name, run)
         if (failed == 0) {
             unstable(message)
@@ -35,6 +41,9 @@ void call(Map args = [:]) {
             echo message
         }
         return
+    }
+    if (run.exitCode == 5) {
+        MlcdCli.describe(this, "${target.name}: tests failed and ROLLBACK FAILED, a person must act")
     }
     error(MlcdCli.failureMessage(STEP, target.name, run))
 }

@@ -13,6 +13,7 @@ class MlcdCli implements Serializable {
     private static final long serialVersionUID = 1L
 
     static final String OUT_DIR = '.mlcd'
+    static final String RUN_RECORD = '.mlcd/run.json'
     static final String ARCHIVE = '.mlcd/*.json, .mlcd/audit.jsonl, .mlcd/reports/**'
     static final String APPROVE = 'mlcd approve --config "$MLCD_CONFIG_PATH" --env "$MLCD_ENV" ' +
         '--approver "$MLCD_APPROVER" --comment "$MLCD_APPROVAL_COMMENT"'

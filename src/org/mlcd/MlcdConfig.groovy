@@ -11,8 +11,14 @@ import com.cloudbees.groovy.cps.NonCPS
 class MlcdConfig implements Serializable {
     private static final long serialVersionUID = 1L
 
-    /** Read `path` with readYaml and summarise it; stops the build with a one-line error if unusable. */
+    /**
+     * Read `path` with readYaml and summarise it; stops the build with a one-line error if unusable.
+     * In a pull-request build the file is first replaced by its trusted copy (see useTrustedCopy).
+     */
     static Map load(Object script, String path, String step) {
+        if (script.env.CHANGE_ID) {
+            useTrustedCopy(script, path, step)
+        }
         if (!script.fileExists(path)) {
             script.error("${step}: configuration file ${path} not found " +
                 "(fix: add mlcd.yaml at the repository root or pass config: 'path/to/mlcd.yaml')")
@@ -23,6 +29,29 @@ class MlcdConfig implements Serializable {
             script.error("${step}: ${problem}")
         }
         return summarize((Map) doc)
+    }
+
+    /**
+     * Pull requests must not choose the nodes that receive API keys: read `path` with readTrusted
+     * (the target branch's version; it fails when an untrusted pull request changed the file) and
+     * write it to the workspace path mlcd reads, before any credentials are bound. Done once per
+     * workspace: env.MLCD_TRUSTED_CONFIG remembers the absolute path.
+     */
+    static void useTrustedCopy(Object script, String path, String step) {
+        String where = "${script.pwd()}/${path}".toString()
+        if (script.env.MLCD_TRUSTED_CONFIG == where) {
+            return
+        }
+        String text = null
+        try {
+            text = script.readTrusted(path)
+        } catch (err) {
+            script.error("${step}: pull request ${script.env.CHANGE_ID} changes ${path}, which decides where " +
+                "API keys are sent; its build cannot use it (${err.message}) (fix: a maintainer pushes the " +
+                "change to a branch of the repository, or merges it)")
+        }
+        script.writeFile(file: path, text: text)
+        script.env.MLCD_TRUSTED_CONFIG = where
     }
 
     /** The first problem that stops the steps from using the document, or null. */

@@ -167,6 +167,13 @@ abstract class BasePipelineTest {
         h.registerAllowedMethod('writeFile', [Map]) { Map m -> h.writeText(m.file as String, m.text as String) }
         h.registerAllowedMethod('readFile', [String]) { String f -> h.readText(f) }
         h.registerAllowedMethod('readFile', [Map]) { Map m -> h.readText(m.file as String) }
+        h.registerAllowedMethod('readTrusted', [String]) { String f ->
+            String current = h.readText(f)
+            if (h.trustedFiles.containsKey(f) && h.trustedFiles[f] != current) {
+                throw new PipelineAbort("${f} has been modified in an untrusted revision")
+            }
+            return current
+        }
         h.registerAllowedMethod('fileExists', [String]) { String f -> h.fileExists(f) }
         h.registerAllowedMethod('fileExists', [Map]) { Map m -> h.fileExists(m.file as String) }
         h.registerAllowedMethod('libraryResource', [String]) { String p ->

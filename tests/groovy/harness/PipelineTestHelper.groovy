@@ -20,6 +20,8 @@ class PipelineTestHelper {
     final List<MethodCall> pipelineOptions = []
     /** Files of the fake workspace (path relative to the workspace -> text) when no real workspace is set. */
     final Map<String, String> files = [:]
+    /** readTrusted: path -> the target branch's text; a workspace file that differs makes readTrusted fail. */
+    final Map<String, String> trustedFiles = [:]
     /** Credentials store: id -> secret string, or [username: .., password: ..]. */
     final Map<String, Object> credentials = [:]
     /** Real workspace directory (end-to-end mode); null in unit tests. */

@@ -31,13 +31,30 @@ class MlcdApproveTest extends MlcdStepTestBase {
     }
 
     @Test
-    void withALabelTheApproverIsRecordedAtOnceOnThatAgent() {
-        runStep('mlcdApprove', [env: 'prod', submitter: 'ops', label: 'linux'])
-        assert (lastCall('node').args[0]) == 'linux'
+    void thereIsNoLabelOptionThatWouldRecordInAnotherWorkspace() {
+        Throwable e = runStep('mlcdApprove', [env: 'prod', submitter: 'ops', label: 'linux'])
+        assert e.message.startsWith("mlcdApprove: unknown argument 'label'")
+        assert helper.calls('node').isEmpty()
+        assert helper.calls('input').isEmpty()
+    }
+
+    @Test
+    void insideANodeWhoseWorkspaceHoldsTheRunRecordTheApproverIsRecordedAtOnce() {
+        env.NODE_NAME = 'linux-1'
+        helper.files['.mlcd/run.json'] = '{}'
+        runStep('mlcdApprove', [env: 'prod', submitter: 'ops'])
         assert commands() == ['approve prod']
         assert cliRuns[0].vars.MLCD_APPROVER == 'approver'
-        assert cliRuns[0].vars.NODE_NAME == 'linux'
         assert !env.MLCD_APPROVAL_PENDING_PROD
+    }
+
+    @Test
+    void insideANodeWithoutThisBuildsRunRecordMlcdDeployRecordsItLater() {
+        env.NODE_NAME = 'linux-2'
+        runStep('mlcdApprove', [env: 'prod', submitter: 'ops'])
+        assert cliRuns.isEmpty()
+        assert env.MLCD_APPROVAL_PENDING_PROD == 'approver'
+        assertJobStatusSuccess()
     }
 
     @Test
@@ -52,9 +69,16 @@ class MlcdApproveTest extends MlcdStepTestBase {
     }
 
     @Test
-    void withoutSubmitterAnyoneMayApproveAndTheLogSaysSo() {
-        runStep('mlcdApprove', [env: 'prod'])
+    void withoutSubmitterTheBuildStopsUnlessAnyApproverIsAllowed() {
+        Throwable e = runStep('mlcdApprove', [env: 'prod'])
+        assert e.message == "mlcdApprove: no submitter for prod, so anyone who may build this job could approve it " +
+            "(fix: submitter: 'release-managers' (users or groups, comma-separated), or allowAnyApprover: true)"
+        assert helper.calls('input').isEmpty()
+        assert helper.calls('milestone').isEmpty()
+        assertJobStatusFailure()
+        currentBuild.reset()
+        assert runStep('mlcdApprove', [env: 'prod', allowAnyApprover: true]) == null
         assert !(lastCall('input').args[0] as Map).containsKey('submitter')
-        assert helper.log.contains('mlcdApprove: no submitter given: anyone allowed to build this job may approve prod')
+        assert helper.log.contains('mlcdApprove: allowAnyApprover: anyone allowed to build this job may approve prod')
     }
 }

@@ -70,7 +70,7 @@ class MlcdDeployTest extends MlcdStepTestBase {
     void unknownKeyIsRejectedWithTheClosestValidKey() {
         Throwable e = runStep('mlcdDeploy', [enviroment: 'prod'])
         assert e.message == "mlcdDeploy: unknown argument 'enviroment' (did you mean 'env'?); " +
-            'valid arguments: env, config, credentialsId, artifactCredentialsId'
+            'valid arguments: env, config, credentialsId, artifactCredentialsId, releaseBranch'
         assert cliRuns.isEmpty()
     }
 
@@ -127,12 +127,30 @@ class MlcdDeployTest extends MlcdStepTestBase {
     void pullRequestCannotDeployPastTheFirstEnvironmentEvenWithTheSingleStep() {
         env.CHANGE_ID = '12'
         Throwable e = runStep('mlcdDeploy', [env: 'prod'])
-        assert e.message == 'mlcdDeploy: pull request 12 may deploy only to the first environment (test), not to prod ' +
-            "(fix: merge it, then the release branch's build deploys further)"
+        assert e.message == 'mlcdDeploy: pull request 12 deploys only to the first environment (test); not deploying ' +
+            'to prod (fix: merge into the release branch, whose build deploys further)'
         assert cliRuns.isEmpty()
         currentBuild.reset()
         assert runStep('mlcdDeploy', [env: 'test']) == null
         assert commands() == ['deploy test']
+    }
+
+    @Test
+    void onlyTheReleaseBranchDeploysPastTheFirstEnvironment() {
+        env.BRANCH_NAME = 'feature/x'
+        Throwable e = runStep('mlcdDeploy', [env: 'prod'])
+        assert e.message.startsWith("mlcdDeploy: branch 'feature/x' is not the release branch 'main' and deploys only " +
+            'to the first environment (test); not deploying to prod')
+        assert cliRuns.isEmpty()
+        currentBuild.reset()
+        env.remove('BRANCH_NAME')
+        e = runStep('mlcdDeploy', [env: 'prod'])
+        assert e.message.startsWith('mlcdDeploy: the branch is unknown')
+        env.GIT_BRANCH = 'origin/release'
+        currentBuild.reset()
+        assert runStep('mlcdDeploy', [env: 'prod', releaseBranch: 'release']) == null
+        assert runStep('mlcdDeploy', [env: 'test']) == null
+        assert commands() == ['deploy prod', 'deploy test']
     }
 
     @Test

@@ -167,4 +167,26 @@ class MlcdGateStepsTest extends MlcdStepTestBase {
         assert junitCalls() == [[testResults: '.mlcd/reports/test/tests.xml', allowEmptyResults: true]]
         assert !junitCalls().any { Map m -> (m.testResults as String).endsWith('.html') }
     }
+
+    @Test
+    void failedTestsRolledBackByMlcdAreDescribedAndLeaveTheBuildUnstable() {
+        // what mlcd test writes with rollback_on_failure on: outcome ROLLED_BACK, exit code 3
+        cliResult('test', 'test', 3, 'ROLLED_BACK', 'tests failed on test: 1 of 3 passed; rolled back', 2)
+        assert runStep('mlcdTest', [env: 'test']) == null
+        assert currentBuild.description == "test: tests failed; rolled back to ${PREVIOUS} (verified)"
+        assertJobStatusUnstable()
+        currentBuild.reset()
+        cliResult('test', 'test', 3, 'ROLLED_BACK', 'tests failed on test; rolled back', 2, [summary: '1 of 3 passed'])
+        runStep('mlcdTest', [env: 'test'])
+        assert currentBuild.description == 'test: tests failed; rolled back to the previous bundle (verified)'
+    }
+
+    @Test
+    void failedTestsWhoseRollbackFailedFailTheBuildAndAskForAPerson() {
+        cliResult('test', 'test', 5, 'ROLLBACK_FAILED', 'tests failed on test; could not verify the rollback', 1)
+        Throwable e = runStep('mlcdTest', [env: 'test'])
+        assert e.message.contains('(mlcd exit code 5: rollback failed or state unverified: a person must act)')
+        assert currentBuild.description == 'test: tests failed and ROLLBACK FAILED, a person must act'
+        assertJobStatusFailure()
+    }
 }

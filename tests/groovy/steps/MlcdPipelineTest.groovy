@@ -8,8 +8,11 @@ class MlcdPipelineTest extends MlcdStepTestBase {
     static final List<String> FULL = ['Release candidate', 'Setup', 'Validate', 'Bundle', 'Publish', 'Environments',
                                       'Deploy test', 'Test test', 'Approve prod', 'Deploy prod', 'Smoke prod']
 
+    /** Run mlcdPipeline; prod needs approval, so submitter defaults to 'release-managers' unless the test says. */
     private Throwable runPipeline(Map args = [:]) {
-        Throwable e = runStep('mlcdPipeline', args)
+        Map a = args.containsKey('submitter') || args.containsKey('allowAnyApprover') ? args :
+            [submitter: 'release-managers'] + args
+        Throwable e = runStep('mlcdPipeline', a)
         return e ?: helper.pipelineFailure
     }
 
@@ -67,15 +70,46 @@ class MlcdPipelineTest extends MlcdStepTestBase {
     }
 
     @Test
-    void pullRequestNeverDeploysPastTheFirstEnvironment() {
+    void pullRequestNeverDeploysPastTheFirstEnvironmentNorPublishes() {
         env.BRANCH_NAME = 'PR-12'
         env.CHANGE_ID = '12'
         assert runPipeline() == null
-        assert commands() == ['validate', 'bundle', 'publish', 'deploy test', 'test test']
+        assert commands() == ['validate', 'bundle', 'deploy test', 'test test']
+        assert helper.skippedStages == ['Publish']
         assert !helper.stages.contains('Deploy prod')
         assert helper.calls('input').isEmpty()
         assert helper.log.contains('mlcdPipeline: pull request 12 deploys only to the first environment; not deploying to prod')
         assertJobStatusSuccess()
+    }
+
+    @Test
+    void pullRequestUsesTheTrustedMlcdYamlBeforeAnyCredentialIsBound() {
+        env.BRANCH_NAME = 'PR-13'
+        env.CHANGE_ID = '13'
+        helper.trustedFiles['mlcd.yaml'] = helper.files['mlcd.yaml']
+        assert runPipeline() == null
+        int trusted = indexOf('readTrusted')
+        assert trusted >= 0 && trusted < indexOf('withCredentials')
+        assert helper.calls('readTrusted')[0].args[0] == 'mlcd.yaml'
+        int write = indexOf('writeFile') { MethodCall c -> (c.args[0] as Map).file == 'mlcd.yaml' }
+        assert write > trusted && write < indexOf('withCredentials')
+        // the trusted copy travels with the state to the agents of the environments
+        assert helper.calls('stash').findAll { MethodCall c -> (c.args[0] as Map).name == 'mlcd-state' }
+            .every { MethodCall c -> ((c.args[0] as Map).includes as String).split(', ').contains('mlcd.yaml') }
+    }
+
+    @Test
+    void pullRequestThatChangesMlcdYamlStopsBeforeAnyKeyIsBound() {
+        env.BRANCH_NAME = 'PR-14'
+        env.CHANGE_ID = '14'
+        helper.trustedFiles['mlcd.yaml'] = 'project: CHURN\n# the target branch version\n'
+        helper.files['mlcd.yaml'] = 'project: CHURN\ndesign: {url: https://attacker.example}\n'
+        Throwable e = runPipeline()
+        assert e.message.startsWith('mlcdPipeline: pull request 14 changes mlcd.yaml, which decides where API keys are sent')
+        assert helper.calls('withCredentials').isEmpty()
+        assert cliRuns.isEmpty()
+        assertJobStatusFailure()
+        assertNoSecretLeaked()
     }
 
     @Test
@@ -118,12 +152,38 @@ class MlcdPipelineTest extends MlcdStepTestBase {
     }
 
     @Test
-    void failedTestsStopPromotionMakeTheBuildUnstableAndRollBack() {
+    void failedTestsRolledBackByMlcdStopPromotionAndAreNotRolledBackTwice() {
+        // what mlcd test writes when tests fail with rollback_on_failure on (the default): ROLLED_BACK, exit 3
+        cliResult('test', 'test', 3, 'ROLLED_BACK', 'tests failed on test: 1 of 3 passed; rolled back', 1)
+        assert runPipeline() == null
+        assert commands() == ['validate', 'bundle', 'publish', 'deploy test', 'test test']
+        assert helper.calls('input').isEmpty()
+        assert !helper.stages.any { String st -> st.endsWith(' prod') }
+        assert helper.log.contains('mlcdPipeline: tests failed on test; not promoting this bundle further')
+        assert helper.log.contains('mlcdPipeline: test was already rolled back by mlcd')
+        assert currentBuild.description.contains("test: tests failed; rolled back to ${PREVIOUS} (verified)")
+        assertJobStatusUnstable()
+    }
+
+    @Test
+    void failedTestsWithNothingToRollBackToStopPromotionAndTryTheRollback() {
+        // first deployment to test: mlcd test has no previous bundle, writes GATE_FAILED with exit 3
         cliResult('test', 'test', 3, 'GATE_FAILED', '1 of 3 test scenarios failed', 1)
+        cliResult('rollback', 'test', 7, 'NOTHING_TO_ROLL_BACK', 'nothing to roll back to on test')
         assert runPipeline() == null
         assert commands() == ['validate', 'bundle', 'publish', 'deploy test', 'test test', 'rollback test']
         assert helper.calls('input').isEmpty()
         assertJobStatusUnstable()
+    }
+
+    @Test
+    void failedTestsWhoseRollbackFailedFailTheBuildAndAreNotRolledBackAgain() {
+        cliResult('test', 'test', 5, 'ROLLBACK_FAILED', 'tests failed on test; could not verify the rollback', 1)
+        Throwable e = runPipeline()
+        assert e.message.startsWith('mlcdTest: test: tests failed on test')
+        assert commands() == ['validate', 'bundle', 'publish', 'deploy test', 'test test']
+        assert helper.log.contains('mlcdPipeline: test was already rolled back by mlcd')
+        assertJobStatusFailure()
     }
 
     @Test
@@ -176,15 +236,87 @@ class MlcdPipelineTest extends MlcdStepTestBase {
         helper.callStack.each { MethodCall c -> assert !helper.callArgsToString(c).contains('prod-key-other') }
     }
 
+    /** A workspace as the real CLI leaves it after a release, with the bundle archive. */
+    private void releaseTree() {
+        ['.mlcd/run.json', '.mlcd/bundle.json', '.mlcd/deploy-test.json', '.mlcd/audit.jsonl',
+         '.mlcd/reports/test/tests.xml', '.mlcd/reports/test/report.html',
+         ".mlcd/bundles/${BUNDLE}.zip".toString(), ".mlcd/bundles/${BUNDLE}.zip.sha256".toString()].each { String f ->
+            helper.files.putIfAbsent(f, 'x')
+        }
+    }
+
+    /** The files a stash call would take from the fake workspace (includes minus excludes). */
+    private List<String> stashed(Map args) {
+        List<String> taken = helper.glob(args.includes as String)
+        return args.excludes ? taken - helper.glob(args.excludes as String) : taken
+    }
+
     @Test
     void everyReportIsPublishedAndNoBundleArchived() {
         runPipeline()
+        releaseTree()
         List<String> reports = helper.calls('junit').collect { MethodCall c -> (c.args[0] as Map).testResults as String }
         assert reports.containsAll(['.mlcd/reports/validate.xml', '.mlcd/reports/test/tests.xml', '.mlcd/reports/prod/smoke.xml'])
         assert helper.calls('junit').every { MethodCall c -> (c.args[0] as Map).allowEmptyResults == true }
-        assert helper.calls('archiveArtifacts').every { MethodCall c -> !((c.args[0] as Map).artifacts as String).contains('bundles') }
-        assert helper.calls('stash').every { MethodCall c -> (c.args[0] as Map).name == 'mlcd-state' }
-        assert helper.calls('unstash').size() == 2
+        List<String> archived = helper.calls('archiveArtifacts')
+            .collectMany { MethodCall c -> helper.glob((c.args[0] as Map).artifacts as String) }.unique()
+        assert archived.containsAll(['.mlcd/run.json', '.mlcd/audit.jsonl', '.mlcd/reports/test/tests.xml'])
+        assert !archived.any { String f -> f.startsWith('.mlcd/bundles/') }
+    }
+
+    @Test
+    void theBundleArchiveIsStashedOnceAndUnstashedOnlyToDeploy() {
+        helper.registerAllowedMethod('stash', [Map]) { Map m ->
+            releaseTree()
+            helper.log << "stash ${m.name}: ${stashed(m).join(' ')}".toString()
+        }
+        cliResult('smoke', 'prod', 4, 'ROLLED_BACK', 'smoke failed on prod; rolled back', 1)
+        runPipeline()
+        List<Map> stashes = helper.calls('stash').collect { MethodCall c -> c.args[0] as Map }
+        List<Map> bundle = stashes.findAll { Map m -> m.name == 'mlcd-bundle' }
+        assert bundle.size() == 1
+        assert stashed(bundle[0]) == [".mlcd/bundles/${BUNDLE}.zip".toString(), ".mlcd/bundles/${BUNDLE}.zip.sha256".toString()]
+        List<Map> state = stashes.findAll { Map m -> m.name == 'mlcd-state' }
+        assert state.size() == 4  // release candidate, test, prod, rollback of test
+        state.each { Map m ->
+            List<String> files = stashed(m)
+            assert files.contains('.mlcd/run.json') && files.contains('mlcd.yaml')
+            assert !files.any { String f -> f.startsWith('.mlcd/bundles/') }
+        }
+        List<String> unstashed = helper.calls('unstash').collect { MethodCall c -> c.args[0] as String }
+        assert unstashed == ['mlcd-state', 'mlcd-bundle', 'mlcd-state', 'mlcd-bundle', 'mlcd-state']
+    }
+
+    @Test
+    void anEnvironmentsExecutorIsTakenOnlyOnceItsLockIsHeld() {
+        cliResult('smoke', 'prod', 4, 'ROLLED_BACK', 'smoke failed on prod; rolled back', 1)
+        runPipeline()
+        ['deploy test', 'deploy prod', 'smoke prod', 'rollback test'].each { String cmd ->
+            List<String> parts = cmd.split(' ')
+            List<String> outer = ancestors(indexOfCli(parts[0], parts[1]))
+            assert outer.contains('node') && outer.contains('lock')
+            assert outer.indexOf('node') < outer.indexOf('lock'): "${cmd}: node must be inside lock, not around it"
+        }
+        helper.calls('lock').each { MethodCall c ->
+            assert !ancestors(helper.callStack.indexOf(c)).contains('node')
+        }
+    }
+
+    @Test
+    void anEnvironmentThatNeedsApprovalNeedsApprovers() {
+        Throwable e = runPipeline(submitter: null)
+        assert e.message == "mlcdPipeline: prod needs approval but no submitter is given, so anyone who may build this " +
+            "job could approve it (fix: submitter: 'release-managers' or [prod: '...'], or allowAnyApprover: true)"
+        assert cliRuns.isEmpty()
+        assert helper.calls('withCredentials').isEmpty()
+        currentBuild.reset()
+        e = runPipeline(submitter: [test: 'qa'])
+        assert e.message.startsWith('mlcdPipeline: prod needs approval but no submitter is given')
+        currentBuild.reset()
+        cliRuns.clear()
+        assert runPipeline(allowAnyApprover: true) == null
+        assert !(helper.calls('input')[0].args[0] as Map).containsKey('submitter')
+        assert commands().contains('deploy prod')
     }
 
     @Test
