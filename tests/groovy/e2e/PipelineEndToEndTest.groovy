@@ -182,4 +182,35 @@ class PipelineEndToEndTest extends BasePipelineTest {
         assert helper.calls('input').isEmpty()
         assert !helper.calls('sh').any { MethodCall c -> c.env.MLCD_ENV == 'prod' }
     }
+
+    @Test
+    void failedTestsOnTestAreRolledBackByMlcdAndNeverReachProd() {
+        // a good release first, so that the test environment has a bundle to go back to
+        env.BRANCH_NAME = 'main'
+        runPipeline()
+        assert helper.pipelineFailure == null: helper.log.takeRight(30).join('\n')
+        String good = json('.mlcd/bundle.json').bundleId
+        assert ask([op: 'active', env: 'prod']).bundleId == good
+
+        // the next release's model misses the (raised) AUC threshold: TEST_MODEL_PERFORMANCE fails on test
+        assert ask([op: 'design_variable', name: 'auc_threshold', value: 1.01]).ok
+        try {
+            setUp()
+            realWorkspace()
+            env.BRANCH_NAME = 'main'
+            runPipeline()
+        } finally {
+            ask([op: 'design_variable', name: 'auc_threshold', value: 0.78])
+        }
+        Map tests = json('.mlcd/test-test.json')
+        assert tests.outcome == 'ROLLED_BACK' && tests.exitCode == 3
+        assertJobStatusUnstable()
+        assert ask([op: 'active', env: 'test']).bundleId == good
+        assert ask([op: 'active', env: 'prod']).bundleId == good
+        assert helper.calls('input').isEmpty()
+        assert !helper.calls('sh').any { MethodCall c -> c.env.MLCD_ENV == 'prod' }
+        assert !helper.stages.any { String s -> s.endsWith(' prod') || s.startsWith('Rollback') }
+        assert currentBuild.description.contains("test: tests failed; rolled back to ${good} (verified)")
+        assert helper.log.contains('mlcdPipeline: test was already rolled back by mlcd')
+    }
 }

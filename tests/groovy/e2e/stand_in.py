@@ -9,6 +9,8 @@ JSON line: {"config": ..., "keys": {"design": ..., ...}, "urls": {...}}.
 Then it answers one JSON command per stdin line with one JSON line:
   {"op": "active", "env": "prod"}       -> {"bundleId": "..."}   (read from the node)
   {"op": "break_prod_smoke"}            -> {"ok": true}  prod bills in EUR, the next release drops EUR rates
+  {"op": "design_variable", "name": "auc_threshold", "value": 1.01}
+                                        -> {"ok": true}  sets a standard variable of the design project
   {"op": "stop"} or end of input        -> stops every node and exits 0
 """
 
@@ -61,6 +63,13 @@ def break_prod_smoke(nodes: dict[str, SimNode]) -> None:
     api(nodes["design"], "PUT", f"projects/{PROJECT}/variables/", design)
 
 
+def set_design_variable(nodes: dict[str, SimNode], name: str, value: Any) -> None:
+    """Set one standard variable of the design project (the next bundle carries it)."""
+    design = api(nodes["design"], "GET", f"projects/{PROJECT}/variables/")
+    design["standard"][name] = value
+    api(nodes["design"], "PUT", f"projects/{PROJECT}/variables/", design)
+
+
 def main(out: Path) -> int:
     """Start the nodes, serve commands from stdin, stop the nodes."""
     nodes: dict[str, SimNode] = {}
@@ -89,6 +98,9 @@ def main(out: Path) -> int:
                 print(json.dumps({"bundleId": active_bundle(nodes[command["env"]])}), flush=True)
             elif command["op"] == "break_prod_smoke":
                 break_prod_smoke(nodes)
+                print(json.dumps({"ok": True}), flush=True)
+            elif command["op"] == "design_variable":
+                set_design_variable(nodes, command["name"], command["value"])
                 print(json.dumps({"ok": True}), flush=True)
             else:
                 print(json.dumps({"error": f"unknown op {command['op']}"}), flush=True)
