@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import os
-
 from mlcd.deployment import (
     archive_path,
     check_archive,
@@ -13,13 +10,12 @@ from mlcd.deployment import (
     make_plan,
     node_connection_names,
 )
-from mlcd.redact import redact
 from mlcd.runrecord import RunRecord
 from mlcd.stages.runner import StageContext, StageResult
 
 
 def run(ctx: StageContext) -> StageResult:
-    """Print the deploy plan of this run's bundle for ``--env`` and write ``plan-<env>.json``."""
+    """Print the deploy plan of this run's bundle for ``--env`` (the runner writes ``plan-<env>.json``)."""
     cfg = ctx.config()
     env = ctx.environment()
     record = RunRecord.load(ctx.out_dir)
@@ -47,27 +43,10 @@ def run(ctx: StageContext) -> StageResult:
     if plan.noop:
         what = "no change (already active)"
     path = ctx.out_dir / f"plan-{env.name}.json"
-    result = StageResult(
+    return StageResult(
         outcome="NOOP" if plan.noop else "SUCCESS",
         message=f"plan for {env.name}: {what}; nothing was changed (plan in {path})",
         bundle_id=bundle.bundle_id,
         reports=[str(path)],
         details={"plan": plan.to_dict()},
     )
-    if ctx.command != "plan":  # `deploy --plan`: also write plan-<env>.json, as `mlcd plan` does
-        payload = {
-            "stage": "plan",
-            "environment": env.name,
-            "outcome": result.outcome,
-            "exitCode": 0,
-            "bundleId": result.bundle_id,
-            "message": result.message,
-            "errorCategory": None,
-            "reports": result.reports,
-            "links": {},
-            "details": result.details,
-        }
-        tmp = path.with_suffix(".json.tmp")
-        tmp.write_text(redact(json.dumps(payload, indent=2, sort_keys=True)) + "\n", encoding="utf-8")
-        os.replace(tmp, path)
-    return result

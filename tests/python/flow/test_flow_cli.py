@@ -133,7 +133,7 @@ def test_plan_changes_nothing(pipe: PipelineEnv) -> None:
     plan = stage(pipe, "plan-test")["details"]["plan"]
     assert plan["active_now"] == good and plan["already_imported"] is False
     [conn] = plan["connections"]
-    assert conn == {"required": "warehouse", "afterRemapping": "warehouse_test", "available": None}
+    assert conn == {"required": "warehouse", "afterRemapping": "warehouse_test", "available": True}
     prod_plan = ok(pipe.mlcd("plan", "--env", "prod"))
     assert "will be created from the bundle" in prod_plan.stdout
     assert stage(pipe, "plan-prod")["details"]["plan"]["project_exists"] is False
@@ -291,6 +291,9 @@ def test_activation_refused_leaves_the_environment_unchanged(pipe: PipelineEnv) 
     pipe.env_config("test")["connection_remappings"] = {"warehouse": "no_such_connection"}
     pipe.write_config()
     make_bundle(pipe, 2)
+    planned = ok(pipe.mlcd("plan", "--env", "test"))  # the plan already says it
+    assert "connection warehouse -> no_such_connection: MISSING" in planned.stdout
+    assert stage(pipe, "plan-test")["details"]["plan"]["missing_connections"] == ["no_such_connection"]
     proc = pipe.mlcd("deploy", "--env", "test")
     assert proc.returncode == 8, proc.stdout + proc.stderr
     assert "unchanged" in proc.stderr and good in proc.stderr
@@ -416,7 +419,8 @@ def test_unreachable_node_is_an_infrastructure_error_not_a_gate_failure(pipe: Pi
     for command in ("test", "smoke", "deploy"):
         proc = pipe.mlcd(command, "--env", "test")
         assert proc.returncode == 6, proc.stdout + proc.stderr
-        assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+        errors = [line for line in proc.stderr.splitlines() if line.startswith(f"mlcd {command}: error: ")]
+        assert "Traceback" not in proc.stderr and len(errors) == 1 and "(fix: " in errors[0]
         assert stage(pipe, f"{command}-test")["outcome"] == "FAILED"
     assert deployments(pipe, "test")[-1] == "FAILED_UNCHANGED"
 
