@@ -27,8 +27,52 @@ class MlcdSetupTest extends MlcdStepTestBase {
     void indexUrlGoesToPipThroughTheEnvironment() {
         installedVersion = "mlcd ${libraryVersion()}"
         runStep('mlcdSetup', [indexUrl: 'https://nexus.example/repository/pypi/simple'])
-        assert helper.calls('sh')[0].env.PIP_INDEX_URL == 'https://nexus.example/repository/pypi/simple'
+        assert helper.calls('sh')[0].env.MLCD_INDEX_URL == 'https://nexus.example/repository/pypi/simple'
         assert !helper.shScripts().any { String s -> s.contains('nexus.example') }
+        assert helper.calls('withCredentials').isEmpty()
+        assert runShellForReal([MLCD_INDEX_URL: 'https://nexus.example/repository/pypi/simple']) ==
+            'https://nexus.example/repository/pypi/simple'
+    }
+
+    @Test
+    void indexCredentialsAreBoundToShellVariablesAndPutIntoTheUrlOnlyInsideTheScript() {
+        installedVersion = "mlcd ${libraryVersion()}"
+        helper.credentials['nexus-ci'] = [username: 'ci bot', password: 'p@ss:w/rd-5eb63bbb']
+        assert runStep('mlcdSetup', [indexUrl: 'https://nexus.example/repository/pypi/simple',
+                                     indexCredentialsId: 'nexus-ci']) == null
+        assert (lastCall('withCredentials').args[0] as List) == [[$class: 'UsernamePasswordMultiBinding',
+            credentialsId: 'nexus-ci', usernameVariable: 'MLCD_INDEX_USER', passwordVariable: 'MLCD_INDEX_PASSWORD']]
+        Map<String, String> vars = helper.calls('sh')[0].env
+        assert vars.MLCD_INDEX_PASSWORD == 'p@ss:w/rd-5eb63bbb'
+        assert !vars.containsKey('PIP_INDEX_URL')
+        helper.callStack.each { c -> assert !helper.callArgsToString(c).contains('5eb63bbb') }
+        helper.log.each { String l -> assert !l.contains('5eb63bbb') }
+        // the script itself builds the URL, percent-encoding the login
+        assert runShellForReal([MLCD_INDEX_URL: 'https://nexus.example/repository/pypi/simple',
+                                MLCD_INDEX_USER: 'ci bot', MLCD_INDEX_PASSWORD: 'p@ss:w/rd-5eb63bbb']) ==
+            'https://ci%20bot:p%40ss%3Aw%2Frd-5eb63bbb@nexus.example/repository/pypi/simple'
+    }
+
+    @Test
+    void indexCredentialsWithoutIndexUrlAreRejected() {
+        Throwable e = runStep('mlcdSetup', [indexCredentialsId: 'nexus-ci'])
+        assert e.message == 'mlcdSetup: indexCredentialsId needs indexUrl: the package index those credentials log in to'
+        assert helper.shScripts().isEmpty()
+    }
+
+    /** Run mlcdSetup's index part with bash and the given variables; returns the PIP_INDEX_URL it exports. */
+    private String runShellForReal(Map<String, String> vars) {
+        Script s = loadScript('vars/mlcdSetup.groovy')
+        java.lang.reflect.Field f = s.getClass().getDeclaredField('USE_INDEX')
+        f.accessible = true
+        String script = (f.get(null) as String) + 'printf %s "${PIP_INDEX_URL:-unset}"'
+        ProcessBuilder pb = new ProcessBuilder('bash', '-c', script)
+        pb.environment().remove('PIP_INDEX_URL')
+        pb.environment().putAll(vars + [MLCD_PYTHON: 'python3'])
+        Process p = pb.start()
+        String out = p.inputStream.getText('UTF-8')
+        assert p.waitFor() == 0: p.errorStream.getText('UTF-8')
+        return out
     }
 
     @Test
@@ -55,7 +99,8 @@ class MlcdSetupTest extends MlcdStepTestBase {
     void failedInstallStopsTheBuildWithAHint() {
         helper.addShMock(~/(?s)set -eu.*/, 'ERROR: No matching distribution found for mlcd==0.1.0', 1)
         Throwable e = runStep('mlcdSetup')
-        assert e.message.startsWith("mlcdSetup: installing mlcd ${libraryVersion()} from PyPI into /ws/team/.mlcd-venv failed (exit code 1)")
+        assert e.message.startsWith("mlcdSetup: installing mlcd ${libraryVersion()} from the agent's pip configuration " +
+            '(pip.conf, PIP_INDEX_URL) into /ws/team/.mlcd-venv failed (exit code 1)')
         assert env.MLCD_VENV == null
     }
 
