@@ -79,15 +79,17 @@ class DeclarativePipeline {
         Closure body = {
             Throwable failure = null
             try {
-                runWithAgent(s.agentLabel, {
-                    withEnvironment(s.environment, {
-                        if (s.steps != null) {
-                            runSteps(s.steps)
-                        } else {
-                            runStages(s.stages)
+                withStageOptions(s.options) {
+                    runWithAgent(s.agentLabel) {
+                        withEnvironment(s.environment) {
+                            if (s.steps != null) {
+                                runSteps(s.steps)
+                            } else {
+                                runStages(s.stages)
+                            }
                         }
-                    })
-                })
+                    }
+                }
             } catch (Throwable t) {
                 failure = markFailed(t)
             }
@@ -98,6 +100,20 @@ class DeclarativePipeline {
             }
         }
         helper.invoke('stage', [s.name, body] as Object[])
+    }
+
+    /** Stage-level options that wrap the stage (lock, timeout, retry) run outside its agent, as in Jenkins. */
+    private void withStageOptions(List<MethodCall> options, Closure body) {
+        Closure run = body
+        for (int i = options.size() - 1; i >= 0; i--) {
+            MethodCall o = options[i]
+            if (o.methodName in ['lock', 'timeout', 'retry']) {
+                Closure inner = run
+                Object[] args = (o.args.toList() + [inner]) as Object[]
+                run = { helper.invoke(o.methodName, args) }
+            }
+        }
+        run.call()
     }
 
     private void runSteps(Closure steps) {
@@ -180,6 +196,7 @@ class DeclarativePipeline {
         List<StageDef> stages = []
         PostDsl post
         Map<String, Object> environment = [:]
+        List<MethodCall> options = []
     }
 
     /** Words valid directly inside `pipeline {}`. */
@@ -281,6 +298,12 @@ class DeclarativePipeline {
             model.steps = c
         }
 
+        void options(Closure c) {
+            OptionsDsl o = new OptionsDsl()
+            configure(c, o)
+            model.options.addAll(o.calls)
+        }
+
         void stages(Closure c) {
             StagesDsl s = new StagesDsl(helper)
             configure(c, s)
@@ -326,6 +349,7 @@ class DeclarativePipeline {
 
         void beforeAgent(boolean ignored) { }
         void beforeInput(boolean ignored) { }
+        void beforeOptions(boolean ignored) { }
 
         void branch(String pattern) {
             PipelineTestHelper h = helper

@@ -18,6 +18,7 @@ abstract class MlcdStepTestBase extends BasePipelineTest {
         'mlcd-churn-prod': 'prod-key-e9800998',
     ]
     static final String ARTIFACT_PASSWORD = 'artifact-pass-ecf8427e'
+    static final String INDEX_PASSWORD = 'index-pass-1f3870be'
 
     /** Every mlcd command that ran, as [command, env, script, envVars]. */
     List<Map> cliRuns = []
@@ -31,6 +32,7 @@ abstract class MlcdStepTestBase extends BasePipelineTest {
         helper.files['mlcd.yaml'] = '# read through yamlDocs'
         helper.credentials.putAll(SECRETS)
         helper.credentials['mlcd-churn-artifacts'] = [username: 'ci-bot', password: ARTIFACT_PASSWORD]
+        helper.credentials['nexus-ci'] = [username: 'ci-bot', password: INDEX_PASSWORD]
         helper.addShMock { String script ->
             if (script.startsWith('set -eu')) {
                 return [stdout: '', exitValue: 0]
@@ -126,7 +128,7 @@ abstract class MlcdStepTestBase extends BasePipelineTest {
 
     /** No secret value appears in any recorded step argument, sh script, or log line. */
     void assertNoSecretLeaked() {
-        List<String> secrets = SECRETS.values().toList() + [ARTIFACT_PASSWORD]
+        List<String> secrets = SECRETS.values().toList() + [ARTIFACT_PASSWORD, INDEX_PASSWORD]
         helper.callStack.each { MethodCall c ->
             String text = helper.callArgsToString(c)
             secrets.each { String s -> assert !text.contains(s): "secret in ${c.methodName} call" }
