@@ -270,9 +270,7 @@ CASES: dict[str, Case] = {
     "run-record-corrupted": Case(("deploy", "--env", "test"), _garble("run.json"), 2, ("run.json",)),
     "missing-connection": Case(("deploy", "--env", "test"),
                                _set("env:test.connection_remappings", {"warehouse": "warehouse_nowhere"}), 8,
-                               ("warehouse_nowhere", "unchanged"), imports_allowed=True,
-                               bug="BUG: a refused activation (missing connection) has no '(fix: ...)' naming"
-                               " connection_remappings in mlcd.yaml"),
+                               ("warehouse_nowhere", "unchanged"), imports_allowed=True),
     "approval-missing": Case(("deploy", "--env", "prod"), _set("env:prod.approval", True), 2, ("approv",)),
     "rollback-to-unknown-bundle": Case(("rollback", "--env", "test", "--to", "NOT_A_BUNDLE"), _nothing, 2,
                                        ("NOT_A_BUNDLE",)),

@@ -15,6 +15,7 @@ from __future__ import annotations
 import concurrent.futures
 import os
 import random
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,7 @@ SCENARIOS = ("TEST_PASS", "TEST_FAIL_ON_VAR", "TEST_SMOKE")
 READ_TIMEOUT = 1.5
 FAST_SEEDS = [11, 12]
 FULL_SEEDS = list(range(100, 150))
+NOT_A_TRIGGER = r"^(?!.*/scenarios/[^/]+/run$)"
 REPLAY = "MLCD_FAULT_SEEDS={seed} .venv/bin/pytest tests/python/reliability/test_faults.py -m reliability"
 
 
@@ -53,7 +55,9 @@ def fault_plan(seed: int, node_index: int) -> dict[str, Any]:
             {"rate": 0.02, "status": 429},
             {"rate": 0.01, "status": rng.choice([502, 504])},
             {"rate": 0.02, "reset": True},
-            {"rate": 0.02, "latency": READ_TIMEOUT + 0.7},
+            # answers slowed past the read timeout; scenario triggers excluded while the known bug
+            # (test_a_trigger_answered_late_starts_the_scenario_once) stands
+            {"path": NOT_A_TRIGGER, "rate": 0.02, "latency": READ_TIMEOUT + 0.7},
         ],
     }
 
@@ -288,3 +292,36 @@ def test_node_error_in_the_test_stage_after_activation_is_reported(tmp_path: Pat
         started = scenario_runs(pipe, "test")
         said = [a for a in audit if a["operation"] == "run_scenario" and a["environment"] == "test"]
         assert sum(len(started[s] - runs_before[s]) for s in SCENARIOS) <= len(said)
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "BUG: a scenario trigger (POST .../scenarios/{id}/run) whose answer comes after the client's read "
+    "timeout is sent again after a state check that cannot see the request still in flight: the node "
+    "runs the scenario twice, mlcd reports one run (dss client: check state / resend of run_scenario)"
+))
+def test_a_trigger_answered_late_starts_the_scenario_once(tmp_path: Path) -> None:
+    """The node answers the smoke trigger 3 s late (read timeout 1.5 s): still one run on the node."""
+    with fast_pipeline(tmp_path / "pipe", read_timeout=READ_TIMEOUT) as pipe:
+        assert pipe.mlcd("bundle").returncode == 0
+        assert pipe.mlcd("deploy", "--env", "test").returncode == 0
+        node = pipe.automation["test"]
+        before = scenario_runs(pipe, "test")["TEST_SMOKE"]
+        audit_start = len(pipe.audit_records())
+        node.set_faults({"seed": 1, "rules": [
+            {"method": "POST", "path": "/scenarios/TEST_SMOKE/run$", "latency": 3.0, "times": 1},
+        ]})  # fmt: skip
+        proc = pipe.mlcd("smoke", "--env", "test")
+        r = reader(pipe, "test")
+        try:
+            time.sleep(3.5)  # let the late request land on the node, then its run finish
+            give_up = time.monotonic() + 30
+            while r.running(pipe.project_key, "TEST_SMOKE") and time.monotonic() < give_up:
+                time.sleep(0.2)
+        finally:
+            r.close()
+            node.clear_faults()
+        assert proc.returncode == 0, proc.stderr
+        started = scenario_runs(pipe, "test")["TEST_SMOKE"] - before
+        said = [a for a in pipe.audit_records()[audit_start:] if a["operation"] == "run_scenario"]
+        assert len(said) == 1
+        assert len(started) == 1, f"the node ran TEST_SMOKE {len(started)} times for one mlcd smoke"
