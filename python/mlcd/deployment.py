@@ -827,3 +827,66 @@ def gate_failure_result(
     details = {**details, "rolledBackTo": done.target}
     return error_result(ctx, RolledBack(f"{message}; {done.message}", hint), outcome="ROLLED_BACK",
                         exit_code=rolled_back_exit, bundle_id=bundle_id, reports=reports, details=details)
+
+
+def error_after_deploy_result(
+    ctx: StageContext,
+    node: DSSNode,
+    env: EnvironmentConfig,
+    project: str,
+    record: RunRecord | None,
+    exc: MlcdError,
+    *,
+    what: str,
+    allow_rollback: bool,
+    reports: list[str] | None = None,
+) -> StageResult | None:
+    """The result of a node error while ``what`` (tests/smoke) ran on a bundle this run deployed.
+
+    None when this run did not deploy ``env`` (the caller re-raises: nothing of ours changed).
+    Otherwise the new bundle is active but unchecked, and that is said: an
+    unreachable or refusing node keeps its exit code (6) with an audit
+    FAILED_NEEDS_ATTENTION; another error rolls back when allowed (exit 4 verified,
+    5 failed, 7 nothing to go back to), else exit 5 (a person must act).
+    """
+    bundle_id = record.bundle_id if record is not None else None
+    entry = dict(record.env(env.name)) if record is not None else {}
+    if record is None or bundle_id is None or not deployed_by_this_run(entry, bundle_id):
+        return None
+    audit = ctx.audit()
+    cause = f"{what} on {env.name} could not complete: {exc.message}"
+    details = {"error": exc.one_line(), "errorCategory": exc.category}
+    if isinstance(exc, NodeError) or not allow_rollback:
+        record.update_env(env.name, state=STATE_NEEDS_ATTENTION)
+        note = f"{cause}; bundle {bundle_id} stays active, not checked"
+        audit.deployment_outcome(env.name, "FAILED_NEEDS_ATTENTION", bundle_id=bundle_id,
+                                 active_bundle_id=_active_or_none(node, project), message=note)
+        if isinstance(exc, NodeError):
+            return error_result(ctx, exc, bundle_id=bundle_id, reports=reports, details=details)
+        hint = f"run `mlcd {'test' if what == 'tests' else 'smoke'} --env {env.name}` again, " \
+               f"or `mlcd rollback --env {env.name}`"
+        return error_result(ctx, RollbackFailed(f"{note} (rollback disabled)", hint), outcome="FAILED",
+                            bundle_id=bundle_id, reports=reports, details=details)
+    target = rollback_target(entry, bundle_id)
+    try:
+        with env_lock(ctx, project, env):
+            done = rollback_and_check(ctx, node, env, project, record, target, bundle_id=bundle_id,
+                                      reason=f"{what} could not complete")
+    except NothingToRollBack as nothing:
+        record.update_env(env.name, state=STATE_NEEDS_ATTENTION)
+        audit.deployment_outcome(env.name, "FAILED_NEEDS_ATTENTION", bundle_id=bundle_id,
+                                 active_bundle_id=_active_or_none(node, project),
+                                 message=f"{cause}; {nothing.message}")
+        return error_result(ctx, NothingToRollBack(f"{cause}; {nothing.message}", nothing.hint),
+                            bundle_id=bundle_id, reports=reports, details=details)
+    except MlcdError as failed:
+        audit.deployment_outcome(env.name, "FAILED_NEEDS_ATTENTION", bundle_id=bundle_id,
+                                 active_bundle_id=_active_or_none(node, project),
+                                 message=f"{cause}; {failed.one_line()}")
+        return error_result(ctx, RollbackFailed(f"{cause}; {failed.message}", failed.hint),
+                            bundle_id=bundle_id, reports=reports, details=details)
+    audit.deployment_outcome(env.name, "FAILED_ROLLED_BACK", bundle_id=bundle_id,
+                             active_bundle_id=done.target, message=f"{cause}; {done.message}")
+    details["rolledBackTo"] = done.target
+    return error_result(ctx, RolledBack(f"{cause}; {done.message}", "check the node, then deploy again"),
+                        bundle_id=bundle_id, reports=reports, details=details)

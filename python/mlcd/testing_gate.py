@@ -13,12 +13,14 @@ policy, so they are tested without a node:
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mlcd.dss.waiter import ScenarioResult, ScenarioWaiter
+from mlcd.dss.waiter import RunHandle, ScenarioResult, ScenarioWaiter
+from mlcd.errors import MlcdError
 from mlcd.reports import Attempt, CaseResult, write_html, write_junit
 
 if TYPE_CHECKING:
@@ -159,12 +161,25 @@ def run_gate(
     return [build_case(sid, attempts[sid], warning_policy) for sid in dict.fromkeys(scenario_ids)]
 
 
-def waiter_batch(waiter: ScenarioWaiter, deadline_s: float) -> RunBatch:
-    """A :data:`RunBatch` that triggers scenarios through ``waiter`` and waits for all of them."""
+def waiter_batch(
+    waiter: ScenarioWaiter,
+    deadline_s: float,
+    on_error: Callable[[list[RunHandle], MlcdError], None] | None = None,
+) -> RunBatch:
+    """A :data:`RunBatch` that triggers scenarios through ``waiter`` and waits for all of them.
+
+    If waiting fails (node error), ``on_error(handles, exc)`` sees the runs already
+    started before the error is raised again.
+    """
 
     def run(ids: list[str]) -> list[ScenarioResult]:
         handles = waiter.start_all(ids, deadline_s)
-        return waiter.wait(handles)
+        try:
+            return waiter.wait(handles)
+        except MlcdError as exc:
+            if on_error is not None:
+                on_error(handles, exc)
+            raise
 
     return run
 
@@ -261,8 +276,31 @@ def run_scenarios(
         ) else ""
         progress(f"{kind} {result.scenario_id} attempt {attempt}: {outcome} (run {result.run_id}){retry}")
 
+    seen: dict[str, int] = {}
+
+    def counted(result: ScenarioResult, attempt: int) -> None:
+        seen[result.scenario_id] = attempt
+        on_result(result, attempt)
+
+    def on_error(handles: list[RunHandle], exc: MlcdError) -> None:
+        # every run already started is said in the audit trail; unfinished ones are aborted
+        for h in handles:
+            attempt = seen.get(h.scenario_id, 0) + 1
+            if h.result is not None:
+                counted(h.result, attempt)
+                continue
+            audit.record(
+                "run_scenario", "ERROR", node=env.name, environment=env.name, bundle_id=bundle_id,
+                detail={"scenario": h.scenario_id, "runId": h.run_id, "attempt": attempt, "gate": kind,
+                        "error": exc.one_line()},
+            )  # fmt: skip
+            with contextlib.suppress(MlcdError):
+                node.abort_scenario(project, h.scenario_id)
+            progress(f"{kind} {h.scenario_id}: no result ({exc.one_line()}); abort requested")
+
     waiter = ScenarioWaiter(node, project, tick=tick)
-    ran = run_gate(waiter_batch(waiter, env.timeouts.scenario), present, env.flaky, env.warning, on_result)
+    batch = waiter_batch(waiter, env.timeouts.scenario, on_error)
+    ran = run_gate(batch, present, env.flaky, env.warning, counted)
     by_id = {c.scenario_id: c for c in ran}
     cases = [by_id.get(sid) or missing_case(sid, env.name, project) for sid in dict.fromkeys(scenario_ids)]
     return GateOutcome(cases)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from mlcd.deployment import gate_failure_result
-from mlcd.errors import ExitCode
+from mlcd.deployment import error_after_deploy_result, gate_failure_result
+from mlcd.errors import ExitCode, MlcdError
 from mlcd.runrecord import RunRecord
 from mlcd.stages.runner import StageContext, StageResult
 from mlcd.testing_gate import run_scenarios, write_gate_reports
@@ -21,10 +21,19 @@ def run(ctx: StageContext) -> StageResult:
             outcome="NOOP", message=f"no smoke scenario configured for {env.name}", bundle_id=bundle_id
         )
     node = ctx.env_node()
-    active = node.active_bundle_id(project)
-    gate = run_scenarios(
-        node, project, env, list(env.smoke), ctx.audit(), ctx.progress, kind="smoke", bundle_id=active
-    )
+    allow_rollback = env.rollback_on_failure and not getattr(ctx.args, "no_rollback", False)
+    try:
+        active = node.active_bundle_id(project)
+        gate = run_scenarios(
+            node, project, env, list(env.smoke), ctx.audit(), ctx.progress, kind="smoke", bundle_id=active
+        )
+    except MlcdError as exc:
+        result = error_after_deploy_result(
+            ctx, node, env, project, record, exc, what="smoke", allow_rollback=allow_rollback
+        )
+        if result is None:
+            raise
+        return result
     properties = {"project": project, "environment": env.name, "bundleId": active or "", "node": env.node.url}
     reports = write_gate_reports(ctx.out_dir, env.name, "smoke", gate.cases, properties)
     summary = gate.summary()
@@ -49,7 +58,7 @@ def run(ctx: StageContext) -> StageResult:
         f"open {reports[1]} for the failing step and log, fix the bundle, deploy again",
         reports,
         details,
-        allow_rollback=env.rollback_on_failure and not getattr(ctx.args, "no_rollback", False),
+        allow_rollback=allow_rollback,
         rolled_back_exit=int(ExitCode.ROLLED_BACK),
         nothing_exit=int(ExitCode.NOTHING_TO_ROLL_BACK),
     )

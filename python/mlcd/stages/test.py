@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from mlcd.deployment import gate_failure_result
-from mlcd.errors import ConfigError, ExitCode
+from mlcd.deployment import error_after_deploy_result, gate_failure_result
+from mlcd.errors import ConfigError, ExitCode, InputError, MlcdError
 from mlcd.runrecord import RunRecord
 from mlcd.stages.runner import StageContext, StageResult
 from mlcd.testing_gate import run_scenarios, write_gate_reports
@@ -24,16 +24,29 @@ def run(ctx: StageContext) -> StageResult:
     if not env.tests.enabled:
         return StageResult(outcome="NOOP", message=f"tests are disabled for {env.name}", bundle_id=bundle_id)
     node = ctx.env_node()
-    listed = [str(s.get("id")) for s in node.list_scenarios(project)]
-    ids = env.tests.select(listed, env.smoke)
-    if not ids:
-        raise ConfigError(
-            f"no scenario of project {project} on {env.name} matches the tests selection "
-            f"({env.tests.describe()})",
-            f"add test scenarios to the project, or set `tests: false` for {env.name} in mlcd.yaml",
+    allow_rollback = env.rollback_on_failure and not getattr(ctx.args, "no_rollback", False)
+    try:
+        listed = [str(s.get("id")) for s in node.list_scenarios(project)]
+        ids = env.tests.select(listed, env.smoke)
+        if not ids:
+            raise ConfigError(
+                f"no scenario of project {project} on {env.name} matches the tests selection "
+                f"({env.tests.describe()})",
+                f"add test scenarios to the project, or set `tests: false` for {env.name} in mlcd.yaml",
+            )
+        active = node.active_bundle_id(project)
+        gate = run_scenarios(
+            node, project, env, ids, ctx.audit(), ctx.progress, kind="tests", bundle_id=active
         )
-    active = node.active_bundle_id(project)
-    gate = run_scenarios(node, project, env, ids, ctx.audit(), ctx.progress, kind="tests", bundle_id=active)
+    except (ConfigError, InputError):
+        raise
+    except MlcdError as exc:
+        result = error_after_deploy_result(
+            ctx, node, env, project, record, exc, what="tests", allow_rollback=allow_rollback
+        )
+        if result is None:
+            raise
+        return result
     properties = {
         "project": project,
         "environment": env.name,
@@ -64,7 +77,7 @@ def run(ctx: StageContext) -> StageResult:
         f"open {reports[1]} (or the Jenkins test view) for the failing step and log",
         reports,
         details,
-        allow_rollback=env.rollback_on_failure and not getattr(ctx.args, "no_rollback", False),
+        allow_rollback=allow_rollback,
         rolled_back_exit=int(ExitCode.GATE_FAILED),
         nothing_exit=int(ExitCode.GATE_FAILED),
     )

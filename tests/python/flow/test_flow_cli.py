@@ -437,3 +437,34 @@ def test_deploy_past_its_deadline_stops_before_activating(pipe: PipelineEnv) -> 
     assert proc.returncode == 8, proc.stdout + proc.stderr
     assert "timeouts.deploy" in proc.stderr and "unchanged" in proc.stderr
     assert active_on(pipe, "test") == good
+
+
+def test_node_error_while_testing_a_new_bundle_rolls_it_back(pipe: PipelineEnv) -> None:
+    good = release(pipe, "test", 1)
+    bad = str(make_bundle(pipe, 2)["bundleId"])
+    ok(pipe.mlcd("deploy", "--env", "test"))
+    rule = {"method": "GET", "path": r"/scenarios/TEST_PASS/[0-9][0-9-]+/$", "status": 500, "times": 1}
+    pipe.automation["test"].set_faults({"seed": 1, "rules": [rule]})
+    proc = pipe.mlcd("test", "--env", "test")
+    pipe.automation["test"].clear_faults()
+    assert proc.returncode == 4, proc.stdout + proc.stderr
+    assert "tests on test could not complete" in proc.stderr and f"rolled back test to {good}" in proc.stderr
+    assert active_on(pipe, "test") == good
+    assert deployments(pipe, "test")[-1] == "FAILED_ROLLED_BACK"
+    said = [r for r in pipe.audit_records() if r["operation"] == "run_scenario" and r["bundleId"] == bad]
+    assert {r["detail"]["scenario"] for r in said} == {"TEST_FAIL_ON_VAR", "TEST_PASS", "TEST_SLOW"}
+
+
+def test_node_error_while_testing_without_rollback_needs_attention(pipe: PipelineEnv) -> None:
+    pipe.env_config("test")["rollback_on_failure"] = False
+    pipe.write_config()
+    release(pipe, "test", 1)
+    bad = str(make_bundle(pipe, 2)["bundleId"])
+    ok(pipe.mlcd("deploy", "--env", "test"))
+    rule = {"method": "GET", "path": r"/scenarios/TEST_PASS/[0-9][0-9-]+/$", "status": 500, "times": 1}
+    pipe.automation["test"].set_faults({"seed": 1, "rules": [rule]})
+    proc = pipe.mlcd("test", "--env", "test")
+    pipe.automation["test"].clear_faults()
+    assert proc.returncode == 5, proc.stdout + proc.stderr
+    assert active_on(pipe, "test") == bad and f"bundle {bad} stays active" in proc.stderr
+    assert deployments(pipe, "test")[-1] == "FAILED_NEEDS_ATTENTION"
