@@ -85,4 +85,21 @@ class LibraryConventionsTest extends BasePipelineTest {
             assert !(text =~ /env\s*\[/): "${f.name} subscripts env (rejected in the sandbox)"
         }
     }
+
+    @Test
+    void helpAndExamplesPinTheVersionOfResourcesVersionTxt() {
+        String version = new File(helper.libraryRoot, 'resources/mlcd/version.txt').text.trim()
+        List<File> files = new File(helper.libraryRoot, 'vars').listFiles().findAll { File f -> f.name.endsWith('.txt') } +
+            ['examples/Jenkinsfile.team', 'examples/README.md', 'examples/churn/Jenkinsfile', 'docs/jenkins.md']
+                .collect { String p -> new File(helper.libraryRoot, p) }
+        int pins = 0
+        files.each { File f ->
+            (f.text =~ /mlcd@(\d+\.\d+\.\d+)/).each { List m ->
+                pins++
+                assert m[1] == version: "${f.name} pins mlcd@${m[1]}; resources/mlcd/version.txt is ${version}"
+            }
+        }
+        assert pins >= 5
+        assert new File(helper.libraryRoot, 'vars/mlcdPipeline.txt').text.contains("@Library('mlcd@${version}') _")
+    }
 }
