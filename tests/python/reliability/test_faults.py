@@ -255,14 +255,12 @@ def test_flow_under_faults_50_runs(tmp_path: Path) -> None:
     assert override or len(reports) >= 50
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: in `mlcd run`, a non-transient node error (HTTP 500) while the test stage reads a scenario run "
-    "after the deploy activated the new bundle ends with exit 8 ('environment unchanged'), writes no "
-    "`deployment` record for the environment, leaves the new, untested bundle active and the started "
-    "scenario runs unreported (found by the faulted runs, seeds 102/103 with a 1% HTTP 500 rule)"
-))
 def test_node_error_in_the_test_stage_after_activation_is_reported(tmp_path: Path) -> None:
-    """A 500 answer to reading a test run, after activation: the environment's state must be said."""
+    """A 500 answer to reading a test run, after activation: the environment's state must be said.
+
+    Found by the faulted runs (seeds 102/103 with a 1% HTTP 500 rule): exit 8 and no deployment record
+    while the untested bundle stayed active; fixed in e43c23b.
+    """
     with fast_pipeline(tmp_path / "pipe", read_timeout=READ_TIMEOUT) as pipe:
         ensure_baseline(pipe, [0])
         before = reader(pipe, "test")
