@@ -10,7 +10,8 @@ import org.mlcd.StepArgs
 /**
  * Run an environment's test scenarios. Failed tests make the build UNSTABLE (through junit); when
  * mlcd rolled the environment back (outcome ROLLED_BACK, exit 3) the description says to which
- * bundle; a failed rollback (exit 5) or any other failure (node unreachable, bad config) fails it.
+ * bundle. Tests that could not complete (exit 4: rolled back, verified), a failed rollback (exit 5)
+ * or any other failure (node unreachable, bad config) fail it.
  */
 void call(Map args = [:]) {
     String problem = StepArgs.unknownKey(STEP, args, KEYS) ?:
@@ -42,8 +43,15 @@ void call(Map args = [:]) {
         }
         return
     }
-    if (run.exitCode == 5) {
+    if (run.exitCode == 4) {
+        // the tests could not complete (e.g. DSS refused a run) on a bundle this build deployed
+        String to = MlcdCli.detail(run, 'rolledBackTo', 'the previous bundle')
+        MlcdCli.describe(this, "${target.name}: tests could not complete; rolled back to ${to} (verified)")
+    } else if (run.exitCode == 5 && outcome == 'ROLLBACK_FAILED') {
         MlcdCli.describe(this, "${target.name}: tests failed and ROLLBACK FAILED, a person must act")
+    } else if (run.exitCode == 5) {
+        MlcdCli.describe(this, "${target.name}: tests could not complete; this build's bundle stays active " +
+            'unchecked, a person must act')
     }
     error(MlcdCli.failureMessage(STEP, target.name, run))
 }

@@ -189,4 +189,19 @@ class MlcdGateStepsTest extends MlcdStepTestBase {
         assert currentBuild.description == 'test: tests failed and ROLLBACK FAILED, a person must act'
         assertJobStatusFailure()
     }
+
+    @Test
+    void testsThatCouldNotCompleteAreRolledBackAndFailTheBuild() {
+        // stages/test.py error_after_deploy_result: a refused scenario run on this build's bundle, rolled back
+        cliResult('test', 'test', 4, 'ROLLED_BACK', 'tests on test could not complete: run refused; rolled back')
+        Throwable e = runStep('mlcdTest', [env: 'test'])
+        assert e.message.contains('(mlcd exit code 4: deployment failed after activation and was rolled back, verified)')
+        assert currentBuild.description == "test: tests could not complete; rolled back to ${PREVIOUS} (verified)"
+        assertJobStatusFailure()
+        currentBuild.reset()
+        cliResult('test', 'test', 5, 'FAILED', 'tests on test could not complete; not checked (rollback disabled)')
+        runStep('mlcdTest', [env: 'test'])
+        assert currentBuild.description ==
+            "test: tests could not complete; this build's bundle stays active unchecked, a person must act"
+    }
 }

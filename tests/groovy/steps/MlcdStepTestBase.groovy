@@ -87,6 +87,9 @@ abstract class MlcdStepTestBase extends BasePipelineTest {
         List<String> reports = []
         Map details = [:]
         boolean gateRan = r.outcome in ['SUCCESS', 'GATE_FAILED', 'ROLLED_BACK', 'ROLLBACK_FAILED', 'NOTHING_TO_ROLL_BACK']
+        if (command == 'test' && r.exit == 4) {
+            gateRan = false  // tests that could not complete were rolled back: no report (error_after_deploy_result)
+        }
         if (command in ['test', 'smoke'] && gateRan) {
             String kind = command == 'test' ? 'tests' : 'smoke'
             String xml = ".mlcd/reports/${envName}/${kind}.xml"
@@ -102,6 +105,9 @@ abstract class MlcdStepTestBase extends BasePipelineTest {
             details = [from: BUNDLE, to: PREVIOUS, smoke: ['TEST_SMOKE'], reason: env.MLCD_ROLLBACK_REASON]
         }
         if (r.outcome == 'ROLLED_BACK' && command in ['deploy', 'test', 'smoke']) {
+            if (!gateRan && command != 'deploy') {
+                details = [error: r.message, errorCategory: 'dss']
+            }
             details.rolledBackTo = PREVIOUS
         }
         if (r.details != null) {
