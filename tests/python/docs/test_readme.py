@@ -32,6 +32,7 @@ def test_the_jenkinsfile_shown_is_the_example_a_team_commits() -> None:
     assert shown == (ROOT / "examples/churn/Jenkinsfile").read_text(encoding="utf-8").strip()
     version = (ROOT / "resources/mlcd/version.txt").read_text(encoding="utf-8").strip()
     assert f"@Library('mlcd@{version}')" in shown
+    assert set(re.findall(r"mlcd@([0-9][^')]*)", README)) == {version}
 
 
 def test_the_configuration_shown_is_valid(tmp_path: Path) -> None:
