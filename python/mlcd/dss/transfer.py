@@ -1,8 +1,11 @@
 """Streaming bundle transfer: download with sha256 on the fly, upload as streaming multipart.
 
 Neither direction holds the archive in memory: data moves in 1 MiB blocks. A
-download goes to ``<dest>.part``, is fsynced and renamed only once complete (and
-its length matches ``Content-Length`` when sent). An upload body is an iterator
+download goes to ``<dest>.part`` and is renamed only once complete (and its
+length matches ``Content-Length`` when sent). It is not fsynced: a process kill
+keeps the page cache, and after a power loss the sha256 that every later stage
+checks against the run record catches a damaged archive, so durability would
+only cost throughput. An upload body is an iterator
 with a known total length, so requests sends ``Content-Length`` (not chunked).
 """
 
@@ -87,9 +90,7 @@ def receive_to_file(
                     operation,
                     transient=True,
                 )
-            os.fsync(out.fileno())
         os.replace(part, dest)
-        _fsync_dir(dest.parent)
     except BaseException:
         part.unlink(missing_ok=True)
         raise
@@ -97,18 +98,6 @@ def receive_to_file(
         resp.close()
     return Transfer(path=dest, size=done, sha256=digest.hexdigest())
 
-
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:  # pragma: no cover - platforms without directory fds
-        return
-    try:
-        os.fsync(fd)
-    except OSError:  # pragma: no cover
-        pass
-    finally:
-        os.close(fd)
 
 
 class MultipartFile:
