@@ -299,9 +299,9 @@ def run(sizes: list[str], reps: int, reps_small: int | None = None) -> Section:
         "Throughput = archive bytes / seconds of the transfer call (curl: its `time_total`; Python clients: "
         "timed inside the worker around the call, imports excluded). Peak RSS = the client process's "
         "maximum resident set (GNU time `%M`).",
-        "'to durable' adds an fsync of the downloaded file after the client returns: mlcd fsyncs before "
-        "returning (the archive's sha256 goes into the run record), curl and dataikuapi do not. The download "
-        "target compares like with like: both to durable.",
+        "'to durable' adds a timed fsync of the downloaded file after each client returns (none of them "
+        "fsyncs itself; mlcd relies on the sha256 checked at every later stage). The download target "
+        "compares like with like: both to durable.",
         "Upload time includes the stand-in's work before it answers (multipart parse to disk, unzip, "
         "sha256 checks): its CPU share is in the last column, and its disk writes (twice the archive) "
         "compete with the client's reads. 'upload to a discard sink' sends the same request to a loopback "
