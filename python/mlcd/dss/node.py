@@ -32,6 +32,17 @@ T = TypeVar("T")
 RUN_START_SLACK_MS = 2000
 
 
+def remappings_of(settings: dict[str, Any]) -> dict[str, str]:
+    """``bundleActivationSettings.connectionsRemapping`` of project settings as ``{source: target}``."""
+    activation = settings.get("bundleActivationSettings")
+    items = activation.get("connectionsRemapping") if isinstance(activation, dict) else None
+    return {
+        str(r["source"]): str(r["target"])
+        for r in (items if isinstance(items, list) else [])
+        if isinstance(r, dict) and r.get("source") and r.get("target")
+    }
+
+
 def _q(part: str) -> str:
     return quote(str(part), safe="")
 
@@ -228,14 +239,20 @@ class DSSNode:
         op = f"save settings of project {key}"
         self.http.call("PUT", f"projects/{_q(key)}/settings", operation=op, json=settings).close()
 
-    def set_connection_remappings(self, key: str, remappings: dict[str, str]) -> dict[str, Any]:
-        """Write connection remappings into the project's activation settings; return the settings saved.
+    def get_connection_remappings(self, key: str) -> dict[str, str]:
+        """Source -> target connection remappings of the project's activation settings."""
+        return remappings_of(self.get_project_settings(key))
+
+    def set_connection_remappings(self, key: str, remappings: dict[str, str]) -> bool:
+        """Write connection remappings into the project's activation settings; False if already so.
 
         GET the settings, replace ``bundleActivationSettings.connectionsRemapping`` with
         ``[{"source": design connection, "target": node connection}]``, PUT the whole
         object back (every other key as read). The key path is inferred (see docs/design.md).
         """
         settings = self.get_project_settings(key)
+        if remappings_of(settings) == remappings:
+            return False
         activation = settings.get("bundleActivationSettings")
         activation = dict(activation) if isinstance(activation, dict) else {}
         activation["connectionsRemapping"] = [
@@ -243,7 +260,7 @@ class DSSNode:
         ]
         settings["bundleActivationSettings"] = activation
         self.set_project_settings(key, settings)
-        return settings
+        return True
 
     # -- connections -------------------------------------------------------------------------------
     def list_connections(self) -> dict[str, dict[str, Any]]:
@@ -389,6 +406,9 @@ class DSSNode:
     ) -> dict[str, Any]:
         """POST …/imported/{id}/actions/activate; returns DSS's activation report.
 
+        The body is ``{}`` or ``{"scenariosActiveOnActivation": {...}}`` (as dataikuapi
+        sends): connection remappings are project settings. ``connection_remappings``,
+        when given, are written there first (:meth:`set_connection_remappings`).
         Sent once; on a transient fault the active bundle is read: if it is now
         ``bundle_id`` the activation is reported done (``{"recovered": True}``).
         """
@@ -397,7 +417,7 @@ class DSSNode:
         if scenarios_active is not None:
             body["scenariosActiveOnActivation"] = dict(scenarios_active)
         if connection_remappings:
-            body["connectionRemappings"] = dict(connection_remappings)
+            self.set_connection_remappings(key, dict(connection_remappings))
 
         def send() -> dict[str, Any]:
             resp = self.http.send(

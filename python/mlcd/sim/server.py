@@ -31,7 +31,7 @@ from mlcd.sim.store import Store, check_id, now_ms, read_json, write_json
 
 DSS_VERSION = "15.2.0"
 API_PREFIXES = ("/public/api", "/dip/publicapi")
-ACTIVATE_FIELDS = frozenset({"scenariosActiveOnActivation", "connectionRemappings"})  # TRANSITIONAL
+ACTIVATE_FIELDS = frozenset({"scenariosActiveOnActivation"})
 log = logging.getLogger("mlcd.sim")
 
 
@@ -526,9 +526,6 @@ def activate(key: str, bundle_id: str) -> Any:
     if not isinstance(scenarios_on, dict):
         raise bad_request("scenariosActiveOnActivation must be an object")
     remaps = store.connection_remappings(key)
-    legacy = body.get("connectionRemappings")  # TRANSITIONAL: until deployment.py writes the settings
-    if isinstance(legacy, dict):
-        remaps.update({str(k): str(v) for k, v in legacy.items()})
     available = store.connections()
     missing = [
         (c, str(remaps.get(c, c)))
@@ -551,7 +548,6 @@ def activate(key: str, bundle_id: str) -> Any:
         previous = project.get("activeBundleId")
         project["activeBundleId"] = bundle_id
         project["activatedOn"] = now_ms()
-        project["connectionRemappings"] = remaps
         local = (project.get("variables") or {}).get("local") or {}
         project["variables"] = {"standard": dict(bundle_vars.get("standard") or {}), "local": local}
         states = dict(project.get("scenarioActive") or {})

@@ -145,16 +145,36 @@ def test_imported_bundles_preload_activate(clock: FakeClock, tmp_path: Path) -> 
     assert node.import_bundle("CHURN", archive) == {"bundleId": "b7"}
     assert node.list_imported_bundles("CHURN") == [{"bundleId": "b7"}]
     assert node.preload_bundle("CHURN", "b7") == {"ok": True}
-    report = node.activate_bundle(
-        "CHURN", "b7", scenarios_active={"TEST_SMOKE": False}, connection_remappings={"warehouse": "wh_test"}
-    )
+    report = node.activate_bundle("CHURN", "b7", scenarios_active={"TEST_SMOKE": False})
     assert report == {"anyMessage": False, "messages": []}
-    assert t.seen[-1].json() == {
-        "scenariosActiveOnActivation": {"TEST_SMOKE": False},
-        "connectionRemappings": {"warehouse": "wh_test"},
-    }
+    assert t.seen[-1].json() == {"scenariosActiveOnActivation": {"TEST_SMOKE": False}}
     node.activate_bundle("CHURN", "b7")
     assert t.seen[-1].json() == {}
+
+
+def test_activate_with_remappings_writes_them_to_the_settings_not_the_body(clock: FakeClock) -> None:
+    settings: dict[str, Any] = {"projectKey": "CHURN", "bundleActivationSettings": {}}
+
+    def put(seen: Seen) -> Reply:
+        settings.update(seen.json())
+        return Reply(204, body=b"")
+
+    node, t = make_node(
+        router(
+            {
+                ("GET", "projects/CHURN/settings"): lambda s: Reply(json_body=dict(settings)),
+                ("PUT", "projects/CHURN/settings"): put,
+                ("POST", "projects/CHURN/bundles/imported/b7/actions/activate"): Reply(json_body={}),
+            }
+        ),
+        clock,
+    )
+    node.activate_bundle("CHURN", "b7", connection_remappings={"warehouse": "wh_test"})
+    assert [s.method for s in t.seen] == ["GET", "PUT", "POST"]
+    assert t.seen[-1].json() == {}
+    assert settings["bundleActivationSettings"] == {
+        "connectionsRemapping": [{"source": "warehouse", "target": "wh_test"}]
+    }
 
 
 def test_create_project_from_bundle(clock: FakeClock, tmp_path: Path) -> None:
@@ -256,7 +276,7 @@ def test_connection_remappings_written_into_project_settings_keeping_other_keys(
         ),
         clock,
     )
-    node.set_connection_remappings("CHURN", {"warehouse": "wh_test", "files": "files_test"})
+    assert node.set_connection_remappings("CHURN", {"warehouse": "wh_test", "files": "files_test"})
     assert [(s.method, s.path) for s in t.seen] == [
         ("GET", "projects/CHURN/settings"),
         ("PUT", "projects/CHURN/settings"),
@@ -270,6 +290,9 @@ def test_connection_remappings_written_into_project_settings_keeping_other_keys(
         "keep": 1,
     }
     assert node.get_project_settings("CHURN") == stored
+    assert node.get_connection_remappings("CHURN") == {"warehouse": "wh_test", "files": "files_test"}
+    assert not node.set_connection_remappings("CHURN", {"files": "files_test", "warehouse": "wh_test"})
+    assert [s.method for s in t.seen].count("PUT") == 1  # same remappings: nothing written
 
 
 def test_list_connections_by_name_and_forbidden_without_admin(clock: FakeClock) -> None:

@@ -54,10 +54,11 @@ def test_activate_refuses_unknown_body_fields(
 ) -> None:
     auto = _activated_v1(tmp_path, sim_design, sim_automation)
     path = f"/projects/{KEY}/bundles/imported/v1/actions/activate"
-    resp = auto.call("POST", path, json={"remap": {"warehouse": "x"}})
-    assert resp.status_code == 400
-    assert resp.json()["code"] == "ERR_INVALID_ACTIVATION_OPTIONS"
-    assert "remap" in resp.json()["message"] and "settings" in resp.json()["message"]
+    for wrong in ({"remap": {"warehouse": "x"}}, {"connectionRemappings": {"warehouse": "warehouse"}}):
+        resp = auto.call("POST", path, json=wrong)
+        assert resp.status_code == 400
+        assert resp.json()["code"] == "ERR_INVALID_ACTIVATION_OPTIONS"
+        assert next(iter(wrong)) in resp.json()["message"] and "settings" in resp.json()["message"]
     assert "activeBundleState" not in auto.json("GET", "/projects/")[0]
     resp = auto.call("POST", path, json={"scenariosActiveOnActivation": {"SLOW": False}})
     assert resp.status_code == 200, resp.text
