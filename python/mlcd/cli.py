@@ -172,7 +172,10 @@ def _on_sigterm(signum: int, frame: object) -> None:
 
 
 def _configure_logging(debug: bool) -> None:
-    """Warnings (retries, TLS opt-out) on stderr; with --debug, HTTP details too. Always redacted."""
+    """Warnings (retries, TLS opt-out) on stdout with the progress lines; with --debug, HTTP details.
+
+    stderr is kept for the one-line error a failed command ends with. Always redacted.
+    """
     import logging
 
     from mlcd.redact import redact
@@ -181,7 +184,7 @@ def _configure_logging(debug: bool) -> None:
         def format(self, record: logging.LogRecord) -> str:
             return redact(super().format(record))
 
-    handler = logging.StreamHandler(sys.stderr)
+    handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(_Redacting("[mlcd %(levelname)s] %(message)s"))
     root = logging.getLogger()
     root.handlers[:] = [handler]

@@ -62,5 +62,5 @@ def test_debug_shows_http_details_without_the_key(tmp_path: Path) -> None:
         proc = pipe.mlcd("status", "--env", "test", "--debug")
         key = pipe.env["DSS_TEST_API_KEY"]
         assert proc.returncode == 0, proc.stderr
-        assert "[mlcd DEBUG]" in proc.stderr
+        assert "[mlcd DEBUG]" in proc.stdout
         assert key not in proc.stdout + proc.stderr
