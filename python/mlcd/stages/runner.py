@@ -178,8 +178,9 @@ def _write_stage_file(ctx: StageContext, result: StageResult) -> Path | None:
 def execute(command: str, module: ModuleType, args: argparse.Namespace) -> int:
     """Run one command module; return its exit code. Never lets a traceback reach the user."""
     ctx = StageContext(command, args)
+    writable = _out_dir_writable(ctx.out_dir)
     try:
-        if not _out_dir_writable(ctx.out_dir):
+        if not writable:
             raise MlcdError(f"output directory {ctx.out_dir} is not writable", "pass a writable --out-dir")
         result: StageResult = module.run(ctx)
     except MlcdError as exc:
@@ -220,7 +221,8 @@ def execute(command: str, module: ModuleType, args: argparse.Namespace) -> int:
             error_category="internal",
         )
         print(f"mlcd {command}: error: {result.message}", file=sys.stderr, flush=True)
-    _write_stage_file(ctx, result)
+    if writable:  # else the one error line already says so
+        _write_stage_file(ctx, result)
     if result.exit_code == 0:
         ctx.progress(f"{result.outcome}: {result.message}")
     return result.exit_code
