@@ -52,7 +52,7 @@ bench: setup
 	@$(PY) bench/run.py
 
 reliability: setup
-	$(VENV)/bin/pytest -q -m "reliability" tests/python
+	$(PY) scripts/reliability.py
 
 wheel: $(STAMP)
 	$(PY) -m pip wheel --no-deps -w dist .
