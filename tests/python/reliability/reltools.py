@@ -203,17 +203,9 @@ def deployment_records(pipe: PipelineEnv, since: int = 0) -> list[dict[str, Any]
 
 
 # -- output checks -------------------------------------------------------------------------------
-WARNING_PREFIX = "[mlcd WARNING] "
-
-
 def one_line_error(stderr: str) -> str:
-    """Assert ``stderr`` holds exactly one error line and no traceback; return that line.
-
-    Retry notices (``[mlcd WARNING] ... retrying``) printed while mlcd tried again are
-    allowed before it; anything else is not.
-    """
-    assert "Traceback" not in stderr, stderr
+    """Assert ``stderr`` is exactly one non-empty line without a traceback; return it."""
     lines = [line for line in stderr.splitlines() if line.strip()]
-    others = [line for line in lines if not line.startswith(WARNING_PREFIX)]
-    assert len(others) == 1, f"expected one error line on stderr, got {len(others)}: {stderr!r}"
-    return others[0]
+    assert "Traceback" not in stderr, stderr
+    assert len(lines) == 1, f"expected one error line on stderr, got {len(lines)}: {stderr!r}"
+    return lines[0]
