@@ -13,7 +13,6 @@ policy, so they are tested without a node:
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -165,21 +164,39 @@ def waiter_batch(
     waiter: ScenarioWaiter,
     deadline_s: float,
     on_error: Callable[[list[RunHandle], MlcdError], None] | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> RunBatch:
     """A :data:`RunBatch` that triggers scenarios through ``waiter`` and waits for all of them.
 
-    If waiting fails (node error), ``on_error(handles, exc)`` sees the runs already
-    started before the error is raised again.
+    A scenario already running (started by someone else) is waited for first,
+    within ``deadline_s``, then triggered. If waiting fails (node error),
+    ``on_error(handles, exc)`` sees the runs already started before the error is
+    raised again. Whenever the wait is given up (node error, SIGTERM, Ctrl-C), the
+    runs this batch started and that have not finished are aborted.
     """
 
+    def told(busy: list[str]) -> None:
+        if progress is not None:
+            progress(f"{', '.join(busy)} already running on the node (not started by this run): "
+                     f"waiting up to {deadline_s:g}s for it to finish")
+
     def run(ids: list[str]) -> list[ScenarioResult]:
+        waiter.wait_until_idle(ids, deadline_s, on_wait=told)
         handles = waiter.start_all(ids, deadline_s)
+        done = False
         try:
-            return waiter.wait(handles)
+            results = waiter.wait(handles)
+            done = True
+            return results
         except MlcdError as exc:
             if on_error is not None:
                 on_error(handles, exc)
             raise
+        finally:
+            if not done:
+                aborted = waiter.abort(handles)
+                if aborted and progress is not None:
+                    progress(f"aborted the scenario run(s) this command started: {', '.join(aborted)}")
 
     return run
 
@@ -248,7 +265,7 @@ def run_scenarios(
     *,
     kind: str,
     bundle_id: str | None,
-    tick: float = 0.5,
+    tick: float = 1.0,
 ) -> GateOutcome:
     """Run ``scenario_ids`` on ``env`` as a gate (``kind`` = tests | smoke); audit every attempt.
 
@@ -294,12 +311,10 @@ def run_scenarios(
                 detail={"scenario": h.scenario_id, "runId": h.run_id, "attempt": attempt, "gate": kind,
                         "error": exc.one_line()},
             )  # fmt: skip
-            with contextlib.suppress(MlcdError):
-                node.abort_scenario(project, h.scenario_id)
-            progress(f"{kind} {h.scenario_id}: no result ({exc.one_line()}); abort requested")
+            progress(f"{kind} {h.scenario_id}: no result ({exc.one_line()}); aborting it")
 
     waiter = ScenarioWaiter(node, project, tick=tick)
-    batch = waiter_batch(waiter, env.timeouts.scenario, on_error)
+    batch = waiter_batch(waiter, env.timeouts.scenario, on_error, progress)
     ran = run_gate(batch, present, env.flaky, env.warning, counted)
     by_id = {c.scenario_id: c for c in ran}
     cases = [by_id.get(sid) or missing_case(sid, env.name, project) for sid in dict.fromkeys(scenario_ids)]
