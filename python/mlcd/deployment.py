@@ -27,6 +27,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
+from mlcd.dss.errors import DSSError
 from mlcd.errors import (
     DeployFailed,
     ExitCode,
@@ -234,6 +235,7 @@ class Plan:
     approved_by: str | None
     approval_problem: str | None
     steps: list[str] = field(default_factory=list)
+    connections_unknown: str | None = None  # why availability is unknown (e.g. the key is not admin)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form (``plan-<env>.json``)."""
@@ -248,8 +250,9 @@ class Plan:
             f"active bundle after: {self.active_after}" + ("  (already active: no-op)" if self.noop else ""),
             f"bundle {self.bundle_id} already imported: {'yes' if self.already_imported else 'no'}",
         ]
+        unknown = self.connections_unknown or "availability checked by DSS at activation"
         for c in self.connections:
-            avail = {True: "available", False: "MISSING", None: "availability checked by DSS at activation"}
+            avail = {True: "available", False: "MISSING", None: unknown}
             out.append(f"connection {c['required']} -> {c['afterRemapping']}: {avail[c['available']]}")
         if not self.connections:
             out.append("connections required by the bundle: none")
@@ -279,9 +282,15 @@ def make_plan(
     imported_ids: set[str],
     node_connections: set[str] | None,
     approval_entry: dict[str, Any],
+    connections_unknown: str | None = None,
+    node_remappings: dict[str, str] | None = None,
 ) -> Plan:
-    """Compute the plan from what the node and the archive say (pure: no I/O)."""
-    remap = env.connection_remappings
+    """Compute the plan from what the node and the archive say (pure: no I/O).
+
+    ``node_remappings`` are those already in the project's activation settings on
+    the node; mlcd.yaml's ``connection_remappings`` override them source by source.
+    """
+    remap = effective_remappings(env, node_remappings)
     connections = []
     missing = []
     for required in bundle.required_connections:
@@ -303,9 +312,14 @@ def make_plan(
             steps.append(f"skip import: {bundle.bundle_id} is already imported")
         else:
             steps.append(f"import bundle {bundle.bundle_id}")
+        if env.connection_remappings:
+            mapping = ", ".join(f"{k}->{v}" for k, v in sorted(remap.items()))
+            steps.insert(
+                0 if project_exists else 1,
+                f"write connection remappings {mapping} into the project's activation settings",
+            )
         steps.append(f"preload bundle {bundle.bundle_id}")
-        mapping = ", ".join(f"{k}->{v}" for k, v in sorted(remap.items())) or "none"
-        steps.append(f"activate bundle {bundle.bundle_id} (connection remappings: {mapping})")
+        steps.append(f"activate bundle {bundle.bundle_id}")
         steps.append(f"verify that {bundle.bundle_id} is active")
     else:
         steps.append("nothing to do: the bundle is already active")
@@ -329,21 +343,51 @@ def make_plan(
         approved_by=approval_of(approval_entry)[0] if env.approval and not problem else None,
         approval_problem=problem,
         steps=steps,
+        connections_unknown=None if node_connections is not None else connections_unknown,
     )
 
 
-def node_connection_names(node: DSSNode) -> set[str] | None:
-    """Connection names on the node, when the client can list them (else None: unknown)."""
-    lister = getattr(node, "list_connections", None)
-    if lister is None:
-        return None
+def effective_remappings(env: EnvironmentConfig, node_remappings: dict[str, str] | None) -> dict[str, str]:
+    """The remappings activation will use: the node's settings, overridden by mlcd.yaml's."""
+    return {**(node_remappings or {}), **env.connection_remappings}
+
+
+def node_connection_names(node: DSSNode) -> tuple[set[str] | None, str | None]:
+    """(connection names on the node, None) or (None, why unknown): a non-admin key cannot list them.
+
+    Other errors (node unreachable...) propagate.
+    """
+    from mlcd.dss.errors import DSSForbidden, DSSNotFound
+
     try:
-        listed = lister()
-    except MlcdError:
-        return None
-    if isinstance(listed, dict):
-        return {str(k) for k in listed}
-    return {str(c.get("name")) if isinstance(c, dict) else str(c) for c in listed}
+        listed = node.list_connections()
+    except DSSForbidden:
+        return None, "unknown (the key is not admin)"
+    except DSSNotFound:
+        return None, "unknown (the node cannot list connections)"
+    return set(listed), None
+
+
+def missing_connections(bundle: BundleInfo, remap: dict[str, str], available: set[str] | None) -> list[str]:
+    """Connections the bundle needs that are not on the node after ``remap`` ("a -> b" when remapped)."""
+    if available is None:
+        return []
+    out = []
+    for required in bundle.required_connections:
+        after = remap.get(required, required)
+        if after not in available:
+            out.append(after if after == required else f"{required} -> {after}")
+    return out
+
+
+def project_remappings(node: DSSNode, project: str) -> dict[str, str]:
+    """Remappings already in the project's activation settings ({} if the node has none)."""
+    from mlcd.dss.errors import DSSNotFound
+
+    try:
+        return node.get_connection_remappings(project)
+    except DSSNotFound:
+        return {}
 
 
 def same_content(bundle: BundleInfo, imported: dict[str, Any]) -> bool:
@@ -405,7 +449,7 @@ def rollback_to(
     fields: dict[str, Any] = {"node": env.name, "environment": env.name, "bundle_id": target}
     try:
         with audit.action("rollback", detail={"reason": reason, "from": bundle_id}, **fields):
-            node.activate_bundle(project, target, connection_remappings=dict(env.connection_remappings))
+            node.activate_bundle(project, target)
     except MlcdError as exc:
         raise RollbackFailed(
             f"rollback of environment '{env.name}' to bundle {target} failed: {exc.one_line()}; "
@@ -480,11 +524,12 @@ def deploy_bundle(
     *,
     final_record: bool,
 ) -> DeployResult:
-    """Import, preload, activate with remappings and verify ``bundle`` on ``env`` (see module docstring).
+    """Check connections, import, write remappings, preload, activate and verify ``bundle`` on ``env``.
 
     Call with the environment's deploy lock held. ``final_record`` writes the
-    audit ``deployment`` SUCCEEDED record on success (off inside ``mlcd run``,
-    which writes it once tests and smoke passed).
+    audit ``deployment`` SUCCEEDED record on success (when the deploy is the
+    environment's last gate); otherwise an intermediate ``deploy`` DEPLOYED
+    record is written and the last gate (test or smoke) writes the final one.
     """
     audit = ctx.audit()
     deadline = time.monotonic() + float(env.timeouts.deploy)
@@ -501,11 +546,15 @@ def deploy_bundle(
         return mark_recorded(DeployFailed(message, hint or (exc.hint if exc else None)))
 
     # 1. what is there now: the rollback target, recorded before any change
+    previous: str | None = None
     with audit.action("read_state", **common) as detail:
         exists = node.project_exists(project)
         previous = node.active_bundle_id(project) if exists else None
         imported = {str(b.get("bundleId")): b for b in node.list_imported_bundles(project)} if exists else {}
-        detail.update({"projectExists": exists, "activeBundleId": previous})
+        on_node = project_remappings(node, project) if exists else {}
+        available, unknown = node_connection_names(node)
+        detail.update({"projectExists": exists, "activeBundleId": previous,
+                       "connections": sorted(available) if available is not None else unknown})
     if previous == bid:
         message = f"bundle {bid} is already active on {env.name}: nothing to do"
         ctx.progress(message)
@@ -515,35 +564,62 @@ def deploy_bundle(
         if "previousBundleId" not in entry:
             fields["previousBundleId"] = None
         record.update_env(env.name, **fields)
-        if final_record:
+        if final_record and not last_final_succeeded(ctx, env.name, bid):
             audit.deployment_outcome(
                 env.name, "SUCCEEDED", bundle_id=bid, active_bundle_id=bid, message=message
             )
         return DeployResult("NOOP", bid, previous, message)
+
     record.update_env(env.name, previousBundleId=previous, deployedBundleId=None, state=STATE_DEPLOYING,
                       bundleId=bid, sha256=sha)
     audit.record("record_previous", "SUCCESS", detail={"previousBundleId": previous}, **common)
     ctx.progress(f"active bundle before this deploy (rollback target): {previous or '(none: first deploy)'}")
 
-    # 2. import, preload: failures leave the environment unchanged
+    # 2. connections: refused before anything changes when the node lacks one
+    remap = effective_remappings(env, on_node)
+    missing = missing_connections(bundle, remap, available)
+    if missing:
+        raise unchanged(
+            f"bundle {bid} needs connection(s) {', '.join(missing)} that the {env.name} node does not "
+            f"have; nothing was changed: {previous or 'no bundle'} is still active, the environment is "
+            "unchanged",
+            hint=connection_hint(env),
+        )
+    if available is None:
+        ctx.progress(f"connections on {env.name}: {unknown}; DSS checks them at activation")
+
+    def write_remappings() -> None:
+        if not env.connection_remappings:
+            return
+        shown = ", ".join(f"{k} -> {v}" for k, v in sorted(remap.items()))
+        with audit.action("set_connection_remappings", detail={"connectionRemappings": remap}, **common) as d:
+            d["written"] = node.set_connection_remappings(project, remap)
+        ctx.progress(f"connection remappings in the project's activation settings: {shown}")
+
+    # 3. import, remappings, preload: failures leave the active bundle unchanged
+    created = False
     try:
         if not exists:
             ctx.progress(f"creating project {project} from bundle {bid}")
             with audit.action("create_project_from_bundle", **common):
                 node.create_project_from_bundle(archive)
+            created = True
+            write_remappings()
         elif bid in imported and not same_content(bundle, imported[bid]):
             raise DeployFailed(
                 f"bundle id {bid} is already imported on {env.name} with other content "
                 f"(exported {imported[bid].get('exportedOn')}, this archive {bundle.exported_on})",
                 "bundle ids must be unique: build a new bundle (new build number)",
             )
-        elif bid in imported:
-            ctx.progress(f"bundle {bid} is already imported: import skipped")
-            audit.record("import", "SKIPPED", detail={"reason": "already imported"}, **common)
         else:
-            ctx.progress(f"importing bundle {bid}")
-            with audit.action("import", **common):
-                node.import_bundle(project, archive, bundle_id=bid)
+            write_remappings()
+            if bid in imported:
+                ctx.progress(f"bundle {bid} is already imported: import skipped")
+                audit.record("import", "SKIPPED", detail={"reason": "already imported"}, **common)
+            else:
+                ctx.progress(f"importing bundle {bid}")
+                with audit.action("import", **common):
+                    node.import_bundle(project, archive, bundle_id=bid)
         ctx.progress(f"preloading bundle {bid}")
         with audit.action("preload", **common):
             node.preload_bundle(project, bid)
@@ -565,21 +641,31 @@ def deploy_bundle(
                 "find the other deployment in the audit trail, then deploy again",
             )
     except MlcdError as exc:
+        if created:
+            raise created_without_bundle(ctx, env, project, record, bid, exc.one_line(), exc.hint) from None
         raise unchanged(f"deploy of {bid} to {env.name} failed before activation: {exc.one_line()}; "
                         "the environment is unchanged", exc) from None
 
-    # 3. activate: from here a failure is rolled back
-    remap = dict(env.connection_remappings)
-    ctx.progress(f"activating bundle {bid}" + (f" with connection remappings {remap}" if remap else ""))
+    # 4. activate: from here a failure is rolled back
+    ctx.progress(f"activating bundle {bid}")
+    messages: list[dict[str, Any]] = []
+    report: dict[str, Any] = {}
     try:
-        with audit.action("activate", detail={"connectionRemappings": remap}, **common):
-            node.activate_bundle(project, bid, connection_remappings=remap)
+        with audit.action("activate", detail={"connectionRemappings": remap}, **common) as detail:
+            report = node.activate_bundle(project, bid)
+            messages = report_messages(report)
+            detail["report"] = messages
     except MlcdError as exc:
         try:
             now = node.active_bundle_id(project)
         except MlcdError:
             now = "(unknown)"
         if now == previous:
+            cause = exc.dss_message if isinstance(exc, DSSError) and exc.dss_message else exc.message
+            if created:
+                raise created_without_bundle(
+                    ctx, env, project, record, bid, cause, activation_hint(exc, env)
+                ) from None
             raise unchanged(
                 f"DSS refused to activate {bid} on {env.name}: {exc.message}; "
                 f"{previous or 'no bundle'} is still active, the environment is unchanged",
@@ -590,8 +676,17 @@ def deploy_bundle(
             ctx, node, env, project, record, bid, previous,
             f"activation of {bid} on {env.name} failed with an unknown result: {exc.one_line()}",
         ) from None
+    for m in messages:
+        ctx.progress(f"activation {m['severity'].lower()}: {m['message']}")
+    errors = [m for m in messages if m["severity"] in ("ERROR", "FATAL") or m.get("isFatal")]
+    if errors or report.get("error") or report.get("fatal"):
+        first = errors[0]["message"] if errors else "the activation report says error"
+        raise after_activation_failure(
+            ctx, node, env, project, record, bid, previous,
+            f"activation of {bid} on {env.name} reported {len(errors) or 1} error(s): {first}",
+        ) from None
 
-    # 4. verify
+    # 5. verify
     try:
         verify_active(node, project, env, bid, audit, rollback=False)
     except MlcdError as exc:
@@ -602,19 +697,76 @@ def deploy_bundle(
     message = f"bundle {bid} is active on {env.name} (verified); previous: {previous or 'none'}"
     if final_record:
         audit.deployment_outcome(env.name, "SUCCEEDED", bundle_id=bid, active_bundle_id=bid, message=message)
+    else:
+        audit.record("deploy", "DEPLOYED", detail={"previousBundleId": previous, "message": message},
+                     **common)
     return DeployResult("SUCCESS", bid, previous, message)
+
+
+def report_messages(report: dict[str, Any]) -> list[dict[str, Any]]:
+    """The messages of an activation report as ``{"severity", "message", ...}`` (severity upper-case)."""
+    out = []
+    for m in report.get("messages") or []:
+        if not isinstance(m, dict):
+            continue
+        text = str(m.get("message") or m.get("title") or m.get("details") or "").strip()
+        severity = str(m.get("severity") or ("ERROR" if m.get("isFatal") else "INFO")).upper()
+        item = {"severity": severity, "message": text}
+        for key in ("code", "title", "isFatal"):
+            if key in m:
+                item[key] = m[key]
+        out.append(item)
+    return out
+
+
+def created_without_bundle(
+    ctx: StageContext,
+    env: EnvironmentConfig,
+    project: str,
+    record: RunRecord,
+    bundle_id: str,
+    cause: str,
+    hint: str | None,
+) -> MlcdError:
+    """A first deploy created the project but could not activate: FAILED_NEEDS_ATTENTION, exit 7."""
+    record.update_env(env.name, state=STATE_NEEDS_ATTENTION)
+    message = (
+        f"project {project} was created on {env.name} by this deploy and has no active bundle: "
+        f"fix {cause.rstrip('.')} and deploy again"
+    )
+    ctx.audit().deployment_outcome(env.name, "FAILED_NEEDS_ATTENTION", bundle_id=bundle_id,
+                                   active_bundle_id=None, message=message)
+    return mark_recorded(NothingToRollBack(message, hint))
+
+
+def last_final_succeeded(ctx: StageContext, env_name: str, bundle_id: str) -> bool:
+    """Whether the audit trail's last ``deployment`` record of ``env_name`` is SUCCEEDED for ``bundle_id``."""
+    from mlcd.audit import read_audit
+
+    finals = [
+        r for r in read_audit(ctx.out_dir / "audit.jsonl")
+        if r.get("operation") == "deployment" and r.get("environment") == env_name
+    ]
+    if not finals:
+        return False
+    return finals[-1].get("outcome") == "SUCCEEDED" and finals[-1].get("bundleId") == bundle_id
+
+
+def connection_hint(env: EnvironmentConfig) -> str:
+    """How to fix a connection the node lacks: ``connection_remappings`` in mlcd.yaml."""
+    now = ", ".join(f"{k} -> {v}" for k, v in sorted(env.connection_remappings.items())) or "none"
+    return (
+        f"map each connection the bundle needs to one defined on the {env.name} node with "
+        f"connection_remappings of environment {env.name} in mlcd.yaml (now: {now}); "
+        f"`mlcd plan --env {env.name}` lists them"
+    )
 
 
 def activation_hint(exc: MlcdError, env: EnvironmentConfig) -> str | None:
     """How to fix a refused activation: connection errors point at ``connection_remappings``."""
     code = str(getattr(exc, "code", None) or "")
     if "CONNECTION" in code or "connection" in exc.message.lower():
-        now = ", ".join(f"{k} -> {v}" for k, v in sorted(env.connection_remappings.items())) or "none"
-        return (
-            f"map each connection the bundle needs to one defined on the {env.name} node with "
-            f"connection_remappings of environment {env.name} in mlcd.yaml (now: {now}); "
-            f"`mlcd plan --env {env.name}` lists them"
-        )
+        return connection_hint(env)
     return exc.hint
 
 
@@ -662,7 +814,9 @@ def _after_activation_failure(
     message = f"{cause}; rolled back to {previous} (verified active)"
     audit.deployment_outcome(env.name, "FAILED_ROLLED_BACK", bundle_id=bundle_id, active_bundle_id=previous,
                              message=message)
-    return RolledBack(message, "look at the failure above, fix the bundle and deploy again")
+    rolled = RolledBack(message, "look at the failure above, fix the bundle and deploy again")
+    rolled.details = {"rolledBackTo": previous}  # type: ignore[attr-defined]
+    return rolled
 
 
 def _active_or_none(node: DSSNode, project: str) -> str | None:
@@ -682,31 +836,62 @@ def error_result(
     bundle_id: str | None = None,
     reports: list[str] | None = None,
     details: dict[str, Any] | None = None,
+    links: dict[str, str] | None = None,
 ) -> StageResult:
-    """A failed StageResult for ``exc`` (printing its one line), keeping reports and details."""
+    """A failed StageResult for ``exc`` (printing its one line), keeping reports, details and links.
+
+    The error's own ``details`` (e.g. ``rolledBackTo``) and ``details["reports"]`` are kept too.
+    """
     from mlcd.stages.runner import OUTCOME_BY_CATEGORY, StageResult
 
     message = redact(exc.one_line())
     print(f"mlcd {ctx.command}: error: {message}", file=sys.stderr, flush=True)
+    own = dict(getattr(exc, "details", None) or {})
+    all_reports = list(reports or [])
+    all_reports += [str(r) for r in own.pop("reports", []) if str(r) not in all_reports]
+    code = exit_code if exit_code is not None else exc.exit_code
+    if exit_code is None and type(exc) is MlcdError:  # a bare MlcdError is bad usage, not a bug
+        code = ExitCode.BAD_INPUT
     return StageResult(
         outcome=outcome or OUTCOME_BY_CATEGORY.get(exc.category, "FAILED"),
         message=message,
-        exit_code=int(exit_code if exit_code is not None else exc.exit_code),
+        exit_code=int(code),
         bundle_id=bundle_id,
-        reports=list(reports or []),
-        details=dict(details or {}),
+        reports=all_reports,
+        details={**own, **dict(details or {})},
         error_category=exc.category,
+        links=dict(links or {}),
     )
+
+
+def stage_links(
+    ctx: StageContext, env: EnvironmentConfig, project: str, reports: list[str] | None = None
+) -> dict[str, str]:
+    """Links for a stage file: the project on the node, the HTML/JUnit reports, the audit trail."""
+    links = {
+        "project": f"{env.node.url.rstrip('/')}/projects/{project}/",
+        "auditTrail": str(ctx.out_dir / "audit.jsonl"),
+        "runRecord": str(ctx.out_dir / "run.json"),
+    }
+    for path in reports or []:
+        name = Path(path).name
+        if name.startswith("smoke-after-rollback"):
+            key = "smokeAfterRollbackReport" if name.endswith(".html") else "smokeAfterRollbackJunit"
+        else:
+            key = "report" if name.endswith(".html") else "junit"
+        links.setdefault(key, str(path))
+    return links
 
 
 # -- rollback with its smoke check ----------------------------------------------------------------
 @dataclass
 class RollbackOutcome:
-    """A verified rollback: the bundle now active and how the smoke check after it went."""
+    """A verified rollback: the bundle now active, how the smoke check after it went, its reports."""
 
     target: str
     smoke_ran: list[str]
     message: str
+    reports: list[str] = field(default_factory=list)
 
 
 def rollback_and_check(
@@ -719,19 +904,33 @@ def rollback_and_check(
     *,
     bundle_id: str | None,
     reason: str,
+    explicit: bool = False,
 ) -> RollbackOutcome:
     """Re-activate ``target``, verify it is active, then re-run the smoke scenarios it has.
 
     Raises NothingToRollBack (7) without a target, RollbackFailed (5) when
     activation, verification or the smoke check after it fails. Records the
-    run record state; the caller writes the audit ``deployment`` record.
+    run record state; the caller writes the audit ``deployment`` record. The
+    smoke check after the rollback is reported in
+    ``reports/<env>/smoke-after-rollback.xml`` and ``.html`` (listed in the
+    outcome, or in the error's ``details["reports"]``). ``explicit``: the target
+    was named with ``--to`` (the messages then say so).
     """
-    from mlcd.testing_gate import run_scenarios
+    from mlcd.testing_gate import run_scenarios, write_gate_reports
 
     audit = ctx.audit()
     rollback_to(node, project, env, target, audit, ctx.progress, bundle_id=bundle_id, reason=reason)
     assert target is not None
     ran: list[str] = []
+    reports: list[str] = []
+
+    def failed(message: str, hint: str) -> RollbackFailed:
+        if record is not None:
+            record.update_env(env.name, state=STATE_NEEDS_ATTENTION, activeBundleId=target)
+        err = RollbackFailed(message, hint)
+        err.details = {"rolledBackTo": target, "reports": reports}  # type: ignore[attr-defined]
+        return err
+
     if env.smoke:
         try:
             listed = {str(s.get("id")) for s in node.list_scenarios(project)}
@@ -744,25 +943,39 @@ def rollback_and_check(
             else:
                 gate = None
         except MlcdError as exc:
-            if record is not None:
-                record.update_env(env.name, state=STATE_NEEDS_ATTENTION, activeBundleId=target)
-            raise RollbackFailed(
+            raise failed(
                 f"rolled back {env.name} to {target} (verified active) but its smoke check could not run: "
                 f"{exc.one_line()}",
                 f"check project {project} on the {env.name} node",
             ) from None
+        if gate is not None:
+            properties = {
+                "project": project,
+                "environment": env.name,
+                "bundleId": target,
+                "rollbackOf": bundle_id or "",
+                "rollbackReason": reason,
+                "node": env.node.url,
+            }
+            reports = write_gate_reports(
+                ctx.out_dir, env.name, "smoke-after-rollback", gate.cases, properties
+            )
         if gate is not None and not gate.passed:
-            if record is not None:
-                record.update_env(env.name, state=STATE_NEEDS_ATTENTION, activeBundleId=target)
-            raise RollbackFailed(
+            if explicit:
+                hint = f"bundle {target} fails its smoke check: choose another bundle with --to"
+            else:
+                hint = f"check project {project} on the {env.name} node: the previous bundle is unhealthy too"
+            raise failed(
                 f"rolled back {env.name} to {target} (verified active) but its smoke check failed: "
                 f"{gate.summary()}",
-                f"check project {project} on the {env.name} node: the previous bundle is unhealthy too",
+                hint,
             )
     if record is not None:
         record.update_env(env.name, state=STATE_ROLLED_BACK, deployedBundleId=None, activeBundleId=target)
     smoke_note = f"smoke passed ({', '.join(ran)})" if ran else "no smoke scenario to re-run"
-    return RollbackOutcome(target, ran, f"rolled back {env.name} to {target} (verified active; {smoke_note})")
+    return RollbackOutcome(
+        target, ran, f"rolled back {env.name} to {target} (verified active; {smoke_note})", reports
+    )
 
 
 # -- after a failed gate ---------------------------------------------------------------------------
@@ -787,6 +1000,7 @@ def gate_failure_result(
     one it deployed there. Verified rollback → outcome ROLLED_BACK with
     ``rolled_back_exit``; no previous bundle → ``nothing_exit``; a failed
     rollback → ROLLBACK_FAILED, exit 5. Without rollback: GATE_FAILED, exit 3.
+    Wherever a rollback happened, ``details.rolledBackTo`` names the bundle now active.
     """
     from mlcd.errors import GateFailed
 
@@ -794,6 +1008,7 @@ def gate_failure_result(
     bundle_id = record.bundle_id if record is not None else None
     entry = dict(record.env(env.name)) if record is not None else {}
     ours = record is not None and bundle_id is not None and deployed_by_this_run(entry, bundle_id)
+    links = stage_links(ctx, env, project, reports)
     if not (ours and allow_rollback):
         if ours:
             audit.deployment_outcome(env.name, "FAILED_NEEDS_ATTENTION", bundle_id=bundle_id,
@@ -801,7 +1016,7 @@ def gate_failure_result(
                                      message=f"{message}; not rolled back (rollback disabled)")
             message += f"; not rolled back (rollback disabled): {bundle_id} stays active"
         return error_result(ctx, GateFailed(message, hint), bundle_id=bundle_id, reports=reports,
-                            details=details)
+                            details=details, links=links)
     assert record is not None and bundle_id is not None
     target = rollback_target(entry, bundle_id)
     try:
@@ -815,18 +1030,23 @@ def gate_failure_result(
         err = NothingToRollBack(f"{message}; {exc.message}", exc.hint)
         outcome = "NOTHING_TO_ROLL_BACK" if nothing_exit == ExitCode.NOTHING_TO_ROLL_BACK else "GATE_FAILED"
         return error_result(ctx, err, outcome=outcome, exit_code=nothing_exit, bundle_id=bundle_id,
-                            reports=reports, details=details)
+                            reports=reports, details=details, links=links)
     except MlcdError as exc:
         audit.deployment_outcome(env.name, "FAILED_NEEDS_ATTENTION", bundle_id=bundle_id,
                                  active_bundle_id=_active_or_none(node, project),
                                  message=f"{message}; {exc.one_line()}")
         failed = RollbackFailed(f"{message}; {exc.message}", exc.hint)
-        return error_result(ctx, failed, bundle_id=bundle_id, reports=reports, details=details)
+        failed.details = dict(getattr(exc, "details", None) or {})  # type: ignore[attr-defined]
+        after = [str(r) for r in failed.details.get("reports", [])]  # type: ignore[attr-defined]
+        return error_result(ctx, failed, bundle_id=bundle_id, reports=reports, details=details,
+                            links=stage_links(ctx, env, project, reports + after))
     audit.deployment_outcome(env.name, "FAILED_ROLLED_BACK", bundle_id=bundle_id,
                              active_bundle_id=done.target, message=f"{message}; {done.message}")
     details = {**details, "rolledBackTo": done.target}
+    all_reports = reports + done.reports
     return error_result(ctx, RolledBack(f"{message}; {done.message}", hint), outcome="ROLLED_BACK",
-                        exit_code=rolled_back_exit, bundle_id=bundle_id, reports=reports, details=details)
+                        exit_code=rolled_back_exit, bundle_id=bundle_id, reports=all_reports, details=details,
+                        links=stage_links(ctx, env, project, all_reports))
 
 
 def error_after_deploy_result(
@@ -840,14 +1060,15 @@ def error_after_deploy_result(
     what: str,
     allow_rollback: bool,
     reports: list[str] | None = None,
+    details: dict[str, Any] | None = None,
 ) -> StageResult | None:
     """The result of a node error while ``what`` (tests/smoke) ran on a bundle this run deployed.
 
     None when this run did not deploy ``env`` (the caller re-raises: nothing of ours changed).
-    Otherwise the new bundle is active but unchecked, and that is said: an
-    unreachable or refusing node keeps its exit code (6) with an audit
-    FAILED_NEEDS_ATTENTION; another error rolls back when allowed (exit 4 verified,
-    5 failed, 7 nothing to go back to), else exit 5 (a person must act).
+    Otherwise the new bundle must not stay active unchecked: another error rolls
+    back when allowed (exit 4 verified, 5 failed, 7 nothing to go back to), else
+    exit 5 (a person must act); an unreachable or refusing node, where nothing
+    can be done, is FAILED_NEEDS_ATTENTION with exit 5 too.
     """
     bundle_id = record.bundle_id if record is not None else None
     entry = dict(record.env(env.name)) if record is not None else {}
@@ -855,18 +1076,24 @@ def error_after_deploy_result(
         return None
     audit = ctx.audit()
     cause = f"{what} on {env.name} could not complete: {exc.message}"
-    details = {"error": exc.one_line(), "errorCategory": exc.category}
+    details = {**(details or {}), "error": exc.one_line(), "errorCategory": exc.category}
+    links = stage_links(ctx, env, project, reports)
     if isinstance(exc, NodeError) or not allow_rollback:
         record.update_env(env.name, state=STATE_NEEDS_ATTENTION)
         note = f"{cause}; bundle {bundle_id} stays active, not checked"
+        active = None if isinstance(exc, NodeError) else _active_or_none(node, project)
         audit.deployment_outcome(env.name, "FAILED_NEEDS_ATTENTION", bundle_id=bundle_id,
-                                 active_bundle_id=_active_or_none(node, project), message=note)
+                                 active_bundle_id=active, message=note)
+        again = f"`mlcd {'test' if what == 'tests' else 'smoke'} --env {env.name}`"
         if isinstance(exc, NodeError):
-            return error_result(ctx, exc, bundle_id=bundle_id, reports=reports, details=details)
-        hint = f"run `mlcd {'test' if what == 'tests' else 'smoke'} --env {env.name}` again, " \
-               f"or `mlcd rollback --env {env.name}`"
+            err = RollbackFailed(
+                f"{note}: the {env.name} node cannot be reached to roll it back",
+                f"when the node answers again, run {again} or `mlcd rollback --env {env.name}`",
+            )
+            return error_result(ctx, err, bundle_id=bundle_id, reports=reports, details=details, links=links)
+        hint = f"run {again} again, or `mlcd rollback --env {env.name}`"
         return error_result(ctx, RollbackFailed(f"{note} (rollback disabled)", hint), outcome="FAILED",
-                            bundle_id=bundle_id, reports=reports, details=details)
+                            bundle_id=bundle_id, reports=reports, details=details, links=links)
     target = rollback_target(entry, bundle_id)
     try:
         with env_lock(ctx, project, env):
@@ -878,15 +1105,34 @@ def error_after_deploy_result(
                                  active_bundle_id=_active_or_none(node, project),
                                  message=f"{cause}; {nothing.message}")
         return error_result(ctx, NothingToRollBack(f"{cause}; {nothing.message}", nothing.hint),
-                            bundle_id=bundle_id, reports=reports, details=details)
+                            bundle_id=bundle_id, reports=reports, details=details, links=links)
     except MlcdError as failed:
         audit.deployment_outcome(env.name, "FAILED_NEEDS_ATTENTION", bundle_id=bundle_id,
                                  active_bundle_id=_active_or_none(node, project),
                                  message=f"{cause}; {failed.one_line()}")
-        return error_result(ctx, RollbackFailed(f"{cause}; {failed.message}", failed.hint),
-                            bundle_id=bundle_id, reports=reports, details=details)
+        rollback_failed = RollbackFailed(f"{cause}; {failed.message}", failed.hint)
+        rollback_failed.details = dict(getattr(failed, "details", None) or {})  # type: ignore[attr-defined]
+        return error_result(ctx, rollback_failed, bundle_id=bundle_id, reports=reports, details=details,
+                            links=links)
     audit.deployment_outcome(env.name, "FAILED_ROLLED_BACK", bundle_id=bundle_id,
                              active_bundle_id=done.target, message=f"{cause}; {done.message}")
     details["rolledBackTo"] = done.target
+    all_reports = list(reports or []) + done.reports
     return error_result(ctx, RolledBack(f"{cause}; {done.message}", "check the node, then deploy again"),
-                        bundle_id=bundle_id, reports=reports, details=details)
+                        bundle_id=bundle_id, reports=all_reports, details=details,
+                        links=stage_links(ctx, env, project, all_reports))
+
+
+def check_active_is_ours(record: RunRecord | None, env_name: str, active: str | None) -> None:
+    """Refuse (exit 2) to test another bundle than the one this run deployed on ``env_name``."""
+    if record is None:
+        return
+    entry = record.env(env_name)
+    if entry.get("bundleId") != record.bundle_id and entry.get("deployedBundleId") != record.bundle_id:
+        return  # this run did not deploy there: the gate tests whatever is active
+    if active != record.bundle_id:
+        raise InputError(
+            f"{active or 'no bundle'} is active on {env_name}, not this run's {record.bundle_id}: "
+            "deploy first",
+            f"run `mlcd deploy --env {env_name}`, then this command again",
+        )

@@ -1,4 +1,10 @@
-"""`mlcd deploy --env E`: put this run's bundle on an environment, verified, or leave it as it was."""
+"""`mlcd deploy --env E`: put this run's bundle on an environment, verified, or leave it as it was.
+
+The audit ``deployment`` record (the success indicator) is written here only when
+the deploy is the environment's last gate (no tests, no smoke); otherwise the
+deploy writes an intermediate ``deploy`` DEPLOYED record and `mlcd test` or
+`mlcd smoke` writes the final one.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +14,10 @@ from mlcd.deployment import (
     check_project,
     deploy_bundle,
     env_lock,
+    error_result,
     is_recorded,
     require_approval,
+    stage_links,
 )
 from mlcd.errors import MlcdError
 from mlcd.runrecord import RunRecord
@@ -23,6 +31,9 @@ def run(ctx: StageContext) -> StageResult:
         return plan_stage.run(ctx)
     cfg = ctx.config()
     env = ctx.environment()
+    pipeline = bool(getattr(ctx.args, "pipeline", False))
+    last_gate = not env.tests.enabled and not env.smoke
+    links = stage_links(ctx, env, cfg.project)
     try:
         record = RunRecord.load(ctx.out_dir)
         archive = archive_path(record, getattr(ctx.args, "archive", None))
@@ -42,7 +53,7 @@ def run(ctx: StageContext) -> StageResult:
                 bundle,
                 archive,
                 record,
-                final_record=not getattr(ctx.args, "pipeline", False),
+                final_record=last_gate and not pipeline,
             )
     except MlcdError as exc:
         if not is_recorded(exc):
@@ -53,12 +64,16 @@ def run(ctx: StageContext) -> StageResult:
                 active_bundle_id=None,
                 message=f"nothing was changed: {exc.one_line()}",
             )
-        raise
+        return error_result(ctx, exc, bundle_id=_bundle_id(ctx), links=links)
+    if not last_gate and not pipeline:
+        gates = " and ".join(g for g, on in (("tests", env.tests.enabled), ("smoke", bool(env.smoke))) if on)
+        ctx.progress(f"the deployment's final audit record comes from the {gates} of {env.name}")
     return StageResult(
         outcome=result.outcome,
         message=result.message,
         bundle_id=result.bundle_id,
         details={"previousBundleId": result.previous, "activeBundleId": result.bundle_id},
+        links=links,
     )
 
 

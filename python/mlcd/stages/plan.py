@@ -9,6 +9,8 @@ from mlcd.deployment import (
     imported_bundle_ids,
     make_plan,
     node_connection_names,
+    project_remappings,
+    stage_links,
 )
 from mlcd.runrecord import RunRecord
 from mlcd.stages.runner import StageContext, StageResult
@@ -26,6 +28,7 @@ def run(ctx: StageContext) -> StageResult:
     exists = node.project_exists(cfg.project)
     active = node.active_bundle_id(cfg.project) if exists else None
     imported = imported_bundle_ids(node, cfg.project) if exists else set()
+    available, unknown = node_connection_names(node)
     plan = make_plan(
         env,
         cfg.project,
@@ -34,8 +37,10 @@ def run(ctx: StageContext) -> StageResult:
         project_exists=exists,
         active_now=active,
         imported_ids=imported,
-        node_connections=node_connection_names(node),
+        node_connections=available,
         approval_entry=dict(record.env(env.name)),
+        connections_unknown=unknown,
+        node_remappings=project_remappings(node, cfg.project) if exists else None,
     )
     for line in plan.lines():
         ctx.progress(line)
@@ -49,4 +54,5 @@ def run(ctx: StageContext) -> StageResult:
         bundle_id=bundle.bundle_id,
         reports=[str(path)],
         details={"plan": plan.to_dict()},
+        links=stage_links(ctx, env, cfg.project),
     )

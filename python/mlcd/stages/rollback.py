@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from mlcd.deployment import (
+    STATE_ROLLED_BACK,
     env_lock,
+    error_result,
     imported_bundle_ids,
     rollback_and_check,
     rollback_target,
+    stage_links,
 )
 from mlcd.errors import InputError, MlcdError, NothingToRollBack
 from mlcd.runrecord import RunRecord
@@ -18,6 +21,8 @@ def run(ctx: StageContext) -> StageResult:
 
     Exit 7 when there is nothing to go back to, 5 when the rollback or the smoke
     check after it fails, 2 when ``--to`` names a bundle not imported there.
+    Outcome NOOP (exit 0, no new audit ``deployment`` record) when the
+    environment was already rolled back to the target.
     """
     cfg = ctx.config()
     env = ctx.environment()
@@ -31,6 +36,7 @@ def run(ctx: StageContext) -> StageResult:
     entry = dict(record.env(env.name)) if record is not None else {}
     node = ctx.env_node()
     audit = ctx.audit()
+    links = stage_links(ctx, env, project)
     with env_lock(ctx, project, env):
         active = node.active_bundle_id(project) if node.project_exists(project) else None
         target = rollback_target(entry, bundle_id or "", explicit)
@@ -50,20 +56,33 @@ def run(ctx: StageContext) -> StageResult:
                     f"bundle {explicit} is not imported in project {project} on {env.name}",
                     f"choose one of: {', '.join(sorted(imported)) or '(none)'}",
                 )
+        if active == target and entry.get("state") == STATE_ROLLED_BACK:
+            return StageResult(
+                outcome="NOOP",
+                message=f"already rolled back to {target} on {env.name}: nothing to do",
+                bundle_id=bundle_id,
+                details={"from": active, "to": target, "rolledBackTo": target, "reason": reason},
+                links=links,
+            )
         ctx.progress(f"active bundle now: {active or '(none)'}; rolling back to {target}")
         try:
             done = rollback_and_check(
-                ctx, node, env, project, record, target, bundle_id=active, reason=reason
+                ctx, node, env, project, record, target, bundle_id=active, reason=reason,
+                explicit=bool(explicit),
             )
         except MlcdError as exc:
             audit.deployment_outcome(env.name, "FAILED_NEEDS_ATTENTION", bundle_id=bundle_id,
                                      active_bundle_id=None, message=exc.one_line())
-            raise
+            after = [str(r) for r in (getattr(exc, "details", None) or {}).get("reports", [])]
+            return error_result(ctx, exc, bundle_id=bundle_id, links=stage_links(ctx, env, project, after))
     audit.deployment_outcome(env.name, "FAILED_ROLLED_BACK", bundle_id=bundle_id or active,
                              active_bundle_id=done.target, message=f"{reason}: {done.message}")
     return StageResult(
         outcome="ROLLED_BACK",
         message=done.message,
         bundle_id=bundle_id,
-        details={"from": active, "to": done.target, "smoke": done.smoke_ran, "reason": reason},
+        reports=done.reports,
+        details={"from": active, "to": done.target, "rolledBackTo": done.target, "smoke": done.smoke_ran,
+                 "reason": reason},
+        links=stage_links(ctx, env, project, done.reports),
     )

@@ -66,6 +66,9 @@ class _Pipeline:
             "reports": result.get("reports") or [],
             "errorCategory": result.get("errorCategory"),
         }
+        rolled = (result.get("details") or {}).get("rolledBackTo")
+        if rolled:
+            entry["rolledBackTo"] = rolled
         self.stages.append(entry)
         print(f"--- {label}: {entry['outcome']} (exit {code})", flush=True)
         return code
@@ -212,8 +215,17 @@ def _summary(
         where = f" {s['environment']}" if s["environment"] else ""
         print(f"  {s['stage']}{where}: {s['outcome']} (exit {s['exitCode']})", flush=True)
     untouched = [e for e in envs if e not in deployed and not any(s["environment"] == e for s in pipe.stages)]
-    details = {"stages": pipe.stages, "environmentsDone": deployed, "environmentsUntouched": untouched}
+    details: dict[str, Any] = {
+        "stages": pipe.stages, "environmentsDone": deployed, "environmentsUntouched": untouched
+    }
+    rolled = [s["rolledBackTo"] for s in pipe.stages if s.get("rolledBackTo")]
+    if rolled:
+        details["rolledBackTo"] = rolled[-1]
     reports = [r for s in pipe.stages for r in s.get("reports", [])]
+    links = {"auditTrail": str(ctx.out_dir / "audit.jsonl"), "runRecord": str(ctx.out_dir / "run.json")}
+    for env_name in envs:
+        env_url = ctx.config().environment(env_name).node.url.rstrip("/")
+        links[f"project:{env_name}"] = f"{env_url}/projects/{ctx.config().project}/"
     if not failed:
         return StageResult(
             outcome="SUCCESS",
@@ -221,6 +233,7 @@ def _summary(
             bundle_id=bundle_id,
             reports=reports,
             details=details,
+            links=links,
         )
     first = next(s for s in pipe.stages if s["exitCode"])
     where = f" {first['environment']}" if first["environment"] else ""
@@ -236,4 +249,5 @@ def _summary(
         reports=reports,
         details=details,
         error_category=str(first.get("errorCategory") or first["stage"]),
+        links=links,
     )
