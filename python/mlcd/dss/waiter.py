@@ -248,8 +248,9 @@ class ScenarioWaiter:
             listed = self.node.list_scenarios(self.project_key)
             running = {str(s.get("id")): bool(s.get("running")) for s in listed}
             for h in pending:
-                if h.run_id is None or not running.get(h.scenario_id, False):
-                    self._check(h, running.get(h.scenario_id, False))
+                # while the list says the scenario runs there is nothing to learn: no request
+                if not running.get(h.scenario_id, False):
+                    self._check(h, False)
                 if h.result is None and now >= h.deadline:
                     self._time_out(h)
             remaining = [h.deadline for h in handles if h.result is None]
@@ -286,9 +287,15 @@ class ScenarioWaiter:
         return None
 
     def _check(self, h: RunHandle, running: bool) -> None:
-        run = self._find_run(h)
+        details: dict[str, Any] | None = None
+        if h.run_id is not None:  # run known: one read gives its result and its steps
+            details = self.node.get_run(self.project_key, h.scenario_id, h.run_id)
+            found = details.get("scenarioRun")
+            run = found if isinstance(found, dict) else None
+        else:
+            run = self._find_run(h)
         if run is not None and isinstance(run.get("result"), dict) and run["result"].get("outcome"):
-            h.result = self._finish(h, run)
+            h.result = self._finish(h, run, details=details)
         elif run is None and not running and h.trigger_id is not None and h.trigger_run_id is not None:
             # no run and nothing running: the fire is queued, or was cancelled before its run began
             try:
@@ -307,12 +314,19 @@ class ScenarioWaiter:
                     "(the scenario was aborted or already running); not retried",
                 )
 
-    def _finish(self, h: RunHandle, run: dict[str, Any], timed_out: bool = False) -> ScenarioResult:
+    def _finish(
+        self,
+        h: RunHandle,
+        run: dict[str, Any],
+        timed_out: bool = False,
+        details: dict[str, Any] | None = None,
+    ) -> ScenarioResult:
         key, sid = self.project_key, h.scenario_id
         run_id = h.run_id or _str(run.get("runId"))
         steps: list[StepResult] = []
         if run_id is not None:
-            details = self.node.get_run(key, sid, run_id)
+            if details is None:
+                details = self.node.get_run(key, sid, run_id)
             if isinstance(details.get("scenarioRun"), dict):
                 run = details["scenarioRun"]
             steps = _parse_steps(details.get("stepRuns"))
