@@ -1,8 +1,8 @@
 import groovy.transform.Field
 import org.mlcd.MlcdCli
 import org.mlcd.MlcdConfig
+import org.mlcd.MlcdStep
 import org.mlcd.Promotion
-import org.mlcd.StepArgs
 
 @Field static final String STEP = 'mlcdDeploy'
 @Field static final List<String> KEYS = ['env', 'config', 'credentialsId', 'artifactCredentialsId', 'releaseBranch']
@@ -16,43 +16,34 @@ import org.mlcd.StepArgs
  * first environment of mlcd.yaml (org.mlcd.Promotion, the same rule as mlcdPipeline).
  */
 void call(Map args = [:]) {
-    String problem = StepArgs.unknownKey(STEP, args, KEYS) ?:
-        StepArgs.missingKey(STEP, args, [env: "the environment name from mlcd.yaml, e.g. env: 'test'"])
-    if (problem) {
-        error(problem)
-    }
-    String config = args.config ?: 'mlcd.yaml'
-    Map cfg = MlcdConfig.load(this, config, STEP)
-    Map target = MlcdCli.environment(this, cfg, args.env as String, STEP)
-    List<String> names = MlcdConfig.environmentNames(cfg)
+    Map step = MlcdStep.begin(this, [step: STEP, args: args, keys: KEYS, envExample: 'test'])
+    String name = step.env
+    List<String> names = MlcdConfig.environmentNames(step.cfg)
     String blocked = Promotion.blocker(this, (args.releaseBranch ?: 'main') as String)
-    if (blocked && names.indexOf(target.name) > 0) {
-        error("${STEP}: ${blocked} (${names[0]}); not deploying to ${target.name} " +
+    if (blocked && names.indexOf(name) > 0) {
+        error("${STEP}: ${blocked} (${names[0]}); not deploying to ${name} " +
             "(fix: merge into the release branch, whose build deploys further)")
     }
-    String pendingVar = MlcdCli.pendingApprovalVar(target.name)
+    String pendingVar = MlcdCli.pendingApprovalVar(name)
     // property access: subscripting env (getAt/putAt) is rejected in the sandbox
     String approver = env.getProperty(pendingVar)
     if (approver) {
-        MlcdCli.recordApproval(this, [step: STEP, config: config, env: target.name, approver: approver,
+        MlcdCli.recordApproval(this, [step: STEP, config: step.config, env: name, approver: approver,
                                       comment: env.getProperty(pendingVar + '_COMMENT')])
         env.setProperty(pendingVar, '')
     }
-    String credentialsId = args.credentialsId ?: MlcdConfig.defaultCredentialsId(cfg, target.name)
-    List bindings = MlcdCli.keyBinding(this, credentialsId, target.apiKeyEnv) +
-        MlcdCli.artifactBindings(this, cfg, args.artifactCredentialsId as String)
-    Map run = MlcdCli.run(this, [stage: 'deploy', env: target.name, config: config, command: COMMAND,
-                                 credentials: bindings])
-    MlcdCli.publish(this, run)
+    List bindings = MlcdStep.nodeKey(this, step) +
+        MlcdCli.artifactBindings(this, step.cfg, args.artifactCredentialsId as String)
+    Map run = MlcdStep.execute(this, step, [stage: 'deploy', command: COMMAND, credentials: bindings])
     if (run.exitCode == 0) {
-        MlcdCli.describe(this, "${target.name}: ${run.result?.bundleId} deployed")
+        MlcdCli.describe(this, "${name}: ${run.result?.bundleId} deployed")
         return
     }
     if (run.exitCode == 4) {
         String to = MlcdCli.detail(run, 'rolledBackTo', 'the previous bundle')
-        MlcdCli.describe(this, "${target.name}: deployment failed; rolled back to ${to} (verified)")
+        MlcdCli.describe(this, "${name}: deployment failed; rolled back to ${to} (verified)")
     } else if (run.exitCode == 5) {
-        MlcdCli.describe(this, "${target.name}: ROLLBACK FAILED, a person must act")
+        MlcdCli.describe(this, "${name}: ROLLBACK FAILED, a person must act")
     }
-    error(MlcdCli.failureMessage(STEP, target.name, run))
+    MlcdStep.fail(this, step, run)
 }

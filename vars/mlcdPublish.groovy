@@ -1,7 +1,6 @@
 import groovy.transform.Field
 import org.mlcd.MlcdCli
-import org.mlcd.MlcdConfig
-import org.mlcd.StepArgs
+import org.mlcd.MlcdStep
 
 @Field static final String STEP = 'mlcdPublish'
 @Field static final List<String> KEYS = ['config', 'credentialsId']
@@ -9,20 +8,11 @@ import org.mlcd.StepArgs
 
 /** Store the bundle archive in the artifact repository of mlcd.yaml and verify it by reading it back. */
 void call(Map args = [:]) {
-    String problem = StepArgs.unknownKey(STEP, args, KEYS)
-    if (problem) {
-        error(problem)
+    Map step = MlcdStep.begin(this, [step: STEP, args: args, keys: KEYS, node: 'artifacts'])
+    if (step.cfg.artifactRepository == null) {
+        error("${STEP}: ${step.config} has no artifact_repository (fix: add one, or do not call ${STEP})")
     }
-    String config = args.config ?: 'mlcd.yaml'
-    Map cfg = MlcdConfig.load(this, config, STEP)
-    if (cfg.artifactRepository == null) {
-        error("${STEP}: ${config} has no artifact_repository (fix: add one, or do not call ${STEP})")
-    }
-    String credentialsId = args.credentialsId ?: MlcdConfig.defaultCredentialsId(cfg, 'artifacts')
-    Map run = MlcdCli.run(this, [stage: 'publish', config: config, command: COMMAND,
-                                 credentials: MlcdCli.artifactBindings(this, cfg, credentialsId)])
-    MlcdCli.publish(this, run)
-    if (run.exitCode != 0) {
-        error(MlcdCli.failureMessage(STEP, null, run))
-    }
+    Map run = MlcdStep.execute(this, step, [stage: 'publish', command: COMMAND,
+                                            credentials: MlcdCli.artifactBindings(this, step.cfg, step.credentialsId)])
+    MlcdStep.failUnlessSuccess(this, step, run)
 }

@@ -1,7 +1,6 @@
 import groovy.transform.Field
 import org.mlcd.MlcdCli
-import org.mlcd.MlcdConfig
-import org.mlcd.StepArgs
+import org.mlcd.MlcdStep
 
 @Field static final String STEP = 'mlcdRollback'
 @Field static final List<String> KEYS = ['env', 'config', 'credentialsId', 'to', 'reason']
@@ -16,34 +15,25 @@ import org.mlcd.StepArgs
  * UNSTABLE; a failed rollback fails the build.
  */
 void call(Map args = [:]) {
-    String problem = StepArgs.unknownKey(STEP, args, KEYS) ?:
-        StepArgs.missingKey(STEP, args, [env: "the environment name from mlcd.yaml, e.g. env: 'prod'"])
-    if (problem) {
-        error(problem)
-    }
-    String config = args.config ?: 'mlcd.yaml'
-    Map cfg = MlcdConfig.load(this, config, STEP)
-    Map target = MlcdCli.environment(this, cfg, args.env as String, STEP)
-    String credentialsId = args.credentialsId ?: MlcdConfig.defaultCredentialsId(cfg, target.name)
+    Map step = MlcdStep.begin(this, [step: STEP, args: args, keys: KEYS, envExample: 'prod'])
+    String name = step.env
     List<String> vars = ["MLCD_ROLLBACK_REASON=${args.reason ?: 'requested'}".toString()]
     if (args.to) {
         vars << "MLCD_ROLLBACK_TO=${args.to}".toString()
     }
-    Map run = MlcdCli.run(this, [stage: 'rollback', env: target.name, config: config,
-                                 command: args.to ? COMMAND_TO : COMMAND, vars: vars,
-                                 credentials: MlcdCli.keyBinding(this, credentialsId, target.apiKeyEnv)])
-    MlcdCli.publish(this, run)
+    Map run = MlcdStep.execute(this, step, [stage: 'rollback', command: args.to ? COMMAND_TO : COMMAND, vars: vars,
+                                            credentials: MlcdStep.nodeKey(this, step)])
     if (run.exitCode == 0) {
         String to = MlcdCli.detail(run, 'to', 'the previous bundle')
-        MlcdCli.describe(this, "${target.name}: rolled back to ${to} (verified)")
+        MlcdCli.describe(this, "${name}: rolled back to ${to} (verified)")
         return
     }
     if (run.exitCode == 7) {
-        unstable(MlcdCli.failureMessage(STEP, target.name, run))
+        unstable(MlcdCli.failureMessage(STEP, name, run))
         return
     }
     if (run.exitCode == 5) {
-        MlcdCli.describe(this, "${target.name}: ROLLBACK FAILED, a person must act")
+        MlcdCli.describe(this, "${name}: ROLLBACK FAILED, a person must act")
     }
-    error(MlcdCli.failureMessage(STEP, target.name, run))
+    MlcdStep.fail(this, step, run)
 }

@@ -1,7 +1,5 @@
 import groovy.transform.Field
-import org.mlcd.MlcdCli
-import org.mlcd.MlcdConfig
-import org.mlcd.StepArgs
+import org.mlcd.MlcdStep
 
 @Field static final String STEP = 'mlcdValidate'
 @Field static final List<String> KEYS = ['config', 'credentialsId']
@@ -9,17 +7,7 @@ import org.mlcd.StepArgs
 
 /** Check the project on the design node is ready to release; JUnit report; the build fails if not. */
 void call(Map args = [:]) {
-    String problem = StepArgs.unknownKey(STEP, args, KEYS)
-    if (problem) {
-        error(problem)
-    }
-    String config = args.config ?: 'mlcd.yaml'
-    Map cfg = MlcdConfig.load(this, config, STEP)
-    String credentialsId = args.credentialsId ?: MlcdConfig.defaultCredentialsId(cfg, 'design')
-    Map run = MlcdCli.run(this, [stage: 'validate', config: config, command: COMMAND,
-                                 credentials: MlcdCli.keyBinding(this, credentialsId, cfg.designKeyEnv)])
-    MlcdCli.publish(this, run)
-    if (run.exitCode != 0) {
-        error(MlcdCli.failureMessage(STEP, null, run))
-    }
+    Map step = MlcdStep.begin(this, [step: STEP, args: args, keys: KEYS, node: 'design'])
+    Map run = MlcdStep.execute(this, step, [stage: 'validate', command: COMMAND, credentials: MlcdStep.nodeKey(this, step)])
+    MlcdStep.failUnlessSuccess(this, step, run)
 }

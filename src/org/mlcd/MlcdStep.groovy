@@ -1,0 +1,65 @@
+package org.mlcd
+
+/**
+ * The frame every step that runs one `mlcd` command shares: argument checks, mlcd.yaml, the target
+ * environment and its credentials id (begin), the command with its reports published (execute), the
+ * one-line failure (fail). Calls pipeline steps, so nothing here is @NonCPS; state is plain Maps.
+ */
+class MlcdStep implements Serializable {
+    private static final long serialVersionUID = 1L
+
+    /**
+     * Stop the build on an unknown key (or a missing `env`), load mlcd.yaml, find the environment.
+     * frame: step (name), args (the step's Map), keys (allowed), envExample (only for steps that require
+     * `env`: the example the error shows), node (credentials target without environment: design, artifacts).
+     * Returns [step:, config:, cfg:, target: environment summary or null, env: its name or null, credentialsId:].
+     */
+    static Map begin(Object script, Map frame) {
+        String step = frame.step
+        Map args = (Map) frame.args
+        String problem = StepArgs.unknownKey(step, args, (List<String>) frame.keys)
+        if (!problem && frame.envExample) {
+            String hint = "the environment name from mlcd.yaml, e.g. env: '${frame.envExample}'"
+            problem = StepArgs.missingKey(step, args, [env: hint.toString()])
+        }
+        if (problem) {
+            script.error(problem)
+        }
+        String config = args.config ?: 'mlcd.yaml'
+        Map cfg = MlcdConfig.load(script, config, step)
+        Map target = frame.envExample ? MlcdCli.environment(script, cfg, args.env as String, step) : null
+        String env = target ? target.name : null
+        String credentialsId = args.credentialsId ?: MlcdConfig.defaultCredentialsId(cfg, env ?: frame.node as String)
+        return [step: step, config: config, cfg: cfg, target: target, env: env, credentialsId: credentialsId]
+    }
+
+    /** The binding of the step's API key (its environment's, or the design node's) to the variable mlcd.yaml names. */
+    static List nodeKey(Object script, Map step) {
+        Map target = (Map) step.target
+        String variable = target ? target.apiKeyEnv : ((Map) step.cfg).designKeyEnv
+        return MlcdCli.keyBinding(script, step.credentialsId as String, variable)
+    }
+
+    /**
+     * Run one command for the step (spec: stage, command, vars, credentials; see MlcdCli.run) and publish
+     * its JUnit reports and records. Returns MlcdCli.run's Map plus `failed`, the failed test count.
+     */
+    static Map execute(Object script, Map step, Map spec) {
+        Map run = MlcdCli.run(script, [stage: spec.stage, env: step.env, config: step.config, command: spec.command,
+                                       vars: spec.vars, credentials: spec.credentials])
+        run.failed = MlcdCli.publish(script, run)
+        return run
+    }
+
+    /** Stop the build with the step's one-line failure (step, environment, mlcd's message, exit code). */
+    static void fail(Object script, Map step, Map run) {
+        script.error(MlcdCli.failureMessage(step.step as String, step.env as String, run))
+    }
+
+    /** Stop the build unless the command succeeded. */
+    static void failUnlessSuccess(Object script, Map step, Map run) {
+        if (run.exitCode != 0) {
+            fail(script, step, run)
+        }
+    }
+}
