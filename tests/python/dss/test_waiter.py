@@ -115,9 +115,9 @@ def test_many_scenarios_one_list_request_per_tick(clock: FakeClock) -> None:
     assert longest <= waited_s <= longest + 1.0
     lists = t.count("GET", "scenarios/") - 1
     assert lists == math.ceil(waited_s) + 1 or lists == math.ceil(waited_s)
-    # per-scenario calls: one run lookup when the run was new, one when it stopped, one details read
+    # per-scenario calls: none while it runs; one run lookup when it stopped, one details read
     per_scenario = [s for s in t.seen[before:] if s.path != BASE]
-    assert len(per_scenario) == 3 * len(plan)
+    assert len(per_scenario) == 2 * len(plan)
     assert [r.scenario_id for r in results] == list(plan)
     assert all(r.outcome == "SUCCESS" and r.run_id == f"run-{r.scenario_id}" for r in results)
     assert all(r.log_excerpt == "" for r in results)
