@@ -39,11 +39,5 @@ void call(Map args = [:]) {
         MlcdCli.describe(this, "${name}: ${run.result?.bundleId} deployed")
         return
     }
-    if (run.exitCode == 4) {
-        String to = MlcdCli.detail(run, 'rolledBackTo', 'the previous bundle')
-        MlcdCli.describe(this, "${name}: deployment failed; rolled back to ${to} (verified)")
-    } else if (run.exitCode == 5) {
-        MlcdCli.describe(this, "${name}: ROLLBACK FAILED, a person must act")
-    }
-    MlcdStep.fail(this, step, run)
+    MlcdStep.failNotingRollback(this, step, run, 'deployment failed', 'ROLLBACK FAILED, a person must act')
 }

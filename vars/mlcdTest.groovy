@@ -33,15 +33,8 @@ void call(Map args = [:]) {
         }
         return
     }
-    if (run.exitCode == 4) {
-        // the tests could not complete (e.g. DSS refused a run) on a bundle this build deployed
-        String to = MlcdCli.detail(run, 'rolledBackTo', 'the previous bundle')
-        MlcdCli.describe(this, "${name}: tests could not complete; rolled back to ${to} (verified)")
-    } else if (run.exitCode == 5 && outcome == 'ROLLBACK_FAILED') {
-        MlcdCli.describe(this, "${name}: tests failed and ROLLBACK FAILED, a person must act")
-    } else if (run.exitCode == 5) {
-        MlcdCli.describe(this, "${name}: tests could not complete; this build's bundle stays active " +
-            'unchecked, a person must act')
-    }
-    MlcdStep.fail(this, step, run)
+    // exit 4: the tests could not complete (e.g. DSS refused a run) on a bundle this build deployed
+    String rollbackFailed = outcome == 'ROLLBACK_FAILED' ? 'tests failed and ROLLBACK FAILED, a person must act' :
+        "tests could not complete; this build's bundle stays active unchecked, a person must act"
+    MlcdStep.failNotingRollback(this, step, run, 'tests could not complete', rollbackFailed)
 }

@@ -8,6 +8,7 @@ import org.mlcd.MlcdStep
 /** Check the project on the design node is ready to release; JUnit report; the build fails if not. */
 void call(Map args = [:]) {
     Map step = MlcdStep.begin(this, [step: STEP, args: args, keys: KEYS, node: 'design'])
-    Map run = MlcdStep.execute(this, step, [stage: 'validate', command: COMMAND, credentials: MlcdStep.nodeKey(this, step)])
+    Map run = MlcdStep.execute(this, step, [stage: 'validate', command: COMMAND,
+                                            credentials: MlcdStep.nodeKey(this, step)])
     MlcdStep.failUnlessSuccess(this, step, run)
 }

@@ -56,6 +56,20 @@ class MlcdStep implements Serializable {
         script.error(MlcdCli.failureMessage(step.step as String, step.env as String, run))
     }
 
+    /**
+     * Stop the build after noting in the description what mlcd did to the environment: exit 4,
+     * `<env>: <failed>; rolled back to <bundle> (verified)`; exit 5, `<env>: <rollbackFailed>`.
+     */
+    static void failNotingRollback(Object script, Map step, Map run, String failed, String rollbackFailed) {
+        if (run.exitCode == 4) {
+            String to = MlcdCli.detail(run, 'rolledBackTo', 'the previous bundle')
+            MlcdCli.describe(script, "${step.env}: ${failed}; rolled back to ${to} (verified)")
+        } else if (run.exitCode == 5) {
+            MlcdCli.describe(script, "${step.env}: ${rollbackFailed}")
+        }
+        fail(script, step, run)
+    }
+
     /** Stop the build unless the command succeeded. */
     static void failUnlessSuccess(Object script, Map step, Map run) {
         if (run.exitCode != 0) {
