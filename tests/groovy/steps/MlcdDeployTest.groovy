@@ -61,10 +61,8 @@ class MlcdDeployTest extends MlcdStepTestBase {
     @Test
     void verifiedRollbackIsReportedInTheDescriptionAndFailsTheBuild() {
         cliResult('deploy', 'prod', 4, 'ROLLED_BACK', 'scenario check failed after activation; previous bundle active')
-        Throwable e = runStep('mlcdDeploy', [env: 'prod'])
+        Throwable e = runFailingStep('mlcdDeploy', [env: 'prod'], "prod: deployment failed; rolled back to ${PREVIOUS} (verified)")
         assert e.message.startsWith('mlcdDeploy: prod: scenario check failed')
-        assert currentBuild.description == "prod: deployment failed; rolled back to ${PREVIOUS} (verified)"
-        assertJobStatusFailure()
     }
 
     @Test
@@ -158,8 +156,8 @@ class MlcdDeployTest extends MlcdStepTestBase {
     void rollbackWithoutRolledBackToInTheStageFileNamesThePreviousBundleGenerically() {
         // a stage file without details.rolledBackTo still gives a true description
         cliResult('deploy', 'prod', 4, 'ROLLED_BACK', 'verification failed; previous bundle active', 0, [:])
-        Throwable e = runStep('mlcdDeploy', [env: 'prod'])
+        Throwable e = runFailingStep('mlcdDeploy', [env: 'prod'],
+            'prod: deployment failed; rolled back to the previous bundle (verified)')
         assert e.message.startsWith('mlcdDeploy: prod: verification failed')
-        assert currentBuild.description == 'prod: deployment failed; rolled back to the previous bundle (verified)'
     }
 }

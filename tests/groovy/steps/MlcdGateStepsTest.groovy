@@ -86,12 +86,11 @@ class MlcdGateStepsTest extends MlcdStepTestBase {
     @Test
     void smokeFailureRolledBackIsDescribedAndFailsTheBuild() {
         cliResult('smoke', 'prod', 4, 'ROLLED_BACK', 'TEST_SMOKE failed; previous bundle re-activated and verified', 1)
-        Throwable e = runStep('mlcdSmokeTest', [env: 'prod'])
+        Throwable e = runFailingStep('mlcdSmokeTest', [env: 'prod'],
+            "prod: smoke test failed; rolled back to ${PREVIOUS} (verified)")
         assert cliRuns[0].script == 'mlcd smoke --config "$MLCD_CONFIG_PATH" --env "$MLCD_ENV"'
         assert e.message.startsWith('mlcdSmokeTest: prod: TEST_SMOKE failed')
-        assert currentBuild.description == "prod: smoke test failed; rolled back to ${PREVIOUS} (verified)"
         assert junitCalls() == [[testResults: '.mlcd/reports/prod/smoke.xml', allowEmptyResults: true]]
-        assertJobStatusFailure()
     }
 
     @Test
@@ -122,9 +121,8 @@ class MlcdGateStepsTest extends MlcdStepTestBase {
     @Test
     void failedRollbackAsksForAPerson() {
         cliResult('rollback', 'prod', 5, 'ROLLBACK_FAILED', 'previous bundle did not become active')
-        Throwable e = runStep('mlcdRollback', [env: 'prod'])
+        Throwable e = runFailingStep('mlcdRollback', [env: 'prod'], 'prod: ROLLBACK FAILED, a person must act')
         assert e.message.contains('rollback failed or state unverified: a person must act')
-        assert currentBuild.description == 'prod: ROLLBACK FAILED, a person must act'
     }
 
     @Test
@@ -184,24 +182,20 @@ class MlcdGateStepsTest extends MlcdStepTestBase {
     @Test
     void failedTestsWhoseRollbackFailedFailTheBuildAndAskForAPerson() {
         cliResult('test', 'test', 5, 'ROLLBACK_FAILED', 'tests failed on test; could not verify the rollback', 1)
-        Throwable e = runStep('mlcdTest', [env: 'test'])
+        Throwable e = runFailingStep('mlcdTest', [env: 'test'], 'test: tests failed and ROLLBACK FAILED, a person must act')
         assert e.message.contains('(mlcd exit code 5: rollback failed or state unverified: a person must act)')
-        assert currentBuild.description == 'test: tests failed and ROLLBACK FAILED, a person must act'
-        assertJobStatusFailure()
     }
 
     @Test
     void testsThatCouldNotCompleteAreRolledBackAndFailTheBuild() {
         // stages/test.py error_after_deploy_result: a refused scenario run on this build's bundle, rolled back
         cliResult('test', 'test', 4, 'ROLLED_BACK', 'tests on test could not complete: run refused; rolled back')
-        Throwable e = runStep('mlcdTest', [env: 'test'])
+        Throwable e = runFailingStep('mlcdTest', [env: 'test'],
+            "test: tests could not complete; rolled back to ${PREVIOUS} (verified)")
         assert e.message.contains('(mlcd exit code 4: deployment failed after activation and was rolled back, verified)')
-        assert currentBuild.description == "test: tests could not complete; rolled back to ${PREVIOUS} (verified)"
-        assertJobStatusFailure()
         currentBuild.reset()
         cliResult('test', 'test', 5, 'FAILED', 'tests on test could not complete; not checked (rollback disabled)')
-        runStep('mlcdTest', [env: 'test'])
-        assert currentBuild.description ==
-            "test: tests could not complete; this build's bundle stays active unchecked, a person must act"
+        runFailingStep('mlcdTest', [env: 'test'],
+            "test: tests could not complete; this build's bundle stays active unchecked, a person must act")
     }
 }

@@ -144,6 +144,18 @@ abstract class MlcdStepTestBase extends BasePipelineTest {
         secrets.each { String s -> assert !desc.contains(s) }
     }
 
+    /**
+     * Run `step` where it must stop the build: checks that it did, that the build is FAILURE and that
+     * the build description is exactly `description`; returns the error for the caller's message checks.
+     */
+    Throwable runFailingStep(String step, Map args, String description) {
+        Throwable e = runStep(step, args)
+        assert e != null: "${step} did not stop the build"
+        assert currentBuild.description == description
+        assertJobStatusFailure()
+        return e
+    }
+
     MethodCall lastCall(String name) {
         List<MethodCall> calls = helper.calls(name)
         return calls ? calls[-1] : null
