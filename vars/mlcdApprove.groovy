@@ -1,6 +1,6 @@
 import groovy.transform.Field
 import org.mlcd.MlcdCli
-import org.mlcd.StepArgs
+import org.mlcd.MlcdStep
 
 @Field static final String STEP = 'mlcdApprove'
 @Field static final List<String> KEYS = ['env', 'config', 'submitter', 'allowAnyApprover', 'timeoutMinutes', 'message']
@@ -15,11 +15,7 @@ import org.mlcd.StepArgs
  * workspace has it, otherwise mlcdDeploy records it, in its workspace, before deploying there.
  */
 void call(Map args = [:]) {
-    String problem = StepArgs.unknownKey(STEP, args, KEYS) ?:
-        StepArgs.missingKey(STEP, args, [env: "the environment name from mlcd.yaml, e.g. env: 'prod'"])
-    if (problem) {
-        error(problem)
-    }
+    MlcdStep.checkArgs(this, STEP, args, KEYS, 'prod')
     String target = args.env
     String config = args.config ?: 'mlcd.yaml'
     int minutes = (args.timeoutMinutes ?: 60) as int

@@ -1,6 +1,7 @@
 import groovy.transform.Field
 import org.mlcd.MlcdCli
 import org.mlcd.MlcdConfig
+import org.mlcd.MlcdStep
 import org.mlcd.Promotion
 import org.mlcd.StepArgs
 
@@ -30,10 +31,7 @@ import org.mlcd.StepArgs
  * mlcdSetup runs again on each agent (a no-op when the venv is current).
  */
 void call(Map args = [:]) {
-    String problem = StepArgs.unknownKey(STEP, args, KEYS)
-    if (problem) {
-        error(problem)
-    }
+    MlcdStep.checkArgs(this, STEP, args, KEYS, null)
     Map opts = [config: 'mlcd.yaml', credentials: [:], artifactCredentialsId: null, agentLabel: '',
                 releaseBranch: 'main', submitter: null, allowAnyApprover: false, approvalTimeoutMinutes: 60,
                 timeoutMinutes: 240, setup: [:], rollbackOnFailure: true] + args

@@ -1,4 +1,5 @@
 import groovy.transform.Field
+import org.mlcd.MlcdStep
 import org.mlcd.StepArgs
 
 @Field static final String STEP = 'mlcdSetup'
@@ -41,10 +42,7 @@ fi'''
  * `sh`, so no step changes PATH for the team's own shell steps.
  */
 void call(Map args = [:]) {
-    String problem = StepArgs.unknownKey(STEP, args, KEYS)
-    if (problem) {
-        error(problem)
-    }
+    MlcdStep.checkArgs(this, STEP, args, KEYS, null)
     String source = args.source ?: 'pypi'
     if (!SOURCES.contains(source)) {
         error("${STEP}: source '${source}' is not supported (did you mean '${StepArgs.closest(source, SOURCES)}'?); " +

@@ -1,15 +1,31 @@
 package org.mlcd
 
 /**
- * The frame every step that runs one `mlcd` command shares: argument checks, mlcd.yaml, the target
- * environment and its credentials id (begin), the command with its reports published (execute), the
- * one-line failure (fail). Calls pipeline steps, so nothing here is @NonCPS; state is plain Maps.
+ * The frame the steps share: argument checks (checkArgs, every step); for a step that runs one `mlcd`
+ * command, mlcd.yaml, the target environment and its credentials id (begin), the command with its
+ * reports published (execute), the one-line failure (fail, failNotingRollback). These call pipeline
+ * steps, so nothing here is @NonCPS; state is plain Maps.
  */
 class MlcdStep implements Serializable {
     private static final long serialVersionUID = 1L
 
     /**
-     * Stop the build on an unknown key (or a missing `env`), load mlcd.yaml, find the environment.
+     * Stop the build, before it does anything, on an unknown key in `args` (naming the closest valid one)
+     * or, when `envExample` is given, on a missing `env` (the error shows env: '<envExample>').
+     */
+    static void checkArgs(Object script, String step, Map args, List<String> keys, String envExample) {
+        String problem = StepArgs.unknownKey(step, args, keys)
+        if (!problem && envExample) {
+            String hint = "the environment name from mlcd.yaml, e.g. env: '${envExample}'"
+            problem = StepArgs.missingKey(step, args, [env: hint.toString()])
+        }
+        if (problem) {
+            script.error(problem)
+        }
+    }
+
+    /**
+     * checkArgs, then load mlcd.yaml and find the environment.
      * frame: step (name), args (the step's Map), keys (allowed), envExample (only for steps that require
      * `env`: the example the error shows), node (credentials target without environment: design, artifacts).
      * Returns [step:, config:, cfg:, target: environment summary or null, env: its name or null, credentialsId:].
@@ -17,14 +33,7 @@ class MlcdStep implements Serializable {
     static Map begin(Object script, Map frame) {
         String step = frame.step
         Map args = (Map) frame.args
-        String problem = StepArgs.unknownKey(step, args, (List<String>) frame.keys)
-        if (!problem && frame.envExample) {
-            String hint = "the environment name from mlcd.yaml, e.g. env: '${frame.envExample}'"
-            problem = StepArgs.missingKey(step, args, [env: hint.toString()])
-        }
-        if (problem) {
-            script.error(problem)
-        }
+        checkArgs(script, step, args, (List<String>) frame.keys, frame.envExample as String)
         String config = args.config ?: 'mlcd.yaml'
         Map cfg = MlcdConfig.load(script, config, step)
         Map target = frame.envExample ? MlcdCli.environment(script, cfg, args.env as String, step) : null

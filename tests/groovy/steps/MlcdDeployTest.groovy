@@ -61,7 +61,8 @@ class MlcdDeployTest extends MlcdStepTestBase {
     @Test
     void verifiedRollbackIsReportedInTheDescriptionAndFailsTheBuild() {
         cliResult('deploy', 'prod', 4, 'ROLLED_BACK', 'scenario check failed after activation; previous bundle active')
-        Throwable e = runFailingStep('mlcdDeploy', [env: 'prod'], "prod: deployment failed; rolled back to ${PREVIOUS} (verified)")
+        Throwable e = runFailingStep('mlcdDeploy', [env: 'prod'],
+            "prod: deployment failed; rolled back to ${PREVIOUS} (verified)")
         assert e.message.startsWith('mlcdDeploy: prod: scenario check failed')
     }
 

@@ -182,7 +182,8 @@ class MlcdGateStepsTest extends MlcdStepTestBase {
     @Test
     void failedTestsWhoseRollbackFailedFailTheBuildAndAskForAPerson() {
         cliResult('test', 'test', 5, 'ROLLBACK_FAILED', 'tests failed on test; could not verify the rollback', 1)
-        Throwable e = runFailingStep('mlcdTest', [env: 'test'], 'test: tests failed and ROLLBACK FAILED, a person must act')
+        Throwable e = runFailingStep('mlcdTest', [env: 'test'],
+            'test: tests failed and ROLLBACK FAILED, a person must act')
         assert e.message.contains('(mlcd exit code 5: rollback failed or state unverified: a person must act)')
     }
 
