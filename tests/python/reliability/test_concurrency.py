@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from reltools import reader, record_result
@@ -33,7 +34,8 @@ def build(pipe: PipelineEnv, out: Path, build_number: int) -> str:
 
 
 def _with_out(pipe: PipelineEnv, out: Path) -> PipelineEnv:
-    return PipelineEnv(**{**pipe.__dict__, "out_dir": out})
+    clone: PipelineEnv = PipelineEnv(**{**pipe.__dict__, "out_dir": out})
+    return clone
 
 
 def deploy(pipe: PipelineEnv, out: Path, *extra: str) -> subprocess.Popen[str]:
@@ -66,17 +68,18 @@ def finish(proc: subprocess.Popen[str]) -> tuple[int, str, str]:
     return proc.returncode, out, err
 
 
-def audit_of(pipe: PipelineEnv, out: Path) -> list[dict[str, object]]:
+def audit_of(pipe: PipelineEnv, out: Path) -> list[dict[str, Any]]:
     """The audit records of out dir ``out``."""
-    return _with_out(pipe, out).audit_records()
+    records: list[dict[str, Any]] = _with_out(pipe, out).audit_records()
+    return records
 
 
-def first_time(records: list[dict[str, object]], operation: str) -> str:
+def first_time(records: list[dict[str, Any]], operation: str) -> str:
     """``time`` of the first record of ``operation``."""
     return str(next(r["time"] for r in records if r["operation"] == operation))
 
 
-def last_time(records: list[dict[str, object]]) -> str:
+def last_time(records: list[dict[str, Any]]) -> str:
     """``time`` of the last record (what a command audits last, e.g. `deploy` DEPLOYED)."""
     return max(str(r["time"]) for r in records)
 

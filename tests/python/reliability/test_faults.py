@@ -171,6 +171,7 @@ def check_environment(
     records = [a for a in audit if a["operation"] == "deployment" and a["environment"] == env]
     last = records[-1] if records else None
     report.outcomes[env] = last["outcome"] if last else None
+    expected_tag: str | None
     if new is not None and active == new:
         state, expected_tag = "NEW", tag
     elif active == prev:
