@@ -148,6 +148,9 @@ def _str_or_none(v: Any) -> str | None:
     return str(v) if v not in (None, "") else None
 
 
+READ_TIMEOUT_MESSAGE = "no answer within the read timeout"
+
+
 def error_from_exception(exc: BaseException, node: str, operation: str) -> DSSError:
     """Map a requests/urllib3 exception (connection, TLS, timeout) to :class:`DSSUnreachable`."""
     if isinstance(exc, requests.exceptions.SSLError):
@@ -163,7 +166,7 @@ def error_from_exception(exc: BaseException, node: str, operation: str) -> DSSEr
     if isinstance(exc, requests.exceptions.ConnectTimeout):
         message, transient = "connection timed out", True
     elif isinstance(exc, requests.exceptions.ReadTimeout):
-        message, transient = "no answer within the read timeout", True
+        message, transient = READ_TIMEOUT_MESSAGE, True
     elif isinstance(exc, requests.exceptions.ConnectionError | requests.exceptions.ChunkedEncodingError):
         message, transient = "connection failed or was reset", True
     else:

@@ -20,7 +20,7 @@ from urllib.parse import quote
 import requests
 
 from mlcd.dss.errors import DSSError, DSSNotFound, DSSServerError, DSSUnreachable
-from mlcd.dss.http import Clock, DSSSession, RetryPolicy, Sleep, fault_reason
+from mlcd.dss.http import READ_TIMEOUT_MESSAGE, Clock, DSSSession, RetryPolicy, Sleep, fault_reason
 from mlcd.dss.transfer import MultipartFile, Progress, Transfer, bundle_manifest, receive_to_file
 
 log = logging.getLogger("mlcd.dss")
@@ -462,22 +462,53 @@ class DSSNode:
         """
         op = f"run scenario {sid} of project {key}"
         trigger_ms = 0
+        unanswered = False  # the trigger reached the node but no answer came: it may still be processed
 
         def send() -> dict[str, Any]:
-            nonlocal trigger_ms
+            nonlocal trigger_ms, unanswered
             trigger_ms = int(self.wall() * 1000)
-            resp = self.http.send(
-                "POST", f"projects/{_q(key)}/scenarios/{_q(sid)}/run", operation=op, json=params or {}
-            )
+            try:
+                resp = self.http.send(
+                    "POST", f"projects/{_q(key)}/scenarios/{_q(sid)}/run", operation=op, json=params or {}
+                )
+            except DSSUnreachable as exc:
+                unanswered = exc.dss_message.startswith(READ_TIMEOUT_MESSAGE)
+                raise
             return dict(self._json(resp, op) or {})
 
+        def ours() -> dict[str, Any] | None:
+            for run in self.get_last_runs(key, sid, limit=5):
+                rid = str(run.get("runId") or "")
+                start = run.get("start") or 0
+                if rid and isinstance(start, int | float) and start >= trigger_ms - RUN_START_SLACK_MS:
+                    return {"recovered": True, "cancelled": False, "runId": None, "scenarioRun": run}
+            return None
+
         def check() -> dict[str, Any] | None:
+            if unanswered:
+                # the node may still be working on our trigger: resending could start a second run,
+                # so wait (bounded) for the run to appear, and never send again
+                waited = 0.0
+                while waited <= max(self.http.read_timeout, 5.0):
+                    found = ours()
+                    if found is not None:
+                        return found
+                    self.sleep(1.0)
+                    waited += 1.0
+                raise DSSError(
+                    None,
+                    None,
+                    None,
+                    "the node did not answer the trigger in time and no run of it appeared; "
+                    "not sent again, to avoid a second run",
+                    self.name,
+                    op,
+                    hint="check the scenario's last runs on the node, then run the stage again",
+                )
             for _ in range(3):
-                for run in self.get_last_runs(key, sid, limit=5):
-                    rid = str(run.get("runId") or "")
-                    start = run.get("start") or 0
-                    if rid and isinstance(start, int | float) and start >= trigger_ms - RUN_START_SLACK_MS:
-                        return {"recovered": True, "cancelled": False, "runId": None, "scenarioRun": run}
+                found = ours()
+                if found is not None:
+                    return found
                 running = any(s.get("id") == sid and s.get("running") for s in self.list_scenarios(key))
                 if not running:
                     return None  # no run of ours and nothing running: safe to trigger again

@@ -10,10 +10,11 @@ import pytest
 import requests
 from dssfakes import FakeClock, Reply, Seen, dss_error, make_node
 
-from mlcd.dss.errors import DSSUnavailable, DSSUnreachable
+from mlcd.dss.errors import DSSError, DSSUnavailable, DSSUnreachable
 from mlcd.dss.http import RetryPolicy
 
 READ_TIMEOUT = requests.exceptions.ReadTimeout("read timed out")
+RESET = requests.exceptions.ConnectionError("connection reset by peer")
 
 
 def _archive(tmp_path: Path, bundle_id: str = "b9", project: str = "CHURN") -> Path:
@@ -176,7 +177,14 @@ def test_export_bundle_checks_exported_list(clock: FakeClock) -> None:
 class Runner:
     """A scenario whose run POST answer is lost; `started` says whether a run began."""
 
-    def __init__(self, started: bool, clock: FakeClock, run_start_offset_s: float = 0.5) -> None:
+    def __init__(
+        self,
+        started: bool,
+        clock: FakeClock,
+        run_start_offset_s: float = 0.5,
+        fault: Exception = READ_TIMEOUT,
+    ) -> None:
+        self.fault = fault
         self.started = started
         self.clock = clock
         self.offset = run_start_offset_s
@@ -191,7 +199,7 @@ class Runner:
                     self.runs.insert(
                         0, {"runId": "new", "start": int((self.clock.wall() + self.offset) * 1000)}
                     )
-                return Reply(raise_exc=READ_TIMEOUT)
+                return Reply(raise_exc=self.fault)
             return Reply(json_body={"trigger": {"id": "manual"}, "runId": "tr2", "cancelled": False})
         if seen.path.endswith("get-last-runs"):
             return Reply(json_body=self.runs)
@@ -208,8 +216,8 @@ def test_run_that_started_is_not_triggered_again(clock: FakeClock) -> None:
     assert fake.posts == 1
 
 
-def test_run_that_did_not_start_is_triggered_again(clock: FakeClock) -> None:
-    fake = Runner(started=False, clock=clock)
+def test_run_lost_to_a_reset_that_did_not_start_is_triggered_again(clock: FakeClock) -> None:
+    fake = Runner(started=False, clock=clock, fault=RESET)
     node, t = make_node(fake, clock)
     fire = node.run_scenario("CHURN", "TEST_A")
     assert fire["runId"] == "tr2"
@@ -217,8 +225,18 @@ def test_run_that_did_not_start_is_triggered_again(clock: FakeClock) -> None:
     assert t.count("GET", "get-last-runs") >= 1  # the old run does not count as ours
 
 
-def test_run_in_progress_of_unknown_origin_fails_clearly(clock: FakeClock) -> None:
+def test_unanswered_trigger_is_never_sent_again(clock: FakeClock) -> None:
+    """A read timeout means the node got the trigger and may still start it: wait, never resend."""
     fake = Runner(started=False, clock=clock)
+    node, t = make_node(fake, clock)
+    with pytest.raises(DSSError, match="not sent again, to avoid a second run"):
+        node.run_scenario("CHURN", "TEST_A")
+    assert fake.posts == 1
+    assert t.count("GET", "get-last-runs") >= 5  # it kept looking for the run, bounded
+
+
+def test_run_in_progress_of_unknown_origin_fails_clearly(clock: FakeClock) -> None:
+    fake = Runner(started=False, clock=clock, fault=RESET)
     fake.started = False
 
     def handler(seen: Seen) -> Reply:
