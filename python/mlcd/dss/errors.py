@@ -63,6 +63,9 @@ class DSSError(MlcdError):
         self.run_id = run_id
         self.transient = transient
         self.retry_after = retry_after
+        if hint is None and code == "ERR_NOT_SUPPORTED_ON_THIS_NODE":
+            where = "design.url" if node == "design" else f"the url of environment {node}"
+            hint = f"{where} in mlcd.yaml points at a DSS node of the wrong role: point it at the right node"
         super().__init__(self._compose(), redact(hint) if hint else self.default_hint)
 
     def _compose(self) -> str:

@@ -245,11 +245,9 @@ CASES: dict[str, Case] = {
                                    "http://", "https://")), 6, ("tls",)),
     # a node of the wrong role: DSS refuses the step (exit 8, documented for bundle and deploy)
     "design-url-is-automation-node": Case(
-        ("bundle",), _design_url_is_automation, 8, ("design node",),
-        bug="BUG: ERR_NOT_SUPPORTED_ON_THIS_NODE has no '(fix: ...)' naming design.url"),
+        ("bundle",), _design_url_is_automation, 8, ("design node", "design.url")),
     "env-url-is-design-node": Case(
-        ("deploy", "--env", "test"), _env_url_is_design, 8, ("automation node",),
-        bug="BUG: ERR_NOT_SUPPORTED_ON_THIS_NODE has no '(fix: ...)' naming the env url"),
+        ("deploy", "--env", "test"), _env_url_is_design, 8, ("automation node", "environment test")),
     "unknown-project": Case(("bundle",), _set("project", "NOSUCHPROJECT"), 2, ("NOSUCHPROJECT",)),
     # documented: a listed scenario the node lacks is a failed gate case (exit 3)
     "unknown-smoke-scenario": Case(("smoke", "--env", "test"), _set("env:test.smoke", ["NO_SUCH_SCENARIO"]),
