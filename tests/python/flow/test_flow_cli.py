@@ -338,8 +338,6 @@ def test_gate_policy_flaky_retries_timeouts_and_warnings_through_the_cli(pipe: P
 
 
 def test_concurrent_activation_is_detected_before_activating(pipe: PipelineEnv) -> None:
-    import time
-
     from mlcd.dss.node import DSSNode
 
     first = release(pipe, "test", 1)
@@ -353,10 +351,7 @@ def test_concurrent_activation_is_detected_before_activating(pipe: PipelineEnv) 
         cwd=pipe.root, env=pipe.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     try:
-        give_up = time.monotonic() + 60
-        while not any("preload" in r for r in node.stats()["routes"]):  # the deploy is preloading
-            assert deploy.poll() is None and time.monotonic() < give_up
-            time.sleep(0.05)
+        _wait_for_route(pipe, "test", "preload", deploy)  # the deploy is preloading
         racer = DSSNode(node.url, pipe.keys[key_env_name("test")], name="racer")
         racer.activate_bundle(pipe.project_key, first, connection_remappings={"warehouse": "warehouse_test"})
         racer.close()
