@@ -43,6 +43,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "test": ("test", "run an environment's test scenarios; JUnit XML and HTML report out"),
     "smoke": ("smoke", "run the smoke scenario(s); roll back automatically on failure"),
     "rollback": ("rollback", "re-activate the previous (or a named) bundle, verify it, re-run smoke"),
+    "unwind": (
+        "unwind",
+        "after a later environment failed: roll this one back or keep it (on_failure in mlcd.yaml)",
+    ),
     "approve": ("approve", "record an approval of this run's bundle for an environment"),
     "status": ("status", "show the active bundle, imported bundles and last test outcomes"),
     "run": ("run", "the whole flow: validate, bundle, publish, then deploy/test/smoke per environment"),
@@ -130,6 +134,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--reason", default="requested", help="why, recorded in the audit trail")
 
+    p = add("unwind")
+    _add_env(p)
+    p.add_argument("--reason", default="a later environment failed", help="why, recorded in the audit trail")
+    p.add_argument(
+        "--policy",
+        choices=("rollback", "keep"),
+        default=None,
+        help="override on_failure.earlier_environments of mlcd.yaml",
+    )
+
     p = add("approve")
     _add_env(p)
     p.add_argument("--approver", required=True, help="who approved (recorded in the audit trail)")
@@ -161,14 +175,28 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-class Terminated(KeyboardInterrupt):
-    """Raised in the main thread on SIGTERM (Jenkins' abort), so that stages clean up and report."""
+def _install_signal_handlers() -> None:
+    """SIGTERM (Jenkins' abort), SIGINT and SIGHUP raise :class:`~mlcd.errors.Interrupted` in the main thread.
 
-    exit_code = 143
+    The release core handles it like any failure after activation (rolled back, or
+    recorded as needing a person); a repeated signal while it does so is ignored, so
+    that the clean-up itself is not interrupted.
+    """
+    import signal
 
+    from mlcd.errors import Interrupted
 
-def _on_sigterm(signum: int, frame: object) -> None:
-    raise Terminated()
+    seen: list[int] = []
+
+    def handler(signum: int, frame: object) -> None:
+        if seen:
+            return
+        seen.append(signum)
+        name = signal.Signals(signum).name
+        raise Interrupted(name, 128 + signum)
+
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(sig, handler)
 
 
 def _configure_logging(debug: bool) -> None:
@@ -206,9 +234,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     module_name, _ = COMMANDS[args.command]
-    import signal
-
-    signal.signal(signal.SIGTERM, _on_sigterm)
+    _install_signal_handlers()
     _configure_logging(bool(args.debug))
     from mlcd.stages.runner import execute
 

@@ -155,6 +155,7 @@ class MlcdConfig:
     artifact_repository: ArtifactRepoConfig | None
     environments: tuple[EnvironmentConfig, ...]
     source_path: Path
+    earlier_environments: str = "rollback"  # on_failure.earlier_environments: rollback | keep
 
     def environment(self, name: str) -> EnvironmentConfig:
         """The environment called ``name``; ConfigError with a "did you mean" otherwise."""
@@ -548,6 +549,7 @@ def parse_config(text: str, source: Path) -> MlcdConfig:
         artifact_repository=artifact,
         environments=tuple(envs),
         source_path=source,
+        earlier_environments=str((data.get("on_failure") or {}).get("earlier_environments", "rollback")),
     )
 
 

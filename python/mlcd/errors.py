@@ -9,6 +9,7 @@ from API keys or tokens.
 from __future__ import annotations
 
 from enum import IntEnum
+from typing import Any
 
 
 class ExitCode(IntEnum):
@@ -35,11 +36,14 @@ class MlcdError(Exception):
 
     exit_code: ExitCode = ExitCode.INTERNAL
     category: str = "internal"
+    recorded: bool = False  # the environment's audit `deployment` record of this failure is written
+    details: dict[str, Any]
 
     def __init__(self, message: str, hint: str | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.hint = hint
+        self.details = {}
 
     def one_line(self) -> str:
         """The single line printed to the user."""
@@ -113,3 +117,28 @@ class NodeError(MlcdError):
 
     exit_code = ExitCode.NODE_UNREACHABLE
     category = "node"
+
+
+class Interrupted(KeyboardInterrupt):
+    """SIGTERM, SIGINT or SIGHUP, raised in the main thread so the release core ends verified and recorded."""
+
+    def __init__(self, signal_name: str, exit_code: int) -> None:
+        super().__init__(signal_name)
+        self.signal_name = signal_name
+        self.exit_code = exit_code
+
+
+_BY_OUTCOME: dict[str, type[MlcdError]] = {
+    "ROLLED_BACK": RolledBack,
+    "ROLLBACK_FAILED": RollbackFailed,
+    "NOTHING_TO_ROLL_BACK": NothingToRollBack,
+    "GATE_FAILED": GateFailed,
+    "FAILED": RollbackFailed,
+}
+
+
+def error_for(outcome: str, exit_code: ExitCode, message: str, hint: str | None) -> MlcdError:
+    """The error a command ends with for a decided ``outcome`` and exit code (see mlcd.release.decisions)."""
+    err = _BY_OUTCOME.get(outcome, MlcdError)(message, hint)
+    err.exit_code = exit_code
+    return err

@@ -18,10 +18,10 @@ MAX_COMMENT = 2000
 def run(ctx: StageContext) -> StageResult:
     """Record the approval of this run's bundle for ``--env``."""
     env = ctx.environment()
-    approver = str(ctx.args.approver or "").strip()
+    approver = str(ctx.options.approver or "").strip()
     if not approver:
         raise InputError("--approver is empty", "pass --approver NAME (who approved the release)")
-    comment = str(getattr(ctx.args, "comment", "") or "").strip()[:MAX_COMMENT]
+    comment = str(ctx.options.comment or "").strip()[:MAX_COMMENT]
     record = RunRecord.load(ctx.out_dir)
     if not record.sha256:
         raise InputError(

@@ -65,7 +65,7 @@ def check_bundle_id(bundle_id: str, source: str) -> str:
 def run(ctx: StageContext) -> StageResult:
     """Export, download and record a new bundle of the configured project."""
     cfg = ctx.config()
-    args = ctx.args
+    args = ctx.options
     key = cfg.project
     repo_dir = Path(args.config).resolve().parent
     git_sha = gitinfo.sanitize_sha(args.git_sha) if args.git_sha else gitinfo.short_sha(repo_dir)

@@ -3,69 +3,58 @@
 The audit ``deployment`` record (the success indicator) is written here only when
 the deploy is the environment's last gate (no tests, no smoke); otherwise the
 deploy writes an intermediate ``deploy`` DEPLOYED record and `mlcd test` or
-`mlcd smoke` writes the final one.
+`mlcd smoke` writes the final one. The steps and their rules are in
+:mod:`mlcd.release.deploy`.
 """
 
 from __future__ import annotations
 
-from mlcd.deployment import (
-    archive_path,
-    check_archive,
-    check_project,
-    deploy_bundle,
-    env_lock,
-    error_result,
-    is_recorded,
-    require_approval,
-    stage_links,
-)
-from mlcd.errors import MlcdError
+from mlcd.errors import MlcdError, NodeError
+from mlcd.release.approval import require_approval
+from mlcd.release.archive import archive_path, check_archive, check_project
+from mlcd.release.deploy import deploy_bundle
+from mlcd.release.ledger import Ledger
+from mlcd.release.target import AutomationNodeTarget, active_or_none
 from mlcd.runrecord import RunRecord
 from mlcd.stages import plan as plan_stage
+from mlcd.stages.common import error_result, release_for, stage_links
 from mlcd.stages.runner import StageContext, StageResult
 
 
 def run(ctx: StageContext) -> StageResult:
     """Deploy (or with ``--plan`` only plan) the run record's bundle to ``--env``."""
-    if getattr(ctx.args, "plan", False):
+    if ctx.options.plan:
         return plan_stage.run(ctx)
     cfg = ctx.config()
     env = ctx.environment()
-    pipeline = bool(getattr(ctx.args, "pipeline", False))
     last_gate = not env.tests.enabled and not env.smoke
     links = stage_links(ctx, env, cfg.project)
+    record: RunRecord | None = None
     try:
         record = RunRecord.load(ctx.out_dir)
-        archive = archive_path(record, getattr(ctx.args, "archive", None))
+        archive = archive_path(record, ctx.options.archive)
         bundle = check_archive(record, archive)
         check_project(bundle, cfg.project)
         approver = require_approval(record, env)
         if approver:
             ctx.progress(f"approval of {env.name} by {approver} covers this bundle ({record.sha256[:12]}…)")
-        node = ctx.env_node()
+        rel = release_for(ctx, env, record)
         ctx.progress(f"deploying bundle {bundle.bundle_id} to {env.name} ({env.node.url})")
-        with env_lock(ctx, cfg.project, env):
+        with rel.lock():
             result = deploy_bundle(
-                ctx,
-                node,
-                env,
-                cfg.project,
-                bundle,
-                archive,
-                record,
-                final_record=last_gate and not pipeline,
+                rel, bundle, archive, record.sha256, final_record=last_gate and not ctx.options.pipeline
             )
     except MlcdError as exc:
-        if not is_recorded(exc):
-            ctx.audit().deployment_outcome(
+        if not exc.recorded:
+            unchanged(
+                ctx,
+                record,
                 env.name,
-                "FAILED_UNCHANGED",
-                bundle_id=_bundle_id(ctx),
-                active_bundle_id=None,
-                message=f"nothing was changed: {exc.one_line()}",
+                f"nothing was changed: {exc.one_line()}",
+                read_node=not isinstance(exc, NodeError),
             )
-        return error_result(ctx, exc, bundle_id=_bundle_id(ctx), links=links)
-    if not last_gate and not pipeline:
+        return error_result(ctx, exc, bundle_id=record.bundle_id if record else None, links=links)
+    if not last_gate and not ctx.options.pipeline:
         gates = " and ".join(g for g, on in (("tests", env.tests.enabled), ("smoke", bool(env.smoke))) if on)
         ctx.progress(f"the deployment's final audit record comes from the {gates} of {env.name}")
     return StageResult(
@@ -77,8 +66,17 @@ def run(ctx: StageContext) -> StageResult:
     )
 
 
-def _bundle_id(ctx: StageContext) -> str | None:
-    try:
-        return RunRecord.load(ctx.out_dir).bundle_id
-    except MlcdError:
-        return None
+def unchanged(
+    ctx: StageContext, record: RunRecord | None, env_name: str, message: str, *, read_node: bool
+) -> None:
+    """Record FAILED_UNCHANGED for ``env_name``, naming the bundle active there (read if the node answers)."""
+    active = record.env(env_name).get("activeBundleId") if record is not None else None
+    if read_node:
+        try:
+            target = AutomationNodeTarget(ctx.env_node(env_name), ctx.config().project, env_name)
+            active = active_or_none(target) if target.project_exists() else None
+        except MlcdError:
+            pass
+    Ledger(ctx.audit(), record, env_name).final(
+        "FAILED_UNCHANGED", bundle_id=record.bundle_id if record else None, active=active, message=message
+    )

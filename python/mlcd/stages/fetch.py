@@ -20,7 +20,7 @@ from mlcd.stages.runner import StageContext, StageResult
 def run(ctx: StageContext) -> StageResult:
     """Fetch and verify bundle ``--bundle-id``; create the run record if needed."""
     cfg = ctx.config()
-    bundle_id = check_bundle_id(str(ctx.args.bundle_id), "--bundle-id")
+    bundle_id = check_bundle_id(str(ctx.options.bundle_id), "--bundle-id")
     repo = repository(ctx)
     audit = ctx.audit()
     dest = ctx.out_dir / "bundles" / f"{bundle_id}.zip"

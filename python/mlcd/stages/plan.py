@@ -2,17 +2,11 @@
 
 from __future__ import annotations
 
-from mlcd.deployment import (
-    archive_path,
-    check_archive,
-    check_project,
-    imported_bundle_ids,
-    make_plan,
-    node_connection_names,
-    project_remappings,
-    stage_links,
-)
+from mlcd.release.archive import archive_path, check_archive, check_project
+from mlcd.release.plan import make_plan
+from mlcd.release.target import AutomationNodeTarget
 from mlcd.runrecord import RunRecord
+from mlcd.stages.common import stage_links
 from mlcd.stages.runner import StageContext, StageResult
 
 
@@ -21,26 +15,24 @@ def run(ctx: StageContext) -> StageResult:
     cfg = ctx.config()
     env = ctx.environment()
     record = RunRecord.load(ctx.out_dir)
-    archive = archive_path(record, getattr(ctx.args, "archive", None))
+    archive = archive_path(record, ctx.options.archive)
     bundle = check_archive(record, archive)
     check_project(bundle, cfg.project)
-    node = ctx.env_node()
-    exists = node.project_exists(cfg.project)
-    active = node.active_bundle_id(cfg.project) if exists else None
-    imported = imported_bundle_ids(node, cfg.project) if exists else set()
-    available, unknown = node_connection_names(node)
+    target = AutomationNodeTarget(ctx.env_node(), cfg.project, env.name)
+    exists = target.project_exists()
+    available, unknown = target.connections()
     plan = make_plan(
         env,
         cfg.project,
         bundle,
         record.sha256,
         project_exists=exists,
-        active_now=active,
-        imported_ids=imported,
+        active_now=target.active_bundle() if exists else None,
+        imported_ids=set(target.imported_bundles()) if exists else set(),
         node_connections=available,
         approval_entry=dict(record.env(env.name)),
         connections_unknown=unknown,
-        node_remappings=project_remappings(node, cfg.project) if exists else None,
+        node_remappings=target.remappings() if exists else None,
     )
     for line in plan.lines():
         ctx.progress(line)

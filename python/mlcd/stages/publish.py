@@ -34,8 +34,8 @@ def run(ctx: StageContext) -> StageResult:
     record = RunRecord.load(ctx.out_dir)
     bundle_id = record.bundle_id
     archive = record.archive
-    if ctx.args.bundle_id and ctx.args.bundle_id != bundle_id:
-        bundle_id = check_bundle_id(str(ctx.args.bundle_id), "--bundle-id")
+    if ctx.options.bundle_id and ctx.options.bundle_id != bundle_id:
+        bundle_id = check_bundle_id(str(ctx.options.bundle_id), "--bundle-id")
         archive = ctx.out_dir / "bundles" / f"{bundle_id}.zip"
     if not archive.is_file():
         raise InputError(

@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-from mlcd.deployment import (
-    STATE_ROLLED_BACK,
-    env_lock,
-    error_result,
-    imported_bundle_ids,
-    rollback_and_check,
-    rollback_target,
-    stage_links,
-)
-from mlcd.errors import InputError, MlcdError, NothingToRollBack
+from mlcd.errors import InputError, NothingToRollBack, RollbackFailed
+from mlcd.release.decisions import STATE_ROLLED_BACK, Rollback
+from mlcd.release.rollback import RollbackDone, roll_back, rollback_target
+from mlcd.release.session import Release
+from mlcd.release.target import active_or_none
 from mlcd.runrecord import RunRecord
+from mlcd.stages.common import error_result, release_for, stage_links
 from mlcd.stages.runner import StageContext, StageResult
 
 
@@ -24,36 +20,34 @@ def run(ctx: StageContext) -> StageResult:
     Outcome NOOP (exit 0, no new audit ``deployment`` record) when the
     environment was already rolled back to the target.
     """
-    cfg = ctx.config()
     env = ctx.environment()
-    project = cfg.project
-    explicit: str | None = getattr(ctx.args, "to", None)
-    reason = str(getattr(ctx.args, "reason", None) or "requested")
+    explicit = ctx.options.to
+    reason = ctx.options.reason or "requested"
     record: RunRecord | None = None
     if RunRecord.exists(ctx.out_dir) or not explicit:
         record = RunRecord.load(ctx.out_dir)
-    bundle_id = record.bundle_id if record is not None else None
-    entry = dict(record.env(env.name)) if record is not None else {}
-    node = ctx.env_node()
-    audit = ctx.audit()
-    links = stage_links(ctx, env, project)
-    with env_lock(ctx, project, env):
-        active = node.active_bundle_id(project) if node.project_exists(project) else None
+    rel = release_for(ctx, env, record)
+    bundle_id = rel.bundle_id
+    entry = rel.ledger.entry
+    links = stage_links(ctx, env, rel.project)
+    with rel.lock():
+        active = rel.target.active_bundle() if rel.target.project_exists() else None
         target = rollback_target(entry, bundle_id or "", explicit)
         if target is None:
-            if "previousBundleId" in entry:
-                why = "this run's deploy was the first one there"
-            else:
-                why = "this run recorded no deploy there"
+            why = (
+                "this run's deploy was the first one there"
+                if "previousBundleId" in entry
+                else "this run recorded no deploy there"
+            )
             raise NothingToRollBack(
                 f"nothing to roll back to on {env.name}: {why}; {active or 'no bundle'} stays active",
                 f"pass --to BUNDLE to re-activate a bundle imported on {env.name}",
             )
         if explicit:
-            imported = imported_bundle_ids(node, project) if active is not None else set()
+            imported = set(rel.target.imported_bundles()) if active is not None else set()
             if explicit not in imported:
                 raise InputError(
-                    f"bundle {explicit} is not imported in project {project} on {env.name}",
+                    f"bundle {explicit} is not imported in project {rel.project} on {env.name}",
                     f"choose one of: {', '.join(sorted(imported)) or '(none)'}",
                 )
         if active == target and entry.get("state") == STATE_ROLLED_BACK:
@@ -65,24 +59,39 @@ def run(ctx: StageContext) -> StageResult:
                 links=links,
             )
         ctx.progress(f"active bundle now: {active or '(none)'}; rolling back to {target}")
-        try:
-            done = rollback_and_check(
-                ctx, node, env, project, record, target, bundle_id=active, reason=reason,
-                explicit=bool(explicit),
-            )
-        except MlcdError as exc:
-            audit.deployment_outcome(env.name, "FAILED_NEEDS_ATTENTION", bundle_id=bundle_id,
-                                     active_bundle_id=None, message=exc.one_line())
-            after = [str(r) for r in (getattr(exc, "details", None) or {}).get("reports", [])]
-            return error_result(ctx, exc, bundle_id=bundle_id, links=stage_links(ctx, env, project, after))
-    audit.deployment_outcome(env.name, "FAILED_ROLLED_BACK", bundle_id=bundle_id or active,
-                             active_bundle_id=done.target, message=f"{reason}: {done.message}")
+        done = roll_back(rel, target, from_bundle=active, reason=reason, explicit=bool(explicit))
+    if not record_rollback(rel, done, active=active, reason=reason):
+        err = RollbackFailed(done.message, done.hint)
+        err.details = {"rolledBackTo": target, "reports": done.reports}
+        return error_result(
+            ctx, err, bundle_id=bundle_id, links=stage_links(ctx, env, rel.project, done.reports)
+        )
     return StageResult(
         outcome="ROLLED_BACK",
         message=done.message,
         bundle_id=bundle_id,
         reports=done.reports,
-        details={"from": active, "to": done.target, "rolledBackTo": done.target, "smoke": done.smoke_ran,
-                 "reason": reason},
-        links=stage_links(ctx, env, project, done.reports),
+        details={
+            "from": active,
+            "to": done.target,
+            "rolledBackTo": done.target,
+            "smoke": done.smoke_ran,
+            "reason": reason,
+        },
+        links=stage_links(ctx, env, rel.project, done.reports),
     )
+
+
+def record_rollback(rel: Release, done: RollbackDone, *, active: str | None, reason: str) -> bool:
+    """Record a requested rollback through the ledger; True when it was verified (and its smoke passed)."""
+    if done.result is Rollback.VERIFIED:
+        rel.ledger.final(
+            "FAILED_ROLLED_BACK",
+            bundle_id=rel.bundle_id or active,
+            active=done.target,
+            message=f"{reason}: {done.message}",
+        )
+        return True
+    now = done.target if done.result is Rollback.SMOKE_FAILED else active_or_none(rel.target)
+    rel.ledger.final("FAILED_NEEDS_ATTENTION", bundle_id=rel.bundle_id, active=now, message=done.message)
+    return False

@@ -5,37 +5,33 @@ each environment in config order (or ``--envs``): approval (when needed) →
 deploy → test (when enabled) → smoke (when configured). Each stage is the same
 code as its own command and writes its own stage file; ``pipeline.json``
 summarises them. The exit code is the first failure's.
+
+When an environment fails, the environments before it are unwound newest first
+by the same decision and code as `mlcd unwind` (``on_failure.earlier_environments``,
+default ``rollback``); the final report names each environment's end state.
 """
 
 from __future__ import annotations
 
-import argparse
 import importlib
 import json
 import sys
 from typing import Any
 
-from mlcd.deployment import approval_problem, env_lock
 from mlcd.errors import ConfigError, ExitCode, LockTimeout, MlcdError
+from mlcd.release.approval import approval_problem
+from mlcd.release.ledger import Ledger
 from mlcd.runrecord import RunRecord
+from mlcd.stages.common import env_lock
+from mlcd.stages.deploy import unchanged
+from mlcd.stages.options import Options
 from mlcd.stages.runner import StageContext, StageResult, execute, stage_file_name
 
 
-def _stage_args(ctx: StageContext, command: str, env: str | None, **extra: Any) -> argparse.Namespace:
-    from mlcd.cli import build_parser
-
-    argv = [command, "--config", str(ctx.args.config), "--out-dir", str(ctx.out_dir)]
-    if ctx.debug:
-        argv.append("--debug")
-    if env is not None:
-        argv += ["--env", env]
-    if command == "approve":
-        argv += ["--approver", str(extra.pop("approver"))]
-    ns = build_parser().parse_args(argv)
-    ns.pipeline = True
-    for key, value in extra.items():
-        setattr(ns, key, value)
-    return ns
+def _stage_args(ctx: StageContext, command: str, env: str | None, **extra: Any) -> Options:
+    """The options of one stage run in-process: this run's config, out dir and debug, plus ``extra``."""
+    return Options(config=ctx.options.config, out_dir=str(ctx.out_dir), debug=ctx.debug, env=env,
+                   pipeline=True, **extra)
 
 
 class _Pipeline:
@@ -93,7 +89,7 @@ class _Pipeline:
 
 def _envs(ctx: StageContext) -> list[str]:
     names = [e.name for e in ctx.config().environments]
-    wanted = getattr(ctx.args, "envs", None)
+    wanted = ctx.options.envs
     if not wanted:
         return names
     chosen = [w.strip() for w in str(wanted).split(",") if w.strip()]
@@ -106,17 +102,17 @@ def run(ctx: StageContext) -> StageResult:
     """Run the whole flow; return the pipeline's result (exit code = the first failing stage's)."""
     cfg = ctx.config()
     envs = _envs(ctx)
-    approve = list(getattr(ctx.args, "approve", None) or [])
+    approve = list(ctx.options.approve)
     for name in approve:
         if name not in [e.name for e in cfg.environments]:
             cfg.environment(name)
             raise ConfigError(f"--approve {name}: no such environment", "use a name from mlcd.yaml")
-    no_rollback = bool(getattr(ctx.args, "no_rollback", False))
+    no_rollback = ctx.options.no_rollback
     pipe = _Pipeline(ctx)
     bundle_extra = {
-        "bundle_id": getattr(ctx.args, "bundle_id", None),
-        "build_number": getattr(ctx.args, "build_number", None),
-        "build_url": getattr(ctx.args, "build_url", None),
+        "bundle_id": ctx.options.bundle_id,
+        "build_number": ctx.options.build_number,
+        "build_url": ctx.options.build_url,
     }
     plan: list[tuple[str, str | None, dict[str, Any]]] = [
         ("validate", None, {}),
@@ -135,9 +131,17 @@ def run(ctx: StageContext) -> StageResult:
         for name in envs:
             failed = _environment(ctx, pipe, name, approve, no_rollback)
             if failed:
+                if pipe.stages[-1]["stage"] != "approve":  # a missing approval stops, it does not fail
+                    _unwind(pipe, deployed, f"{name} failed (exit {failed})")
                 break
             deployed.append(name)
     return _summary(ctx, pipe, envs, deployed, failed)
+
+
+def _unwind(pipe: _Pipeline, deployed: list[str], reason: str) -> None:
+    """Unwind the environments this run deployed before the failing one, newest first (as `mlcd unwind`)."""
+    for name in reversed(deployed):
+        pipe.stage("unwind", name, reason=reason)
 
 
 def _environment(
@@ -146,7 +150,7 @@ def _environment(
     env = ctx.config().environment(name)
     if env.approval:
         if name in approve:
-            code = pipe.stage("approve", name, approver=getattr(ctx.args, "approver", None) or ctx.actor)
+            code = pipe.stage("approve", name, approver=ctx.options.approver or ctx.actor)
             if code:
                 return code
         else:
@@ -158,7 +162,7 @@ def _environment(
                     "approve",
                     name,
                     "FAILED",
-                    f"{problem}: stopped before {name}; earlier environments stay deployed "
+                    f"{problem}: stopped before {name}; earlier environments keep this run's bundle "
                     f"(fix: pass --approve {name} or run `mlcd approve --env {name}`)",
                     int(ExitCode.BAD_INPUT),
                 )
@@ -171,21 +175,15 @@ def _environment(
     if code:
         return code
     record = RunRecord.load(ctx.out_dir)
-    ctx.audit().deployment_outcome(
-        name,
-        "SUCCEEDED",
-        bundle_id=record.bundle_id,
-        active_bundle_id=record.bundle_id,
+    Ledger(ctx.audit(), record, name).final(
+        "SUCCEEDED", bundle_id=record.bundle_id, active=record.bundle_id,
         message=f"bundle {record.bundle_id} deployed to {name}, tests and smoke passed",
     )
     return 0
 
 
 def _unchanged(ctx: StageContext, name: str, message: str) -> None:
-    record = RunRecord.load(ctx.out_dir)
-    ctx.audit().deployment_outcome(
-        name, "FAILED_UNCHANGED", bundle_id=record.bundle_id, active_bundle_id=None, message=message
-    )
+    unchanged(ctx, RunRecord.load(ctx.out_dir), name, message, read_node=True)
 
 
 def _deploy_and_check(pipe: _Pipeline, name: str, tests: bool, smoke: bool, no_rollback: bool) -> int:
@@ -204,21 +202,27 @@ def _deploy_and_check(pipe: _Pipeline, name: str, tests: bool, smoke: bool, no_r
 def _summary(
     ctx: StageContext, pipe: _Pipeline, envs: list[str], deployed: list[str], failed: int
 ) -> StageResult:
-    bundle_id = None
+    record: RunRecord | None = None
     if RunRecord.exists(ctx.out_dir):
         try:
-            bundle_id = RunRecord.load(ctx.out_dir).bundle_id
+            record = RunRecord.load(ctx.out_dir)
         except MlcdError:
-            bundle_id = None
+            record = None
+    bundle_id = record.bundle_id if record is not None else None
     print("=== pipeline summary ===", flush=True)
     for s in pipe.stages:
         where = f" {s['environment']}" if s["environment"] else ""
         print(f"  {s['stage']}{where}: {s['outcome']} (exit {s['exitCode']})", flush=True)
     untouched = [e for e in envs if e not in deployed and not any(s["environment"] == e for s in pipe.stages)]
+    states = end_states(record, envs)
+    print("=== environments at the end ===", flush=True)
+    for name, state in states.items():
+        print(f"  {name}: {state['state']} (active: {state['activeBundleId'] or 'unknown'})", flush=True)
     details: dict[str, Any] = {
-        "stages": pipe.stages, "environmentsDone": deployed, "environmentsUntouched": untouched
+        "stages": pipe.stages, "environmentsDone": deployed, "environmentsUntouched": untouched,
+        "environmentStates": states,
     }
-    rolled = [s["rolledBackTo"] for s in pipe.stages if s.get("rolledBackTo")]
+    rolled = [s["rolledBackTo"] for s in pipe.stages if s.get("rolledBackTo") and s["stage"] != "unwind"]
     if rolled:
         details["rolledBackTo"] = rolled[-1]
     reports = [r for s in pipe.stages for r in s.get("reports", [])]
@@ -251,3 +255,13 @@ def _summary(
         error_category=str(first.get("errorCategory") or first["stage"]),
         links=links,
     )
+
+
+def end_states(record: RunRecord | None, envs: list[str]) -> dict[str, dict[str, Any]]:
+    """Each environment's state and active bundle at the end of the run, from run.json."""
+    out: dict[str, dict[str, Any]] = {}
+    for name in envs:
+        entry = record.data.get("environments", {}).get(name, {}) if record is not None else {}
+        state = entry.get("state") or "UNTOUCHED"
+        out[name] = {"state": state, "activeBundleId": entry.get("activeBundleId")}
+    return out

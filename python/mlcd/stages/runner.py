@@ -19,8 +19,9 @@ from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
-from mlcd.errors import ExitCode, MlcdError
+from mlcd.errors import ExitCode, Interrupted, MlcdError
 from mlcd.redact import redact
+from mlcd.stages.options import Options
 
 if TYPE_CHECKING:
     from mlcd.audit import AuditTrail
@@ -60,13 +61,13 @@ def stage_file_name(command: str, env: str | None) -> str:
 class StageContext:
     """Everything a command needs: arguments, configuration, nodes, audit trail, progress output."""
 
-    def __init__(self, command: str, args: argparse.Namespace) -> None:
+    def __init__(self, command: str, args: argparse.Namespace | Options) -> None:
+        self.options = args if isinstance(args, Options) else Options.from_namespace(args)
         # `deploy --plan` is a plan: it writes plan-<env>.json, never the deploy's stage file
-        self.command = "plan" if command == "deploy" and getattr(args, "plan", False) else command
-        self.args = args
-        self.out_dir = Path(args.out_dir)
-        self.debug = bool(getattr(args, "debug", False))
-        self.env_name: str | None = getattr(args, "env", None)
+        self.command = "plan" if command == "deploy" and self.options.plan else command
+        self.out_dir = Path(self.options.out_dir)
+        self.debug = self.options.debug
+        self.env_name: str | None = self.options.env
         self.started = time.monotonic()
         self._config: MlcdConfig | None = None
         self._audit: AuditTrail | None = None
@@ -77,7 +78,7 @@ class StageContext:
         if self._config is None:
             from mlcd.config import load_config
 
-            self._config = load_config(Path(self.args.config))
+            self._config = load_config(Path(self.options.config))
         return self._config
 
     def environment(self, name: str | None = None) -> EnvironmentConfig:
@@ -116,7 +117,7 @@ class StageContext:
     @property
     def build_url(self) -> str | None:
         """The CI build URL, if any."""
-        return getattr(self.args, "build_url", None) or os.environ.get("BUILD_URL")
+        return self.options.build_url or os.environ.get("BUILD_URL")
 
     def audit(self) -> AuditTrail:
         """The append-only audit trail in the out dir."""
@@ -175,7 +176,7 @@ def _write_stage_file(ctx: StageContext, result: StageResult) -> Path | None:
     return path
 
 
-def execute(command: str, module: ModuleType, args: argparse.Namespace) -> int:
+def execute(command: str, module: ModuleType, args: argparse.Namespace | Options) -> int:
     """Run one command module; return its exit code. Never lets a traceback reach the user."""
     ctx = StageContext(command, args)
     writable = _out_dir_writable(ctx.out_dir)
@@ -201,10 +202,11 @@ def execute(command: str, module: ModuleType, args: argparse.Namespace) -> int:
             traceback.print_exc()
         print(f"mlcd {command}: error: {result.message}", file=sys.stderr, flush=True)
     except KeyboardInterrupt as exc:
-        code = int(getattr(exc, "exit_code", 130))
+        code = exc.exit_code if isinstance(exc, Interrupted) else 130
+        name = exc.signal_name if isinstance(exc, Interrupted) else "SIGINT"
         result = StageResult(
             outcome="FAILED",
-            message=f"interrupted ({'SIGTERM' if code == 143 else 'SIGINT'}); check the environment with "
+            message=f"interrupted ({name}); check the environment with "
             "`mlcd status` and run the command again or `mlcd rollback`",
             exit_code=code,
             error_category="interrupted",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from mlcd.runrecord import RunRecord
-from mlcd.stages.gate import run_gate
+from mlcd.stages.gate import gate_command
 from mlcd.stages.runner import StageContext, StageResult
 
 
@@ -20,4 +20,4 @@ def run(ctx: StageContext) -> StageResult:
             message=f"no smoke scenario configured for {env.name}",
             bundle_id=record.bundle_id if record is not None else None,
         )
-    return run_gate(ctx, "smoke", lambda listed: list(env.smoke), last_gate=True)
+    return gate_command(ctx, "smoke", lambda listed: list(env.smoke), last_gate=True)

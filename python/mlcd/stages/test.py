@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from mlcd.errors import ConfigError
 from mlcd.runrecord import RunRecord
-from mlcd.stages.gate import run_gate
+from mlcd.stages.gate import gate_command
 from mlcd.stages.runner import StageContext, StageResult
 
 
@@ -37,4 +37,4 @@ def run(ctx: StageContext) -> StageResult:
             )
         return ids
 
-    return run_gate(ctx, "tests", select, last_gate=not env.smoke)
+    return gate_command(ctx, "tests", select, last_gate=not env.smoke)

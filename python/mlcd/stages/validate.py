@@ -138,7 +138,7 @@ def run(ctx: StageContext) -> StageResult:
                 + "; ".join(f"{c.scenario_id}: {c.error_message}" for c in failed[:3]),
                 f"fix them and run mlcd validate again (details in {report})",
             )
-            exc.details = {"reports": [str(report)]}  # type: ignore[attr-defined]
+            exc.details = {"reports": [str(report)]}
             raise exc
     return StageResult(
         outcome="SUCCESS",

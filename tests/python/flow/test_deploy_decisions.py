@@ -11,18 +11,13 @@ from pathlib import Path
 import pytest
 
 from mlcd.config import EnvironmentConfig, NodeConfig, TestsConfig, TimeoutsConfig, TLSConfig
-from mlcd.deployment import (
-    STATE_DEPLOYED,
-    approval_problem,
-    check_archive,
-    deployed_by_this_run,
-    make_plan,
-    read_bundle,
-    require_approval,
-    rollback_target,
-    same_content,
-)
 from mlcd.errors import InputError
+from mlcd.release.approval import approval_problem, require_approval
+from mlcd.release.archive import check_archive, read_bundle, same_content
+from mlcd.release.decisions import STATE_DEPLOYED
+from mlcd.release.ledger import deployed_by_this_run
+from mlcd.release.plan import make_plan
+from mlcd.release.rollback import rollback_target
 from mlcd.runrecord import RunRecord
 
 

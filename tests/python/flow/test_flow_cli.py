@@ -244,9 +244,11 @@ def test_run_waits_for_the_environment_lock_then_stops_before_it(pipe: PipelineE
     assert proc.returncode == 9, proc.stdout + proc.stderr
     bundle_id = pipe.run_record()["bundleId"]
     assert active_on(pipe, "test") == bundle_id and active_on(pipe, "prod") is None
-    last = stage(pipe, "pipeline")["details"]["stages"][-1]
-    assert (last["stage"], last["environment"], last["exitCode"]) == ("deploy", "prod", 9)
-    assert f"pid {holder.pid}" in last["message"]
+    failed, unwound = stage(pipe, "pipeline")["details"]["stages"][-2:]
+    assert (failed["stage"], failed["environment"], failed["exitCode"]) == ("deploy", "prod", 9)
+    assert f"pid {holder.pid}" in failed["message"]
+    # test was this run's first deploy there: nothing to go back to, so it is kept (and says so)
+    assert (unwound["stage"], unwound["environment"], unwound["outcome"]) == ("unwind", "test", "KEPT")
 
 
 def test_api_keys_never_appear_in_output_or_files(pipe: PipelineEnv) -> None:
