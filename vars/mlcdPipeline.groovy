@@ -196,33 +196,33 @@ void deployEnvironments(Map opts, Map state) {
     }
 }
 
-/** Whether mlcd itself rolled `name` back (or tried to) in this workspace: deploy, test or smoke. */
+/**
+ * Whether mlcd itself rolled `name` back (or tried to) in this workspace: deploy, test or smoke. Informational
+ * (state.rolledBack): what happens to an environment after a failure is decided by `mlcd unwind`.
+ */
 boolean rolledBackByMlcd(String name) {
     return outcome('deploy', name) == 'ROLLED_BACK' ||
         outcome('test', name) in ['ROLLED_BACK', 'ROLLBACK_FAILED'] ||
         outcome('smoke', name) in ['ROLLED_BACK', 'ROLLBACK_FAILED']
 }
 
-/** Roll back, newest first, every environment this build changed (unless mlcd already did, or it is opted out). */
+/**
+ * Newest first, ask `mlcd unwind` about every environment this build changed: mlcd rolls it back, keeps it
+ * (on_failure in mlcd.yaml, rollback_on_failure: false, or rollbackOnFailure: false here) or leaves it as
+ * mlcd already did (docs/decisions.md). Each runs inside the environment's lock, on an agent.
+ */
 void rollBackChanged(Map opts, Map state, String reason) {
-    if (opts.rollbackOnFailure == false || !state.changed) {
-        return
-    }
     for (int i = state.changed.size() - 1; i >= 0; i--) {
-        Map target = MlcdConfig.environment(state.cfg, state.changed[i] as String)
-        String name = target.name
-        if (state.rolledBack.contains(name)) {
-            echo "${STEP}: ${name} was already rolled back by mlcd"
-        } else if (!target.rollbackOnFailure) {
-            echo "${STEP}: ${name} has rollback_on_failure: false; leaving it as it is"
-        } else {
-            lock(resource: MlcdConfig.lockName(state.cfg, name)) {
-                onAgent(opts, false) {
-                    stage("Rollback ${name}") {
-                        catchError(buildResult: 'FAILURE', stageResult: 'FAILURE') {
-                            mlcdRollback(config: opts.config, env: name, reason: reason,
-                                         credentialsId: credentialsFor(opts, state.cfg, name))
-                        }
+        String name = state.changed[i] as String
+        Map target = MlcdConfig.environment(state.cfg, name)
+        lock(resource: MlcdConfig.lockName(state.cfg, name)) {
+            onAgent(opts, false) {
+                stage("Rollback ${name}") {
+                    catchError(buildResult: 'FAILURE', stageResult: 'FAILURE') {
+                        MlcdCli.unwind(this, [step: STEP, config: opts.config, env: name, reason: reason,
+                                              keep: opts.rollbackOnFailure == false,
+                                              credentials: MlcdCli.keyBinding(this, credentialsFor(opts, state.cfg, name),
+                                                                              target.apiKeyEnv as String)])
                     }
                 }
             }

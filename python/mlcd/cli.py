@@ -1,6 +1,6 @@
 """The `mlcd` command line: argument parsing and dispatch.
 
-Only argparse is imported at start-up so that `mlcd --help` and
+Only argparse and the exit-code table are imported at start-up so that `mlcd --help` and
 `mlcd --version` stay fast (every Jenkins stage pays for them); each command's
 module is imported when that command runs. Secrets are never accepted as
 arguments: API keys and tokens are read from the environment variables that
@@ -15,19 +15,9 @@ import os
 import sys
 from collections.abc import Sequence
 
-EXIT_CODES_HELP = """\
-exit codes:
-  0  success (also: re-deploying the active bundle, a no-op)
-  1  internal error in mlcd (run again with --debug and report it)
-  2  bad input: command line, mlcd.yaml, archive, missing environment variable
-  3  quality gate failed: test or smoke scenarios did not pass
-  4  deployment failed after activation and was rolled back (verified)
-  5  rollback failed or state unverified: a person must act
-  6  node unreachable, TLS failure, or API key refused
-  7  nothing to roll back to (first deploy of the project on that node)
-  8  DSS refused a step before activation; the environment is unchanged
-  9  another deploy holds the environment's lock past the timeout
-"""
+from mlcd.errors import exit_codes_help
+
+EXIT_CODES_HELP = exit_codes_help()
 
 # command name -> (module under mlcd.stages, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {

@@ -27,6 +27,33 @@ class ExitCode(IntEnum):
     LOCKED = 9  # another mlcd holds the environment's deploy lock past the timeout
 
 
+# the one-line meaning of each exit code: `mlcd --help`, README and the docs are generated from or checked
+# against this table (tests/python/docs/test_exit_codes.py)
+EXIT_CODE_MEANINGS: dict[ExitCode, str] = {
+    ExitCode.OK: "success (also: re-deploying the active bundle, a no-op)",
+    ExitCode.INTERNAL: "internal error in mlcd (run again with --debug and report it)",
+    ExitCode.BAD_INPUT: "bad input: command line, mlcd.yaml, archive, missing environment variable",
+    ExitCode.GATE_FAILED: "quality gate failed: test or smoke scenarios did not pass",
+    ExitCode.ROLLED_BACK: "deployment failed after activation and was rolled back (verified)",
+    ExitCode.ROLLBACK_FAILED: "rollback failed or state unverified: a person must act",
+    ExitCode.NODE_UNREACHABLE: "node unreachable, TLS failure, or API key refused",
+    ExitCode.NOTHING_TO_ROLL_BACK: "nothing to roll back to (first deploy of the project on that node)",
+    ExitCode.DEPLOY_FAILED: "DSS refused a step before activation; the environment is unchanged",
+    ExitCode.LOCKED: "another deploy holds the environment's lock past the timeout",
+}
+
+
+def exit_codes_help() -> str:
+    """The exit-code table as `mlcd --help` prints it."""
+    return "exit codes:\n" + "".join(f"  {int(c)}  {m}\n" for c, m in EXIT_CODE_MEANINGS.items())
+
+
+def exit_codes_markdown() -> str:
+    """The exit-code table as README.md holds it."""
+    rows = "".join(f"| {int(c)} | {m} |\n" for c, m in EXIT_CODE_MEANINGS.items())
+    return "| code | meaning |\n|---|---|\n" + rows
+
+
 class MlcdError(Exception):
     """Base of every error mlcd reports to a user.
 

@@ -73,6 +73,16 @@ def _error_message(result: ScenarioResult) -> str | None:
     return None
 
 
+def _case_message(last: ScenarioResult, outcome: str, passed: bool) -> str | None:
+    """The error message of a case: none for a plain success; WARNING says how the policy counted it."""
+    message = None if passed and outcome == "SUCCESS" else _error_message(last)
+    if outcome == "WARNING" and not message:
+        message = "the scenario ended with WARNING"
+    if outcome == "WARNING" and not passed:
+        message = f"{message} (WARNING counts as a failure: warning: fail in mlcd.yaml)"
+    return message
+
+
 def build_case(scenario_id: str, attempts: Sequence[ScenarioResult], warning_policy: str) -> CaseResult:
     """The reported case of one scenario from all its attempts (the last attempt decides)."""
     if not attempts:
@@ -83,11 +93,7 @@ def build_case(scenario_id: str, attempts: Sequence[ScenarioResult], warning_pol
     error_type = last.error_type
     if error_type is None:
         error_type = next((s.error_type for s in last.steps if s.error_type), None)
-    message = None if passed and outcome == "SUCCESS" else _error_message(last)
-    if outcome == "WARNING" and not message:
-        message = "the scenario ended with WARNING"
-    if outcome == "WARNING" and not passed:
-        message = f"{message} (WARNING counts as a failure: warning: fail in mlcd.yaml)"
+    message = _case_message(last, outcome, passed)
     return CaseResult(
         scenario_id=scenario_id,
         outcome=outcome,

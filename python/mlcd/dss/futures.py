@@ -6,6 +6,9 @@ A task-starting call answers with a future state: either already finished
 with growing intervals capped at ``tick``, fetches the result once, and on the
 deadline aborts the future (DELETE ``/futures/{id}``) and raises
 :class:`DSSTimeout` carrying the job id as ``run_id``.
+
+No command calls it yet: it is kept for the Project Deployer deployment target
+(:mod:`mlcd.release.target`), whose deployments are futures; its tests keep it working.
 """
 
 from __future__ import annotations

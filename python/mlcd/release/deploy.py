@@ -237,15 +237,7 @@ def _activate(
     rel.progress(f"activating bundle {bid}")
     try:
         report = _ask_activation(rel, bid, previous, remap, created, common)
-        messages = report_messages(report)
-        for m in messages:
-            rel.progress(f"activation {m['severity'].lower()}: {m['message']}")
-        errors = [m for m in messages if m["severity"] in ("ERROR", "FATAL") or m.get("isFatal")]
-        if errors or report.get("error") or report.get("fatal"):
-            first = errors[0]["message"] if errors else "the activation report says error"
-            raise _Unsettled(
-                f"activation of {bid} on {rel.env.name} reported {len(errors) or 1} error(s): {first}"
-            )
+        _check_report(rel, bid, report)
         try:
             verify_active(rel, bid)
         except MlcdError as exc:
@@ -255,17 +247,34 @@ def _activate(
             raise
         cause = exc.message if isinstance(exc, _Unsettled) else exc.one_line()
         raise _settled(rel, previous, cause) from None
-    except (Interrupted, KeyboardInterrupt, Exception) as exc:  # a signal, or a bug while reporting
-        what = (
-            exc.signal_name
-            if isinstance(exc, Interrupted)
-            else ("SIGINT" if isinstance(exc, KeyboardInterrupt) else f"{type(exc).__name__}: {exc}")
-        )
+    except (KeyboardInterrupt, Exception) as exc:  # a signal, or a bug while reporting
         raise _settled(
             rel,
             previous,
-            f"deploy of {bid} to {rel.env.name} was interrupted after activation was asked for ({what})",
+            f"deploy of {bid} to {rel.env.name} was interrupted after activation was asked for "
+            f"({_what(exc)})",
         ) from None
+
+
+def _check_report(rel: Release, bid: str, report: dict[str, Any]) -> None:
+    """Show the activation report; _Unsettled when it says error."""
+    messages = report_messages(report)
+    for m in messages:
+        rel.progress(f"activation {m['severity'].lower()}: {m['message']}")
+    errors = [m for m in messages if m["severity"] in ("ERROR", "FATAL") or m.get("isFatal")]
+    if errors or report.get("error") or report.get("fatal"):
+        first = errors[0]["message"] if errors else "the activation report says error"
+        raise _Unsettled(
+            f"activation of {bid} on {rel.env.name} reported {len(errors) or 1} error(s): {first}"
+        )
+
+
+def _what(exc: BaseException) -> str:
+    if isinstance(exc, Interrupted):
+        return exc.signal_name
+    if isinstance(exc, KeyboardInterrupt):
+        return "SIGINT"
+    return f"{type(exc).__name__}: {exc}"
 
 
 class _Unsettled(MlcdError):

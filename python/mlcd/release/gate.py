@@ -53,7 +53,7 @@ def check_active_is_ours(record: RunRecord | None, env_name: str, active: str | 
         )
 
 
-def run_gate(
+def gate_on_active(
     rel: Release,
     record: RunRecord | None,
     kind: str,

@@ -104,25 +104,9 @@ def make_plan(
     noop = active_now == bundle.bundle_id
     already = bundle.bundle_id in imported_ids
     problem = approval_problem(approval_entry, env.name, sha256) if env.approval else None
-    steps: list[str] = []
-    if not noop:
-        if not project_exists:
-            steps.append(f"create project {project} from bundle {bundle.bundle_id}")
-        elif already:
-            steps.append(f"skip import: {bundle.bundle_id} is already imported")
-        else:
-            steps.append(f"import bundle {bundle.bundle_id}")
-        if env.connection_remappings:
-            mapping = ", ".join(f"{k}->{v}" for k, v in sorted(remap.items()))
-            steps.insert(
-                0 if project_exists else 1,
-                f"write connection remappings {mapping} into the project's activation settings",
-            )
-        steps.append(f"preload bundle {bundle.bundle_id}")
-        steps.append(f"activate bundle {bundle.bundle_id}")
-        steps.append(f"verify that {bundle.bundle_id} is active")
-    else:
-        steps.append("nothing to do: the bundle is already active")
+    steps = plan_steps(
+        env, project, bundle.bundle_id, remap, project_exists=project_exists, noop=noop, already=already
+    )
     return Plan(
         environment=env.name,
         project=project,
@@ -145,6 +129,40 @@ def make_plan(
         steps=steps,
         connections_unknown=None if node_connections is not None else connections_unknown,
     )
+
+
+def plan_steps(
+    env: EnvironmentConfig,
+    project: str,
+    bundle_id: str,
+    remap: dict[str, str],
+    *,
+    project_exists: bool,
+    noop: bool,
+    already: bool,
+) -> list[str]:
+    """The steps a deploy would take, in order."""
+    if noop:
+        return ["nothing to do: the bundle is already active"]
+    steps: list[str] = []
+    if not project_exists:
+        steps.append(f"create project {project} from bundle {bundle_id}")
+    elif already:
+        steps.append(f"skip import: {bundle_id} is already imported")
+    else:
+        steps.append(f"import bundle {bundle_id}")
+    if env.connection_remappings:
+        mapping = ", ".join(f"{k}->{v}" for k, v in sorted(remap.items()))
+        steps.insert(
+            0 if project_exists else 1,
+            f"write connection remappings {mapping} into the project's activation settings",
+        )
+    steps += [
+        f"preload bundle {bundle_id}",
+        f"activate bundle {bundle_id}",
+        f"verify that {bundle_id} is active",
+    ]
+    return steps
 
 
 def effective_remappings(env: EnvironmentConfig, node_remappings: dict[str, str] | None) -> dict[str, str]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from mlcd.release.gate import run_gate
+from mlcd.release.gate import gate_on_active
 from mlcd.runrecord import RunRecord
 from mlcd.stages.common import release_for, settled_result, stage_links
 from mlcd.stages.runner import StageContext, StageResult
@@ -27,7 +27,7 @@ def gate_command(
     bundle_id = record.bundle_id if record is not None else None
     rel = release_for(ctx, env, record)
     allowed = env.rollback_on_failure and not ctx.options.no_rollback
-    done = run_gate(
+    done = gate_on_active(
         rel, record, kind, select, last_gate=last_gate, allowed=allowed, final_record=not ctx.options.pipeline
     )
     links = stage_links(ctx, env, project, done.reports)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from mlcd.errors import InputError, NothingToRollBack, RollbackFailed
 from mlcd.release.decisions import STATE_ROLLED_BACK, Rollback
 from mlcd.release.rollback import RollbackDone, roll_back, rollback_target
@@ -32,24 +34,7 @@ def run(ctx: StageContext) -> StageResult:
     links = stage_links(ctx, env, rel.project)
     with rel.lock():
         active = rel.target.active_bundle() if rel.target.project_exists() else None
-        target = rollback_target(entry, bundle_id or "", explicit)
-        if target is None:
-            why = (
-                "this run's deploy was the first one there"
-                if "previousBundleId" in entry
-                else "this run recorded no deploy there"
-            )
-            raise NothingToRollBack(
-                f"nothing to roll back to on {env.name}: {why}; {active or 'no bundle'} stays active",
-                f"pass --to BUNDLE to re-activate a bundle imported on {env.name}",
-            )
-        if explicit:
-            imported = set(rel.target.imported_bundles()) if active is not None else set()
-            if explicit not in imported:
-                raise InputError(
-                    f"bundle {explicit} is not imported in project {rel.project} on {env.name}",
-                    f"choose one of: {', '.join(sorted(imported)) or '(none)'}",
-                )
+        target = _target(rel, entry, active, explicit)
         if active == target and entry.get("state") == STATE_ROLLED_BACK:
             return StageResult(
                 outcome="NOOP",
@@ -80,6 +65,30 @@ def run(ctx: StageContext) -> StageResult:
         },
         links=stage_links(ctx, env, rel.project, done.reports),
     )
+
+
+def _target(rel: Release, entry: dict[str, Any], active: str | None, explicit: str | None) -> str:
+    """The bundle to go back to; NothingToRollBack (7) without one, InputError (2) for one not imported."""
+    name = rel.env.name
+    target = rollback_target(entry, rel.bundle_id or "", explicit)
+    if target is None:
+        why = (
+            "this run's deploy was the first one there"
+            if "previousBundleId" in entry
+            else ("this run recorded no deploy there")
+        )
+        raise NothingToRollBack(
+            f"nothing to roll back to on {name}: {why}; {active or 'no bundle'} stays active",
+            f"pass --to BUNDLE to re-activate a bundle imported on {name}",
+        )
+    if explicit:
+        imported = set(rel.target.imported_bundles()) if active is not None else set()
+        if explicit not in imported:
+            raise InputError(
+                f"bundle {explicit} is not imported in project {rel.project} on {name}",
+                f"choose one of: {', '.join(sorted(imported)) or '(none)'}",
+            )
+    return target
 
 
 def record_rollback(rel: Release, done: RollbackDone, *, active: str | None, reason: str) -> bool:

@@ -30,8 +30,9 @@ from mlcd.stages.runner import StageContext, StageResult, execute, stage_file_na
 
 def _stage_args(ctx: StageContext, command: str, env: str | None, **extra: Any) -> Options:
     """The options of one stage run in-process: this run's config, out dir and debug, plus ``extra``."""
-    return Options(config=ctx.options.config, out_dir=str(ctx.out_dir), debug=ctx.debug, env=env,
-                   pipeline=True, **extra)
+    return Options(
+        config=ctx.options.config, out_dir=str(ctx.out_dir), debug=ctx.debug, env=env, pipeline=True, **extra
+    )
 
 
 class _Pipeline:
@@ -114,15 +115,15 @@ def run(ctx: StageContext) -> StageResult:
         "build_number": ctx.options.build_number,
         "build_url": ctx.options.build_url,
     }
-    plan: list[tuple[str, str | None, dict[str, Any]]] = [
+    release_stages: list[tuple[str, str | None, dict[str, Any]]] = [
         ("validate", None, {}),
         ("bundle", None, bundle_extra),
     ]
     if cfg.artifact_repository is not None:
-        plan.append(("publish", None, {}))
+        release_stages.append(("publish", None, {}))
     print(f"mlcd run: project {cfg.project}; environments: {', '.join(envs) or 'none'}", flush=True)
     failed = 0
-    for command, env_name, extra in plan:
+    for command, env_name, extra in release_stages:
         failed = pipe.stage(command, env_name, **extra)
         if failed:
             break
@@ -144,9 +145,7 @@ def _unwind(pipe: _Pipeline, deployed: list[str], reason: str) -> None:
         pipe.stage("unwind", name, reason=reason)
 
 
-def _environment(
-    ctx: StageContext, pipe: _Pipeline, name: str, approve: list[str], no_rollback: bool
-) -> int:
+def _environment(ctx: StageContext, pipe: _Pipeline, name: str, approve: list[str], no_rollback: bool) -> int:
     env = ctx.config().environment(name)
     if env.approval:
         if name in approve:
@@ -176,7 +175,9 @@ def _environment(
         return code
     record = RunRecord.load(ctx.out_dir)
     Ledger(ctx.audit(), record, name).final(
-        "SUCCEEDED", bundle_id=record.bundle_id, active=record.bundle_id,
+        "SUCCEEDED",
+        bundle_id=record.bundle_id,
+        active=record.bundle_id,
         message=f"bundle {record.bundle_id} deployed to {name}, tests and smoke passed",
     )
     return 0
@@ -202,59 +203,80 @@ def _deploy_and_check(pipe: _Pipeline, name: str, tests: bool, smoke: bool, no_r
 def _summary(
     ctx: StageContext, pipe: _Pipeline, envs: list[str], deployed: list[str], failed: int
 ) -> StageResult:
-    record: RunRecord | None = None
-    if RunRecord.exists(ctx.out_dir):
-        try:
-            record = RunRecord.load(ctx.out_dir)
-        except MlcdError:
-            record = None
+    record = _record_or_none(ctx)
     bundle_id = record.bundle_id if record is not None else None
-    print("=== pipeline summary ===", flush=True)
-    for s in pipe.stages:
-        where = f" {s['environment']}" if s["environment"] else ""
-        print(f"  {s['stage']}{where}: {s['outcome']} (exit {s['exitCode']})", flush=True)
-    untouched = [e for e in envs if e not in deployed and not any(s["environment"] == e for s in pipe.stages)]
     states = end_states(record, envs)
-    print("=== environments at the end ===", flush=True)
-    for name, state in states.items():
-        print(f"  {name}: {state['state']} (active: {state['activeBundleId'] or 'unknown'})", flush=True)
-    details: dict[str, Any] = {
-        "stages": pipe.stages, "environmentsDone": deployed, "environmentsUntouched": untouched,
-        "environmentStates": states,
-    }
-    rolled = [s["rolledBackTo"] for s in pipe.stages if s.get("rolledBackTo") and s["stage"] != "unwind"]
-    if rolled:
-        details["rolledBackTo"] = rolled[-1]
+    _print_summary(pipe, states)
+    details = _details(pipe, envs, deployed, states)
+    untouched: list[str] = details["environmentsUntouched"]
     reports = [r for s in pipe.stages for r in s.get("reports", [])]
-    links = {"auditTrail": str(ctx.out_dir / "audit.jsonl"), "runRecord": str(ctx.out_dir / "run.json")}
-    for env_name in envs:
-        env_url = ctx.config().environment(env_name).node.url.rstrip("/")
-        links[f"project:{env_name}"] = f"{env_url}/projects/{ctx.config().project}/"
+    ends = "; end states: " + ", ".join(f"{n} {st['state']}" for n, st in states.items()) if envs else ""
+    common: dict[str, Any] = {
+        "bundle_id": bundle_id,
+        "reports": reports,
+        "details": details,
+        "links": _links(ctx, envs),
+    }
     if not failed:
+        released = ", ".join(deployed) or "no environment"
         return StageResult(
-            outcome="SUCCESS",
-            message=f"bundle {bundle_id} released to {', '.join(deployed) or 'no environment'}",
-            bundle_id=bundle_id,
-            reports=reports,
-            details=details,
-            links=links,
+            outcome="SUCCESS", message=f"bundle {bundle_id} released to {released}{ends}", **common
         )
     first = next(s for s in pipe.stages if s["exitCode"])
     where = f" {first['environment']}" if first["environment"] else ""
     headline = f"stage {first['stage']}{where} ended {first['outcome']} (exit {failed})"
     tail = f"; not touched: {', '.join(untouched)}" if untouched else ""
-    message = f"{headline}: {first['message']}{tail}"
-    print(f"mlcd run: error: {headline}{tail}", file=sys.stderr, flush=True)
+    print(f"mlcd run: error: {headline}{tail}{ends}", file=sys.stderr, flush=True)
     return StageResult(
         outcome=str(first["outcome"] or "FAILED"),
-        message=message,
+        message=f"{headline}: {first['message']}{tail}{ends}",
         exit_code=failed,
-        bundle_id=bundle_id,
-        reports=reports,
-        details=details,
         error_category=str(first.get("errorCategory") or first["stage"]),
-        links=links,
+        **common,
     )
+
+
+def _details(
+    pipe: _Pipeline, envs: list[str], deployed: list[str], states: dict[str, dict[str, Any]]
+) -> dict[str, Any]:
+    untouched = [e for e in envs if e not in deployed and not any(s["environment"] == e for s in pipe.stages)]
+    details: dict[str, Any] = {
+        "stages": pipe.stages,
+        "environmentsDone": deployed,
+        "environmentsUntouched": untouched,
+        "environmentStates": states,
+    }
+    rolled = [s["rolledBackTo"] for s in pipe.stages if s.get("rolledBackTo") and s["stage"] != "unwind"]
+    if rolled:
+        details["rolledBackTo"] = rolled[-1]
+    return details
+
+
+def _record_or_none(ctx: StageContext) -> RunRecord | None:
+    if not RunRecord.exists(ctx.out_dir):
+        return None
+    try:
+        return RunRecord.load(ctx.out_dir)
+    except MlcdError:
+        return None
+
+
+def _print_summary(pipe: _Pipeline, states: dict[str, dict[str, Any]]) -> None:
+    print("=== pipeline summary ===", flush=True)
+    for s in pipe.stages:
+        where = f" {s['environment']}" if s["environment"] else ""
+        print(f"  {s['stage']}{where}: {s['outcome']} (exit {s['exitCode']})", flush=True)
+    print("=== environments at the end ===", flush=True)
+    for name, state in states.items():
+        print(f"  {name}: {state['state']} (active: {state['activeBundleId'] or 'unknown'})", flush=True)
+
+
+def _links(ctx: StageContext, envs: list[str]) -> dict[str, str]:
+    links = {"auditTrail": str(ctx.out_dir / "audit.jsonl"), "runRecord": str(ctx.out_dir / "run.json")}
+    for env_name in envs:
+        env_url = ctx.config().environment(env_name).node.url.rstrip("/")
+        links[f"project:{env_name}"] = f"{env_url}/projects/{ctx.config().project}/"
+    return links
 
 
 def end_states(record: RunRecord | None, envs: list[str]) -> dict[str, dict[str, Any]]:

@@ -10,13 +10,17 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mlcd.audit import read_audit
 from mlcd.dss.errors import DSSNotFound
 from mlcd.errors import InputError
 from mlcd.runrecord import RunRecord
 from mlcd.stages.runner import StageContext, StageResult
+
+if TYPE_CHECKING:
+    from mlcd.config import EnvironmentConfig
+    from mlcd.dss.node import DSSNode
 
 MAX_BUNDLES = 20
 
@@ -92,38 +96,73 @@ def run(ctx: StageContext) -> StageResult:
         for b in bundles
     ]
 
+    tests = _last_tests(node, key, env) if deployed and active else []
+    local, run_results = _this_run(ctx, env.name)
+    _show(env, key, active, deployed, local, bundle_rows, tests, run_results)
+    return StageResult(
+        outcome="SUCCESS",
+        message=f"{env.name}: active bundle {active or 'none'}, {len(imported)} imported",
+        bundle_id=active,
+        details={
+            "activeBundleId": active,
+            "deployed": deployed,
+            "importedBundles": bundle_rows,
+            "importedCount": len(imported),
+            "lastTests": tests,
+            "runRecord": local,
+            "runResults": run_results,
+        },
+    )
+
+
+def _last_tests(node: DSSNode, key: str, env: EnvironmentConfig) -> list[dict[str, Any]]:
+    """The last finished run of each test and smoke scenario on the node."""
     tests: list[dict[str, Any]] = []
-    if deployed and active:
-        scenario_ids = [str(s.get("id")) for s in node.list_scenarios(key)]
-        wanted = [*env.tests.select(scenario_ids, env.smoke), *env.smoke]
-        for sid in dict.fromkeys(wanted):
-            if sid not in scenario_ids:
-                tests.append({"scenario": sid, "outcome": "MISSING", "runId": None, "start": "-", "end": "-"})
-                continue
-            runs = node.get_last_runs(key, sid, limit=1, only_finished=True)
-            last = runs[0] if runs else {}
-            result = last.get("result") or {}
-            tests.append(
-                {
-                    "scenario": sid,
-                    "kind": "smoke" if sid in env.smoke else "test",
-                    "outcome": str(result.get("outcome") or ("NEVER RUN" if not last else "RUNNING")),
-                    "runId": last.get("runId"),
-                    "start": _when(last.get("start")),
-                    "end": _when(last.get("end")),
-                }
-            )
+    scenario_ids = [str(s.get("id")) for s in node.list_scenarios(key)]
+    wanted = [*env.tests.select(scenario_ids, env.smoke), *env.smoke]
+    for sid in dict.fromkeys(wanted):
+        if sid not in scenario_ids:
+            tests.append({"scenario": sid, "outcome": "MISSING", "runId": None, "start": "-", "end": "-"})
+            continue
+        runs = node.get_last_runs(key, sid, limit=1, only_finished=True)
+        last = runs[0] if runs else {}
+        result = last.get("result") or {}
+        tests.append(
+            {
+                "scenario": sid,
+                "kind": "smoke" if sid in env.smoke else "test",
+                "outcome": str(result.get("outcome") or ("NEVER RUN" if not last else "RUNNING")),
+                "runId": last.get("runId"),
+                "start": _when(last.get("start")),
+                "end": _when(last.get("end")),
+            }
+        )
+    return tests
 
-    local: dict[str, Any] = {}
-    run_results: list[dict[str, Any]] = []
-    if RunRecord.exists(ctx.out_dir):
-        try:
-            record = RunRecord.load(ctx.out_dir)
-            local = {"bundleId": record.bundle_id, "environment": record.env(env.name)}
-            run_results = this_run_results(ctx.out_dir, env.name, record.bundle_id)
-        except InputError:
-            local = {}
 
+def _this_run(ctx: StageContext, env_name: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """(this run's bundle and environment record, its gate results from the audit trail), if any."""
+    if not RunRecord.exists(ctx.out_dir):
+        return {}, []
+    try:
+        record = RunRecord.load(ctx.out_dir)
+    except InputError:
+        return {}, []
+    local = {"bundleId": record.bundle_id, "environment": record.env(env_name)}
+    return local, this_run_results(ctx.out_dir, env_name, record.bundle_id)
+
+
+def _show(
+    env: EnvironmentConfig,
+    key: str,
+    active: str | None,
+    deployed: bool,
+    local: dict[str, Any],
+    bundle_rows: list[dict[str, Any]],
+    tests: list[dict[str, Any]],
+    run_results: list[dict[str, Any]],
+) -> None:
+    """Print the state as a person reads it."""
     print(f"\nEnvironment {env.name} ({env.node.url}), project {key}")
     print(f"Active bundle: {active or ('none' if deployed else 'project not deployed yet')}")
     if local:
@@ -146,17 +185,3 @@ def run(ctx: StageContext) -> StageResult:
         rows = [[str(r.get(c) or "-") for c in run_cols] for r in run_results]
         print("\n".join(table(["gate", "scenario", "outcome", "attempt", "run id", "time"], rows)))
     print("", flush=True)
-    return StageResult(
-        outcome="SUCCESS",
-        message=f"{env.name}: active bundle {active or 'none'}, {len(imported)} imported",
-        bundle_id=active,
-        details={
-            "activeBundleId": active,
-            "deployed": deployed,
-            "importedBundles": bundle_rows,
-            "importedCount": len(imported),
-            "lastTests": tests,
-            "runRecord": local,
-            "runResults": run_results,
-        },
-    )

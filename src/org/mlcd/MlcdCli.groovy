@@ -15,6 +15,9 @@ class MlcdCli implements Serializable {
     static final String OUT_DIR = '.mlcd'
     static final String RUN_RECORD = '.mlcd/run.json'
     static final String ARCHIVE = '.mlcd/*.json, .mlcd/audit.jsonl, .mlcd/reports/**'
+    static final String UNWIND = 'mlcd unwind --config "$MLCD_CONFIG_PATH" --env "$MLCD_ENV" ' +
+        '--reason "$MLCD_UNWIND_REASON"'
+    static final String UNWIND_KEEP = UNWIND + ' --policy keep'
     static final String APPROVE = 'mlcd approve --config "$MLCD_CONFIG_PATH" --env "$MLCD_ENV" ' +
         '--approver "$MLCD_APPROVER" --comment "$MLCD_APPROVAL_COMMENT"'
 
@@ -127,6 +130,32 @@ class MlcdCli implements Serializable {
         publish(script, run)
         if (run.exitCode != 0) {
             script.error(failureMessage(approval.step as String, approval.env as String, run))
+        }
+    }
+
+    /**
+     * `mlcd unwind` for an environment this build changed before a later one failed: mlcd decides whether it
+     * is rolled back or kept. Notes a rollback in the build description, echoes any other end, and stops the
+     * build when the rollback failed (exit 5) or the command failed.
+     * unwind: [step:, config:, env:, reason:, keep: (override the policy with keep), credentials: bindings]
+     */
+    static void unwind(Object script, Map unwind) {
+        String env = unwind.env
+        Map run = run(script, [stage: 'unwind', env: env, config: unwind.config,
+                               command: unwind.keep ? UNWIND_KEEP : UNWIND,
+                               vars: ["MLCD_UNWIND_REASON=${unwind.reason}".toString()],
+                               credentials: unwind.credentials])
+        publish(script, run)
+        Map result = (Map) run.result
+        if (run.exitCode == 0 && result?.outcome == 'ROLLED_BACK') {
+            describe(script, "${env}: rolled back to ${detail(run, 'rolledBackTo', 'the previous bundle')} (verified)")
+        } else if (run.exitCode == 0) {
+            script.echo("${unwind.step}: ${env}: ${result?.outcome}: ${result?.message}")
+        } else {
+            if (run.exitCode == 5) {
+                describe(script, "${env}: ROLLBACK FAILED, a person must act")
+            }
+            script.error(failureMessage(unwind.step as String, env, run))
         }
     }
 

@@ -164,7 +164,7 @@ class PipelineEndToEndTest extends BasePipelineTest {
         // and mlcdPipeline rolled back the test environment this build had changed too
         assert helper.stages[-1] == 'Rollback test'
         assert ask([op: 'active', env: 'test']).bundleId == bundle
-        assert json('.mlcd/rollback-test.json').outcome == 'ROLLED_BACK'
+        assert json('.mlcd/unwind-test.json').outcome == 'ROLLED_BACK'
         assert currentBuild.description.contains("test: rolled back to ${bundle} (verified)")
         assert deployments().findAll { Map r -> r.environment == 'test' }[-1].outcome == 'FAILED_ROLLED_BACK'
     }
@@ -209,8 +209,10 @@ class PipelineEndToEndTest extends BasePipelineTest {
         assert ask([op: 'active', env: 'prod']).bundleId == good
         assert helper.calls('input').isEmpty()
         assert !helper.calls('sh').any { MethodCall c -> c.env.MLCD_ENV == 'prod' }
-        assert !helper.stages.any { String s -> s.endsWith(' prod') || s.startsWith('Rollback') }
+        assert !helper.stages.any { String s -> s.endsWith(' prod') }
         assert currentBuild.description.contains("test: tests failed; rolled back to ${good} (verified)")
-        assert helper.log.contains('mlcdPipeline: test was already rolled back by mlcd')
+        // mlcd unwind, asked about test, leaves it as mlcd test already left it
+        assert json('.mlcd/unwind-test.json').outcome == 'NOOP'
+        assert helper.log.any { String l -> l.startsWith('mlcdPipeline: test: NOOP: mlcd already handled test') }
     }
 }

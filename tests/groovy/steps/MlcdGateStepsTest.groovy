@@ -189,7 +189,7 @@ class MlcdGateStepsTest extends MlcdStepTestBase {
 
     @Test
     void testsThatCouldNotCompleteAreRolledBackAndFailTheBuild() {
-        // stages/test.py error_after_deploy_result: a refused scenario run on this build's bundle, rolled back
+        // release/gate.py (node-error row of docs/decisions.md): a refused scenario run on this build's bundle, rolled back
         cliResult('test', 'test', 4, 'ROLLED_BACK', 'tests on test could not complete: run refused; rolled back')
         Throwable e = runFailingStep('mlcdTest', [env: 'test'],
             "test: tests could not complete; rolled back to ${PREVIOUS} (verified)")

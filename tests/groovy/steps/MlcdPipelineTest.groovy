@@ -128,15 +128,18 @@ class MlcdPipelineTest extends MlcdStepTestBase {
     @Test
     void failedSmokeTestRollsBackEveryEnvironmentThisBuildChanged() {
         cliResult('smoke', 'prod', 4, 'ROLLED_BACK', 'TEST_SMOKE failed; previous bundle re-activated and verified', 1)
+        cliResult('unwind', 'prod', 0, 'NOOP', 'mlcd already handled prod (ROLLED_BACK): nothing to unwind')
         Throwable e = runPipeline()
         assert e.message.startsWith('mlcdSmokeTest: prod: TEST_SMOKE failed')
-        // prod was rolled back by mlcd smoke itself; test was changed by this build too
-        assert commands().drop(7) == ['smoke prod', 'rollback test']
-        Map rollback = cliRuns[-1]
-        assert rollback.vars.MLCD_ROLLBACK_REASON.startsWith('build 42 failed: mlcdSmokeTest: prod')
-        assert helper.stages.takeRight(2) == ['Smoke prod', 'Rollback test']
+        // mlcd unwind decides, newest first: prod was rolled back by mlcd smoke itself; test is rolled back now
+        assert commands().drop(7) == ['smoke prod', 'unwind prod', 'unwind test']
+        Map unwind = cliRuns[-1]
+        assert unwind.vars.MLCD_UNWIND_REASON.startsWith('build 42 failed: mlcdSmokeTest: prod')
+        assert !unwind.script.contains('--policy')
+        assert helper.stages.takeRight(3) == ['Smoke prod', 'Rollback prod', 'Rollback test']
+        assert helper.log.contains('mlcdPipeline: prod: NOOP: mlcd already handled prod (ROLLED_BACK): nothing to unwind')
         assert indexOf('lock') { MethodCall c -> (c.args[0] as Map).resource == 'mlcd-CHURN-test' } <
-            indexOfCli('rollback', 'test')
+            indexOfCli('unwind', 'test')
         assertJobStatusFailure()
         assert currentBuild.description.contains("prod: smoke test failed; rolled back to ${PREVIOUS} (verified)")
         assert currentBuild.description.contains("test: rolled back to ${PREVIOUS} (verified)")
@@ -147,7 +150,7 @@ class MlcdPipelineTest extends MlcdStepTestBase {
         cliResult('deploy', 'prod', 8, 'FAILED', 'activation refused: missing connection')
         Throwable e = runPipeline()
         assert e.message.startsWith('mlcdDeploy: prod: activation refused')
-        assert commands().takeRight(2) == ['deploy prod', 'rollback test']
+        assert commands().takeRight(2) == ['deploy prod', 'unwind test']
         assertJobStatusFailure()
     }
 
@@ -155,12 +158,13 @@ class MlcdPipelineTest extends MlcdStepTestBase {
     void failedTestsRolledBackByMlcdStopPromotionAndAreNotRolledBackTwice() {
         // what mlcd test writes when tests fail with rollback_on_failure on (the default): ROLLED_BACK, exit 3
         cliResult('test', 'test', 3, 'ROLLED_BACK', 'tests failed on test: 1 of 3 passed; rolled back', 1)
+        cliResult('unwind', 'test', 0, 'NOOP', 'mlcd already handled test (ROLLED_BACK): nothing to unwind')
         assert runPipeline() == null
-        assert commands() == ['validate', 'bundle', 'publish', 'deploy test', 'test test']
+        assert commands() == ['validate', 'bundle', 'publish', 'deploy test', 'test test', 'unwind test']
         assert helper.calls('input').isEmpty()
         assert !helper.stages.any { String st -> st.endsWith(' prod') }
         assert helper.log.contains('mlcdPipeline: tests failed on test; not promoting this bundle further')
-        assert helper.log.contains('mlcdPipeline: test was already rolled back by mlcd')
+        assert helper.log.contains('mlcdPipeline: test: NOOP: mlcd already handled test (ROLLED_BACK): nothing to unwind')
         assert currentBuild.description.contains("test: tests failed; rolled back to ${PREVIOUS} (verified)")
         assertJobStatusUnstable()
     }
@@ -169,9 +173,9 @@ class MlcdPipelineTest extends MlcdStepTestBase {
     void failedTestsWithNothingToRollBackToStopPromotionAndTryTheRollback() {
         // first deployment to test: mlcd test has no previous bundle, writes GATE_FAILED with exit 3
         cliResult('test', 'test', 3, 'GATE_FAILED', '1 of 3 test scenarios failed', 1)
-        cliResult('rollback', 'test', 7, 'NOTHING_TO_ROLL_BACK', 'nothing to roll back to on test')
+        cliResult('unwind', 'test', 0, 'NOOP', 'mlcd already handled test (NEEDS_ATTENTION): nothing to unwind')
         assert runPipeline() == null
-        assert commands() == ['validate', 'bundle', 'publish', 'deploy test', 'test test', 'rollback test']
+        assert commands() == ['validate', 'bundle', 'publish', 'deploy test', 'test test', 'unwind test']
         assert helper.calls('input').isEmpty()
         assertJobStatusUnstable()
     }
@@ -179,25 +183,28 @@ class MlcdPipelineTest extends MlcdStepTestBase {
     @Test
     void failedTestsWhoseRollbackFailedFailTheBuildAndAreNotRolledBackAgain() {
         cliResult('test', 'test', 5, 'ROLLBACK_FAILED', 'tests failed on test; could not verify the rollback', 1)
+        cliResult('unwind', 'test', 0, 'NOOP', 'mlcd already handled test (NEEDS_ATTENTION): nothing to unwind')
         Throwable e = runPipeline()
         assert e.message.startsWith('mlcdTest: test: tests failed on test')
-        assert commands() == ['validate', 'bundle', 'publish', 'deploy test', 'test test']
-        assert helper.log.contains('mlcdPipeline: test was already rolled back by mlcd')
+        assert commands() == ['validate', 'bundle', 'publish', 'deploy test', 'test test', 'unwind test']
+        assert helper.log.contains('mlcdPipeline: test: NOOP: mlcd already handled test (NEEDS_ATTENTION): nothing to unwind')
         assertJobStatusFailure()
     }
 
     @Test
     void rollbackRespectsTheOptOuts() {
-        helper.yamlDocs['mlcd.yaml'].environments[0].rollback_on_failure = false
+        // mlcd unwind reads rollback_on_failure from mlcd.yaml and keeps test; the pipeline only reports it
         cliResult('smoke', 'prod', 4, 'ROLLED_BACK', 'smoke failed', 1)
+        cliResult('unwind', 'test', 0, 'KEPT', 'rollback_on_failure is false: bundle B stays active on test')
         runPipeline()
-        assert !commands().contains('rollback test')
-        assert helper.log.contains('mlcdPipeline: test has rollback_on_failure: false; leaving it as it is')
-        helper.yamlDocs['mlcd.yaml'].environments[0].rollback_on_failure = true
+        assert helper.log.contains('mlcdPipeline: test: KEPT: rollback_on_failure is false: bundle B stays active on test')
+        assert !currentBuild.description.contains('test: rolled back')
+        // rollbackOnFailure: false overrides the policy with keep
         cliRuns.clear()
         currentBuild.reset()
         runPipeline(rollbackOnFailure: false)
-        assert !commands().contains('rollback test')
+        List<Map> unwinds = cliRuns.findAll { Map r -> r.command == 'unwind' }
+        assert unwinds*.env == ['prod', 'test'] && unwinds.every { Map r -> r.script.contains('--policy keep') }
     }
 
     @Test
@@ -277,21 +284,21 @@ class MlcdPipelineTest extends MlcdStepTestBase {
         assert bundle.size() == 1
         assert stashed(bundle[0]) == [".mlcd/bundles/${BUNDLE}.zip".toString(), ".mlcd/bundles/${BUNDLE}.zip.sha256".toString()]
         List<Map> state = stashes.findAll { Map m -> m.name == 'mlcd-state' }
-        assert state.size() == 4  // release candidate, test, prod, rollback of test
+        assert state.size() == 5  // release candidate, test, prod, unwind of prod, unwind of test
         state.each { Map m ->
             List<String> files = stashed(m)
             assert files.contains('.mlcd/run.json') && files.contains('mlcd.yaml')
             assert !files.any { String f -> f.startsWith('.mlcd/bundles/') }
         }
         List<String> unstashed = helper.calls('unstash').collect { MethodCall c -> c.args[0] as String }
-        assert unstashed == ['mlcd-state', 'mlcd-bundle', 'mlcd-state', 'mlcd-bundle', 'mlcd-state']
+        assert unstashed == ['mlcd-state', 'mlcd-bundle', 'mlcd-state', 'mlcd-bundle', 'mlcd-state', 'mlcd-state']
     }
 
     @Test
     void anEnvironmentsExecutorIsTakenOnlyOnceItsLockIsHeld() {
         cliResult('smoke', 'prod', 4, 'ROLLED_BACK', 'smoke failed on prod; rolled back', 1)
         runPipeline()
-        ['deploy test', 'deploy prod', 'smoke prod', 'rollback test'].each { String cmd ->
+        ['deploy test', 'deploy prod', 'smoke prod', 'unwind test'].each { String cmd ->
             List<String> parts = cmd.split(' ')
             List<String> outer = ancestors(indexOfCli(parts[0], parts[1]))
             assert outer.contains('node') && outer.contains('lock')

@@ -70,7 +70,7 @@ abstract class MlcdStepTestBase extends BasePipelineTest {
     }
 
     /**
-     * A stage file with what the real CLI writes (python/mlcd/stages/*.py, deployment.py): test and
+     * A stage file with what the real CLI writes (python/mlcd/stages/*.py, python/mlcd/release/*.py): test and
      * smoke list their JUnit and HTML reports and put summary/cases in details, plus rolledBackTo
      * when they rolled back; validate lists its JUnit report; deploy names previousBundleId and
      * activeBundleId on success and rolledBackTo when it rolled back; rollback names from/to/smoke/reason.
@@ -81,14 +81,14 @@ abstract class MlcdStepTestBase extends BasePipelineTest {
         cliRuns << [command: command, env: envName, script: script, vars: new LinkedHashMap(env)]
         String key = envName ? "${command}-${envName}" : command
         // a verified rollback ends with exit 0 and outcome ROLLED_BACK (stages/rollback.py)
-        Map r = cliResults[key] ?: [exit: 0, outcome: command == 'rollback' ? 'ROLLED_BACK' : 'SUCCESS', message: 'ok',
-                                    failedTests: 0]
+        Map r = cliResults[key] ?: [exit: 0, outcome: command in ['rollback', 'unwind'] ? 'ROLLED_BACK' : 'SUCCESS',
+                                    message: 'ok', failedTests: 0]
         String file = envName ? ".mlcd/${key}.json" : ".mlcd/${command}.json"
         List<String> reports = []
         Map details = [:]
         boolean gateRan = r.outcome in ['SUCCESS', 'GATE_FAILED', 'ROLLED_BACK', 'ROLLBACK_FAILED', 'NOTHING_TO_ROLL_BACK']
         if (command == 'test' && r.exit == 4) {
-            gateRan = false  // tests that could not complete were rolled back: no report (error_after_deploy_result)
+            gateRan = false  // tests that could not complete were rolled back: no report (release/gate.py, node-error row of docs/decisions.md)
         }
         if (command in ['test', 'smoke'] && gateRan) {
             String kind = command == 'test' ? 'tests' : 'smoke'
@@ -103,6 +103,8 @@ abstract class MlcdStepTestBase extends BasePipelineTest {
             details = [previousBundleId: PREVIOUS, activeBundleId: BUNDLE]
         } else if (command == 'rollback' && r.outcome == 'ROLLED_BACK') {
             details = [from: BUNDLE, to: PREVIOUS, smoke: ['TEST_SMOKE'], reason: env.MLCD_ROLLBACK_REASON]
+        } else if (command == 'unwind' && r.outcome == 'ROLLED_BACK') {
+            details = [rolledBackTo: PREVIOUS, smoke: ['TEST_SMOKE'], reason: env.MLCD_UNWIND_REASON]
         }
         if (r.outcome == 'ROLLED_BACK' && command in ['deploy', 'test', 'smoke']) {
             if (!gateRan && command != 'deploy') {

@@ -1,4 +1,4 @@
-"""The behaviours fixed after review, through the real CLI against stand-in nodes.
+"""Activation settings and reports, final audit records, rollback reports and gate errors, through the CLI.
 
 Connection remappings in the project's activation settings, a refused first
 deploy, where the final audit record comes from, gates on the wrong bundle or
