@@ -17,7 +17,9 @@ def test_every_exit_code_has_one_meaning() -> None:
 
 
 def test_help_prints_the_table() -> None:
-    out = subprocess.run([sys.executable, "-m", "mlcd", "--help"], capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-m", "mlcd", "--help"], capture_output=True, text=True, check=True
+    ).stdout
     assert exit_codes_help() in out
 
 
