@@ -1,168 +1,17 @@
-"""The `mlcd` command line: argument parsing and dispatch.
+"""The `mlcd` entry point: parse (``mlcd.commands.parser``), install signal handlers, dispatch.
 
-Only argparse and the exit-code table are imported at start-up so that `mlcd --help` and
+Only the parser is imported at start-up so that `mlcd --help` and
 `mlcd --version` stay fast (every Jenkins stage pays for them); each command's
-module is imported when that command runs. Secrets are never accepted as
-arguments: API keys and tokens are read from the environment variables that
-`mlcd.yaml` names.
+module is imported when that command runs.
 """
 
 from __future__ import annotations
 
-import argparse
 import importlib
-import os
 import sys
 from collections.abc import Sequence
 
-from mlcd.errors import exit_codes_help
-
-EXIT_CODES_HELP = exit_codes_help()
-
-# command name -> (module under mlcd.stages, one-line help)
-COMMANDS: dict[str, tuple[str, str]] = {
-    "validate": ("validate", "check the project on the design node is ready to release (JUnit XML out)"),
-    "bundle": (
-        "bundle",
-        "export a bundle on the design node, download it with its sha256, start the run record",
-    ),
-    "publish": ("publish", "store the bundle archive in the artifact repository (HTTP PUT) and verify it"),
-    "fetch": ("fetch", "download a published bundle archive by id and verify its sha256"),
-    "plan": ("plan", "show what `deploy --env E` would change, changing nothing"),
-    "deploy": ("deploy", "import, preload, activate and verify the bundle on an environment"),
-    "test": ("test", "run an environment's test scenarios; JUnit XML and HTML report out"),
-    "smoke": ("smoke", "run the smoke scenario(s); roll back automatically on failure"),
-    "rollback": ("rollback", "re-activate the previous (or a named) bundle, verify it, re-run smoke"),
-    "unwind": (
-        "unwind",
-        "after a later environment failed: roll this one back or keep it (on_failure in mlcd.yaml)",
-    ),
-    "approve": ("approve", "record an approval of this run's bundle for an environment"),
-    "status": ("status", "show the active bundle, imported bundles and last test outcomes"),
-    "run": ("run", "the whole flow: validate, bundle, publish, then deploy/test/smoke per environment"),
-}
-
-
-def _add_common(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--config",
-        default=os.environ.get("MLCD_CONFIG", "mlcd.yaml"),
-        help="path to mlcd.yaml (default: $MLCD_CONFIG or ./mlcd.yaml)",
-    )
-    p.add_argument(
-        "--out-dir",
-        default=os.environ.get("MLCD_OUT_DIR", ".mlcd"),
-        help="where run record, stage results, reports and audit trail go (default: .mlcd)",
-    )
-    p.add_argument("--debug", action="store_true", help="print tracebacks and HTTP details (never secrets)")
-
-
-def _add_env(p: argparse.ArgumentParser, required: bool = True) -> None:
-    p.add_argument("--env", required=required, metavar="ENV", help="target environment name from mlcd.yaml")
-
-
-def build_parser() -> argparse.ArgumentParser:
-    """Build the argument parser for every `mlcd` command."""
-    from mlcd import __version__
-
-    parser = argparse.ArgumentParser(
-        prog="mlcd",
-        description="CI/CD for Dataiku DSS projects: validate, bundle, publish, deploy, test, "
-        "smoke-test and roll back, with an audit trail. Secrets come only from environment "
-        "variables named in mlcd.yaml.",
-        epilog=EXIT_CODES_HELP,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    parser.add_argument("--version", action="version", version=f"mlcd {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-
-    def add(name: str) -> argparse.ArgumentParser:
-        p = sub.add_parser(
-            name,
-            help=COMMANDS[name][1],
-            description=COMMANDS[name][1],
-            epilog=EXIT_CODES_HELP,
-            formatter_class=argparse.RawDescriptionHelpFormatter,
-        )
-        _add_common(p)
-        return p
-
-    add("validate")
-
-    p = add("bundle")
-    p.add_argument("--bundle-id", help="use this bundle id instead of the configured format")
-    p.add_argument("--build-number", default=os.environ.get("BUILD_NUMBER"), help="CI build number")
-    p.add_argument("--build-url", default=os.environ.get("BUILD_URL"), help="CI build URL")
-    p.add_argument("--git-sha", default=None, help="git commit (default: git rev-parse HEAD)")
-
-    p = add("publish")
-    p.add_argument("--bundle-id", help="bundle to publish (default: the run record's)")
-
-    p = add("fetch")
-    p.add_argument("--bundle-id", required=True, help="bundle id to download from the artifact repository")
-
-    p = add("plan")
-    _add_env(p)
-
-    p = add("deploy")
-    _add_env(p)
-    p.add_argument("--plan", action="store_true", help="print what would change and change nothing")
-    p.add_argument("--archive", help="bundle archive to deploy (default: the run record's)")
-    p.add_argument("--lock-timeout", type=float, default=None, help="seconds to wait for the deploy lock")
-
-    p = add("test")
-    _add_env(p)
-
-    p = add("smoke")
-    _add_env(p)
-    p.add_argument("--no-rollback", action="store_true", help="do not roll back when the smoke test fails")
-
-    p = add("rollback")
-    _add_env(p)
-    p.add_argument(
-        "--to", metavar="BUNDLE", help="bundle id to re-activate (default: the one before this run)"
-    )
-    p.add_argument("--reason", default="requested", help="why, recorded in the audit trail")
-
-    p = add("unwind")
-    _add_env(p)
-    p.add_argument("--reason", default="a later environment failed", help="why, recorded in the audit trail")
-    p.add_argument(
-        "--policy",
-        choices=("rollback", "keep"),
-        default=None,
-        help="override on_failure.earlier_environments of mlcd.yaml",
-    )
-
-    p = add("approve")
-    _add_env(p)
-    p.add_argument("--approver", required=True, help="who approved (recorded in the audit trail)")
-    p.add_argument("--comment", default="", help="free-text comment recorded with the approval")
-
-    p = add("status")
-    _add_env(p)
-
-    p = add("run")
-    p.add_argument(
-        "--approve",
-        action="append",
-        default=[],
-        metavar="ENV",
-        help="approve deployment to ENV (repeatable); needed for environments with approval: true",
-    )
-    p.add_argument("--approver", default=os.environ.get("USER", "unknown"), help="who approves")
-    p.add_argument("--envs", help="comma-separated subset of environments, in config order")
-    p.add_argument("--no-rollback", action="store_true", help="do not roll back on failure")
-    p.add_argument("--bundle-id", help="use this bundle id instead of the configured format")
-    p.add_argument("--build-number", default=os.environ.get("BUILD_NUMBER"), help="CI build number")
-    p.add_argument("--build-url", default=os.environ.get("BUILD_URL"), help="CI build URL")
-
-    sub.add_parser(
-        "sim",
-        help="the local DSS stand-in (run `mlcd sim --help`)",
-        add_help=False,
-    )
-    return parser
+from mlcd.commands.parser import COMMANDS, build_parser
 
 
 def _install_signal_handlers() -> None:
@@ -226,7 +75,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     module_name, _ = COMMANDS[args.command]
     _install_signal_handlers()
     _configure_logging(bool(args.debug))
-    from mlcd.stages.runner import execute
+    from mlcd.commands.runner import execute
 
     module = importlib.import_module(f"mlcd.stages.{module_name}")
     return execute(args.command, module, args)

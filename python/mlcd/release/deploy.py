@@ -15,6 +15,7 @@ Rules:
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -102,9 +103,16 @@ def deploy_bundle(
     rel.progress(f"active bundle before this deploy (rollback target): {previous or '(none: first deploy)'}")
     remap = effective_remappings(rel.env, state.remappings)
     created = _stage(rel, bundle, archive, state, remap, common)
-    _activate(rel, bid, previous, remap, created, common)
     message = f"bundle {bid} is active on {rel.env.name} (verified); previous: {previous or 'none'}"
-    rel.ledger.deployed(bid, previous=previous, message=message, final=final_record)
+    _activate(
+        rel,
+        bid,
+        previous,
+        remap,
+        created,
+        common,
+        lambda: rel.ledger.deployed(bid, previous=previous, message=message, final=final_record),
+    )
     return DeployResult("SUCCESS", bid, previous, message)
 
 
@@ -164,6 +172,13 @@ def _stage(
             f"{exc.one_line()}; the environment is unchanged",
             exc,
         ) from None
+    except KeyboardInterrupt as exc:  # a signal before activation: nothing changed, and the record says so
+        what = f"deploy of {bid} to {env.name} was interrupted before activation ({_what(exc)})"
+        if created:
+            created_without_bundle(rel, bid, what, None)
+        else:
+            _unchanged(rel, bid, previous, f"{what}; the environment is unchanged")
+        raise
     return created
 
 
@@ -231,9 +246,15 @@ def _check_not_raced(
 
 
 def _activate(
-    rel: Release, bid: str, previous: str | None, remap: dict[str, str], created: bool, common: dict[str, Any]
+    rel: Release,
+    bid: str,
+    previous: str | None,
+    remap: dict[str, str],
+    created: bool,
+    common: dict[str, Any],
+    record: Callable[[], None],
 ) -> None:
-    """Activate and verify; from the moment activation is asked for, every way out is settled and recorded."""
+    """Activate, verify and ``record``; from the moment activation is asked for, every way out is settled."""
     rel.progress(f"activating bundle {bid}")
     try:
         report = _ask_activation(rel, bid, previous, remap, created, common)
@@ -242,6 +263,7 @@ def _activate(
             verify_active(rel, bid)
         except MlcdError as exc:
             raise _Unsettled(f"verification failed: {exc.one_line()}") from None
+        record()
     except MlcdError as exc:
         if exc.recorded:
             raise

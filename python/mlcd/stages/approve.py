@@ -8,9 +8,10 @@ the audit trail (operation ``approve``). Deploy checks it for environments with
 
 from __future__ import annotations
 
+from mlcd.commands.context import StageContext
+from mlcd.commands.result import StageResult
 from mlcd.errors import InputError
 from mlcd.runrecord import RunRecord, utc_now_iso
-from mlcd.stages.runner import StageContext, StageResult
 
 MAX_COMMENT = 2000
 

@@ -15,10 +15,11 @@ from pathlib import Path
 
 from mlcd import gitinfo
 from mlcd.artifacts import TransferProgress
+from mlcd.commands.context import StageContext
+from mlcd.commands.result import StageResult
 from mlcd.dss.errors import DSSConflict, DSSNotFound
 from mlcd.errors import ConfigError, InputError
 from mlcd.runrecord import RunRecord, utc_now_iso
-from mlcd.stages.runner import StageContext, StageResult
 
 BUNDLE_ID_RE = re.compile(r"^[A-Za-z0-9_.-]{1,200}$")
 PLACEHOLDERS = ("project", "utc", "git_sha", "build")

@@ -8,17 +8,18 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mlcd.errors import ExitCode, MlcdError
+from mlcd.commands.result import OUTCOME_BY_CATEGORY, StageResult, exit_code_of
+from mlcd.errors import MlcdError
 from mlcd.redact import redact
 from mlcd.release.ledger import Ledger
 from mlcd.release.session import Release
 from mlcd.release.target import AutomationNodeTarget
 
 if TYPE_CHECKING:
+    from mlcd.commands.context import StageContext
     from mlcd.config import EnvironmentConfig
     from mlcd.release.failure import Settled
     from mlcd.runrecord import RunRecord
-    from mlcd.stages.runner import StageContext, StageResult
 
 
 def release_for(ctx: StageContext, env: EnvironmentConfig, record: RunRecord | None) -> Release:
@@ -68,16 +69,12 @@ def error_result(
 
     The error's own ``details`` (e.g. ``rolledBackTo``) and ``details["reports"]`` are kept too.
     """
-    from mlcd.stages.runner import OUTCOME_BY_CATEGORY, StageResult
-
     message = redact(exc.one_line())
     print(f"mlcd {ctx.command}: error: {message}", file=sys.stderr, flush=True)
     own = dict(getattr(exc, "details", None) or {})
     all_reports = list(reports or [])
     all_reports += [str(r) for r in own.pop("reports", []) if str(r) not in all_reports]
-    code = exit_code if exit_code is not None else exc.exit_code
-    if exit_code is None and type(exc) is MlcdError:  # a bare MlcdError is bad usage, not a bug
-        code = ExitCode.BAD_INPUT
+    code = exit_code if exit_code is not None else exit_code_of(exc)
     return StageResult(
         outcome=outcome or OUTCOME_BY_CATEGORY.get(exc.category, "FAILED"),
         message=message,

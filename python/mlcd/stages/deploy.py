@@ -9,6 +9,8 @@ deploy writes an intermediate ``deploy`` DEPLOYED record and `mlcd test` or
 
 from __future__ import annotations
 
+from mlcd.commands.context import StageContext
+from mlcd.commands.result import StageResult
 from mlcd.errors import MlcdError, NodeError
 from mlcd.release.approval import require_approval
 from mlcd.release.archive import archive_path, check_archive, check_project
@@ -18,7 +20,6 @@ from mlcd.release.target import AutomationNodeTarget, active_or_none
 from mlcd.runrecord import RunRecord
 from mlcd.stages import plan as plan_stage
 from mlcd.stages.common import error_result, release_for, stage_links
-from mlcd.stages.runner import StageContext, StageResult
 
 
 def run(ctx: StageContext) -> StageResult:

@@ -10,11 +10,12 @@ from __future__ import annotations
 import contextlib
 
 from mlcd.artifacts import IntegrityError, TransferProgress
+from mlcd.commands.context import StageContext
+from mlcd.commands.result import StageResult
 from mlcd.errors import InputError
 from mlcd.runrecord import RunRecord
 from mlcd.stages.bundle import check_bundle_id
 from mlcd.stages.publish import repository
-from mlcd.stages.runner import StageContext, StageResult
 
 
 def run(ctx: StageContext) -> StageResult:

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from mlcd.commands.context import StageContext
+from mlcd.commands.result import StageResult
 from mlcd.release.gate import gate_on_active
 from mlcd.runrecord import RunRecord
 from mlcd.stages.common import release_for, settled_result, stage_links
-from mlcd.stages.runner import StageContext, StageResult
 
 
 def gate_command(

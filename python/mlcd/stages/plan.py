@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from mlcd.commands.context import StageContext
+from mlcd.commands.result import StageResult
 from mlcd.release.archive import archive_path, check_archive, check_project
 from mlcd.release.plan import make_plan
 from mlcd.release.target import AutomationNodeTarget
 from mlcd.runrecord import RunRecord
 from mlcd.stages.common import stage_links
-from mlcd.stages.runner import StageContext, StageResult
 
 
 def run(ctx: StageContext) -> StageResult:

@@ -10,10 +10,11 @@ one published with different bytes is refused (published bundles are immutable).
 from __future__ import annotations
 
 from mlcd.artifacts import ArtifactRepository, IntegrityError, TransferProgress, checksums
+from mlcd.commands.context import StageContext
+from mlcd.commands.result import StageResult
 from mlcd.errors import ConfigError, InputError
 from mlcd.runrecord import RunRecord, utc_now_iso
 from mlcd.stages.bundle import check_bundle_id
-from mlcd.stages.runner import StageContext, StageResult
 
 
 def repository(ctx: StageContext) -> ArtifactRepository:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from mlcd.commands.context import StageContext
+from mlcd.commands.result import StageResult
 from mlcd.errors import InputError, NothingToRollBack, RollbackFailed
 from mlcd.release.decisions import STATE_ROLLED_BACK, Rollback
 from mlcd.release.rollback import RollbackDone, roll_back, rollback_target
@@ -11,7 +13,6 @@ from mlcd.release.session import Release
 from mlcd.release.target import active_or_none
 from mlcd.runrecord import RunRecord
 from mlcd.stages.common import error_result, release_for, stage_links
-from mlcd.stages.runner import StageContext, StageResult
 
 
 def run(ctx: StageContext) -> StageResult:

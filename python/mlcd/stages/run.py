@@ -18,14 +18,14 @@ import json
 import sys
 from typing import Any
 
+from mlcd.commands.options import Options
+from mlcd.commands.runner import StageContext, StageResult, execute, stage_file_name
 from mlcd.errors import ConfigError, ExitCode, LockTimeout, MlcdError
 from mlcd.release.approval import approval_problem
 from mlcd.release.ledger import Ledger
 from mlcd.runrecord import RunRecord
 from mlcd.stages.common import env_lock
 from mlcd.stages.deploy import unchanged
-from mlcd.stages.options import Options
-from mlcd.stages.runner import StageContext, StageResult, execute, stage_file_name
 
 
 def _stage_args(ctx: StageContext, command: str, env: str | None, **extra: Any) -> Options:

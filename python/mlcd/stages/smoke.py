@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from mlcd.commands.context import StageContext
+from mlcd.commands.result import StageResult
 from mlcd.runrecord import RunRecord
 from mlcd.stages.gate import gate_command
-from mlcd.stages.runner import StageContext, StageResult
 
 
 def run(ctx: StageContext) -> StageResult:

@@ -13,10 +13,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mlcd.audit import read_audit
+from mlcd.commands.context import StageContext
+from mlcd.commands.result import StageResult
 from mlcd.dss.errors import DSSNotFound
 from mlcd.errors import InputError
 from mlcd.runrecord import RunRecord
-from mlcd.stages.runner import StageContext, StageResult
 
 if TYPE_CHECKING:
     from mlcd.config import EnvironmentConfig

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from mlcd.commands.context import StageContext
+from mlcd.commands.result import StageResult
 from mlcd.errors import RollbackFailed
 from mlcd.release.policy import Unwind, decide
 from mlcd.release.rollback import roll_back, rollback_target
 from mlcd.runrecord import RunRecord
 from mlcd.stages.common import error_result, release_for, stage_links
 from mlcd.stages.rollback import record_rollback
-from mlcd.stages.runner import StageContext, StageResult
 
 
 def run(ctx: StageContext) -> StageResult:

@@ -16,9 +16,10 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from mlcd.commands.context import StageContext
+from mlcd.commands.result import StageResult
 from mlcd.errors import GateFailed, MlcdError, NodeError
 from mlcd.reports import CaseResult, write_junit
-from mlcd.stages.runner import StageContext, StageResult
 
 _NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
 

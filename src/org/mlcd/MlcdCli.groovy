@@ -72,7 +72,7 @@ class MlcdCli implements Serializable {
         return failed
     }
 
-    /** The `.xml` files of the stage file's `reports` field (python/mlcd/stages/runner.py), in order. */
+    /** The `.xml` files of the stage file's `reports` field (python/mlcd/commands/runner.py), in order. */
     @NonCPS
     static List<String> junitReports(Map run) {
         Object listed = ((Map) run?.result)?.reports

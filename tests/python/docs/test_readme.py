@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from mlcd.cli import COMMANDS, EXIT_CODES_HELP, build_parser
+from mlcd.commands.parser import COMMANDS, EXIT_CODES_HELP, build_parser
 from mlcd.config import load_config
 from mlcd.errors import ExitCode
 

@@ -134,15 +134,10 @@ def test_run_rolls_back_earlier_environments_when_a_later_one_fails(pipe: Pipeli
     assert "test: ROLLED_BACK" in proc.stdout and "prod: ROLLED_BACK" in proc.stdout
 
 
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP], ids=lambda s: s.name)
-def test_a_signal_after_activation_ends_rolled_back_and_recorded(
-    pipe: PipelineEnv, sig: signal.Signals
-) -> None:
-    good = release(pipe, "test", 1)
-    bad = str(make_bundle(pipe, 2)["bundleId"])
-    node = pipe.automation["test"]
-    # every read of the active bundle is slow: the verification after activation leaves time for a signal
-    node.set_faults({"seed": 1, "rules": [{"method": "GET", "path": r"/projects/$", "latency": 1.0}]})
+def deploy_and_signal(
+    pipe: PipelineEnv, sig: signal.Signals, after_line: str, delay: float
+) -> tuple[int, str]:
+    """`mlcd deploy --env test`, sent ``sig`` ``delay`` s after it prints ``after_line``."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "mlcd", "deploy", "--env", "test"],
         cwd=pipe.root,
@@ -155,8 +150,8 @@ def test_a_signal_after_activation_ends_rolled_back_and_recorded(
     lines: list[str] = []
     for line in proc.stdout:
         lines.append(line)
-        if f"activating bundle {bad}" in line:
-            time.sleep(0.6)  # the activation request is answered; the verification read is under way
+        if after_line in line:
+            time.sleep(delay)
             proc.send_signal(sig)
             break
     rest = threading.Thread(target=lambda: lines.extend(proc.stdout or []), daemon=True)
@@ -164,8 +159,20 @@ def test_a_signal_after_activation_ends_rolled_back_and_recorded(
     err = proc.stderr.read()
     code = proc.wait(timeout=120)
     rest.join(timeout=10)
+    return code, "".join(lines) + err
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP], ids=lambda s: s.name)
+def test_a_signal_after_activation_ends_rolled_back_and_recorded(
+    pipe: PipelineEnv, sig: signal.Signals
+) -> None:
+    good = release(pipe, "test", 1)
+    bad = str(make_bundle(pipe, 2)["bundleId"])
+    node = pipe.automation["test"]
+    # every read of the active bundle is slow: the verification after activation leaves time for a signal
+    node.set_faults({"seed": 1, "rules": [{"method": "GET", "path": r"/projects/$", "latency": 1.0}]})
+    code, out = deploy_and_signal(pipe, sig, f"activating bundle {bad}", 0.6)
     node.clear_faults()
-    out = "".join(lines) + err
     activated = [r for r in pipe.audit_records() if r["operation"] == "activate" and r["bundleId"] == bad]
     assert activated, out
     assert code == 4, out
@@ -173,4 +180,21 @@ def test_a_signal_after_activation_ends_rolled_back_and_recorded(
     assert deployments(pipe, "test")[-1] == "FAILED_ROLLED_BACK"
     entry = env_record(pipe, "test")
     assert (entry["state"], entry["activeBundleId"]) == ("ROLLED_BACK", good)
-    assert f"interrupted after activation was asked for ({sig.name})" in err
+    assert f"interrupted after activation was asked for ({sig.name})" in out
+
+
+def test_a_signal_before_activation_is_recorded_as_unchanged(pipe: PipelineEnv) -> None:
+    good = release(pipe, "test", 1)
+    bad = str(make_bundle(pipe, 2)["bundleId"])
+    node = pipe.automation["test"]
+    node.set_faults({"seed": 1, "rules": [{"method": "POST", "path": "actions/preload", "latency": 2.0}]})
+    code, out = deploy_and_signal(pipe, signal.SIGTERM, f"preloading bundle {bad}", 0.5)
+    node.clear_faults()
+    assert code == 143, out
+    assert active_on(pipe, "test") == good
+    last = [r for r in pipe.audit_records() if r["operation"] == "deployment"][-1]
+    assert (last["outcome"], last["detail"]["activeBundleId"]) == ("FAILED_UNCHANGED", good)
+    assert (env_record(pipe, "test")["state"], env_record(pipe, "test")["activeBundleId"]) == (
+        "UNCHANGED",
+        good,
+    )
