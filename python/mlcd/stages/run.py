@@ -133,16 +133,19 @@ def run(ctx: StageContext) -> StageResult:
             failed = _environment(ctx, pipe, name, approve, no_rollback)
             if failed:
                 if pipe.stages[-1]["stage"] != "approve":  # a missing approval stops, it does not fail
-                    _unwind(pipe, deployed, f"{name} failed (exit {failed})")
+                    _unwind(pipe, deployed, f"{name} failed (exit {failed})", no_rollback)
                 break
             deployed.append(name)
     return _summary(ctx, pipe, envs, deployed, failed)
 
 
-def _unwind(pipe: _Pipeline, deployed: list[str], reason: str) -> None:
-    """Unwind the environments this run deployed before the failing one, newest first (as `mlcd unwind`)."""
+def _unwind(pipe: _Pipeline, deployed: list[str], reason: str, no_rollback: bool) -> None:
+    """Unwind the environments this run deployed before the failing one, newest first (as `mlcd unwind`).
+
+    ``--no-rollback`` keeps them (the policy ``keep``), each one's end still recorded.
+    """
     for name in reversed(deployed):
-        pipe.stage("unwind", name, reason=reason)
+        pipe.stage("unwind", name, reason=reason, policy="keep" if no_rollback else None)
 
 
 def _environment(ctx: StageContext, pipe: _Pipeline, name: str, approve: list[str], no_rollback: bool) -> int:
