@@ -276,8 +276,9 @@ class Demo:
                 3, "passes on test, breaks on prod",
                 "  Model 1.2.0 is good, but the release also trims the exchange-rate table to the\n"
                 "  currencies the test data uses. Prod bills in EUR (a prod-only local variable), so its\n"
-                "  smoke test fails: mlcd must roll prod back to release 1 and verify it (smoke re-run).",
-                ids[2], 4, {"test": ids[2], "prod": ids[0]}, trim_rates,
+                "  smoke test fails: mlcd must roll prod back to release 1 and verify it (smoke re-run),\n"
+                "  then put test back to release 1 too (on_failure: earlier environments roll back).",
+                ids[2], 4, {"test": ids[0], "prod": ids[0]}, trim_rates,
             ),
         ]  # fmt: skip
 
