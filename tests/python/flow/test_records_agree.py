@@ -134,6 +134,22 @@ def test_run_rolls_back_earlier_environments_when_a_later_one_fails(pipe: Pipeli
     assert "test: ROLLED_BACK" in proc.stdout and "prod: ROLLED_BACK" in proc.stdout
 
 
+def test_run_without_rollback_keeps_earlier_environments_and_says_so(pipe: PipelineEnv) -> None:
+    release(pipe, "test", 1)
+    prod_before = release(pipe, "prod", 1)
+    pipe.set_design_variables(fail_smoke=True)
+    pipe.env_config("test")["smoke"] = []
+    pipe.env_config("test")["tests"] = {"prefix": "TEST_", "exclude": ["TEST_SMOKE"]}
+    pipe.write_config()
+    proc = pipe.mlcd("run", "--build-number", "2", "--no-rollback")
+    assert proc.returncode == 3, proc.stdout + proc.stderr
+    new = pipe.run_record()["bundleId"]
+    assert active_on(pipe, "test") == new and active_on(pipe, "prod") == new != prod_before
+    unwound = [s for s in stage(pipe, "pipeline")["details"]["stages"] if s["stage"] == "unwind"]
+    assert [(s["environment"], s["outcome"]) for s in unwound] == [("test", "KEPT")]
+    assert "test: DEPLOYED" in proc.stdout and "prod: NEEDS_ATTENTION" in proc.stdout
+
+
 def deploy_and_signal(
     pipe: PipelineEnv, sig: signal.Signals, after_line: str, delay: float
 ) -> tuple[int, str]:
