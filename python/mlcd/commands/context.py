@@ -6,11 +6,13 @@ import argparse
 import os
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
-from mlcd.commands.options import Options
+from mlcd.commands.options import DeployOptions, Options, options_for
 from mlcd.errors import MlcdError
 from mlcd.redact import redact
+
+OptionsT = TypeVar("OptionsT", bound=Options)
 
 if TYPE_CHECKING:
     from mlcd.audit import AuditTrail
@@ -22,15 +24,22 @@ class StageContext:
     """Everything a command needs: arguments, configuration, nodes, audit trail, progress output."""
 
     def __init__(self, command: str, args: argparse.Namespace | Options) -> None:
-        self.options = args if isinstance(args, Options) else Options.from_namespace(args)
+        self.options = args if isinstance(args, Options) else options_for(command, args)
         # `deploy --plan` is a plan: it writes plan-<env>.json, never the deploy's stage file
-        self.command = "plan" if command == "deploy" and self.options.plan else command
+        plan = isinstance(self.options, DeployOptions) and self.options.plan
+        self.command = "plan" if command == "deploy" and plan else command
         self.out_dir = Path(self.options.out_dir)
         self.debug = self.options.debug
         self.env_name: str | None = self.options.env
         self.started = time.monotonic()
         self._config: MlcdConfig | None = None
         self._audit: AuditTrail | None = None
+
+    def opts(self, kind: type[OptionsT]) -> OptionsT:
+        """This command's options as ``kind`` (TypeError if the command has other options: a bug)."""
+        if not isinstance(self.options, kind):
+            raise TypeError(f"mlcd {self.command} has {type(self.options).__name__}, not {kind.__name__}")
+        return self.options
 
     # -- configuration -------------------------------------------------------------------------
     def config(self) -> MlcdConfig:

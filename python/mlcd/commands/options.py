@@ -1,53 +1,133 @@
-"""Typed command-line options: what a command reads instead of the raw ``argparse.Namespace``.
+"""Typed command-line options, one dataclass per command, instead of the raw ``argparse.Namespace``.
 
-:meth:`Options.from_namespace` takes the parsed arguments of any command; a flag
-the command does not have keeps its default here.
+:class:`Options` holds what every command (and its context) reads; each command's
+class adds its own flags. :func:`options_for` builds the right one from parsed
+arguments; `mlcd run` builds them directly for the stages it runs in-process.
+A command reads its options with ``ctx.opts(DeployOptions)``.
 """
 
 from __future__ import annotations
 
 import argparse
 from dataclasses import dataclass, field, fields
+from typing import Any
 
 
 @dataclass(frozen=True)
 class Options:
-    """Every option an `mlcd` command can take (defaults for the flags a command does not define)."""
+    """What every command reads: config, out dir, debug, the environment, the lock wait, the CI build."""
 
     config: str = "mlcd.yaml"
     out_dir: str = ".mlcd"
     debug: bool = False
     env: str | None = None
-    # bundle / run / publish / fetch
-    bundle_id: str | None = None
-    build_number: str | None = None
     build_url: str | None = None
-    git_sha: str | None = None
-    # deploy / plan
-    plan: bool = False
-    archive: str | None = None
-    lock_timeout: float | None = None
-    # test / smoke / run
-    no_rollback: bool = False
-    # rollback / unwind
-    to: str | None = None
-    reason: str | None = None
-    policy: str | None = None
-    # approve / run
-    approver: str | None = None
-    comment: str = ""
-    approve: tuple[str, ...] = field(default_factory=tuple)
-    envs: str | None = None
-    # set by `mlcd run` for the stages it runs in-process
-    pipeline: bool = False
+    lock_timeout: float | None = None  # `deploy --lock-timeout`; else timeouts.lock
+    pipeline: bool = False  # set by `mlcd run` for the stages it runs in-process
 
     @classmethod
     def from_namespace(cls, ns: argparse.Namespace) -> Options:
-        """The options of a parsed command line (unknown attributes are ignored)."""
+        """The options of a parsed command line (attributes the class does not have are ignored)."""
         given = vars(ns)
-        values = {f.name: given[f.name] for f in fields(cls) if f.name in given and given[f.name] is not None}
-        if "approve" in values:
+        values: dict[str, Any] = {
+            f.name: given[f.name] for f in fields(cls) if f.name in given and given[f.name] is not None
+        }
+        if isinstance(values.get("approve"), list):
             values["approve"] = tuple(values["approve"])
         if "build_number" in values:
             values["build_number"] = str(values["build_number"])
         return cls(**values)
+
+
+@dataclass(frozen=True)
+class BundleOptions(Options):
+    """`mlcd bundle`."""
+
+    bundle_id: str | None = None
+    build_number: str | None = None
+    git_sha: str | None = None
+
+
+@dataclass(frozen=True)
+class BundleIdOptions(Options):
+    """`mlcd publish` and `mlcd fetch`."""
+
+    bundle_id: str | None = None
+
+
+@dataclass(frozen=True)
+class PlanOptions(Options):
+    """`mlcd plan`."""
+
+    archive: str | None = None
+
+
+@dataclass(frozen=True)
+class DeployOptions(PlanOptions):
+    """`mlcd deploy` (``--plan`` makes it a plan)."""
+
+    plan: bool = False
+
+
+@dataclass(frozen=True)
+class GateOptions(Options):
+    """`mlcd test` and `mlcd smoke`."""
+
+    no_rollback: bool = False
+
+
+@dataclass(frozen=True)
+class RollbackOptions(Options):
+    """`mlcd rollback`."""
+
+    to: str | None = None
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class UnwindOptions(Options):
+    """`mlcd unwind`."""
+
+    reason: str | None = None
+    policy: str | None = None
+
+
+@dataclass(frozen=True)
+class ApproveOptions(Options):
+    """`mlcd approve`."""
+
+    approver: str | None = None
+    comment: str = ""
+
+
+@dataclass(frozen=True)
+class RunOptions(Options):
+    """`mlcd run`."""
+
+    approve: tuple[str, ...] = field(default_factory=tuple)
+    approver: str | None = None
+    envs: str | None = None
+    no_rollback: bool = False
+    bundle_id: str | None = None
+    build_number: str | None = None
+
+
+OPTIONS_BY_COMMAND: dict[str, type[Options]] = {
+    "bundle": BundleOptions,
+    "publish": BundleIdOptions,
+    "fetch": BundleIdOptions,
+    "plan": PlanOptions,
+    "deploy": DeployOptions,
+    "test": GateOptions,
+    "smoke": GateOptions,
+    "rollback": RollbackOptions,
+    "unwind": UnwindOptions,
+    "approve": ApproveOptions,
+    "run": RunOptions,
+}
+
+
+def options_for(command: str, ns: argparse.Namespace | None = None, **values: Any) -> Options:
+    """The typed options of ``command``: from parsed arguments, or from ``values`` (in-process stages)."""
+    cls = OPTIONS_BY_COMMAND.get(command, Options)
+    return cls.from_namespace(ns) if ns is not None else cls(**values)

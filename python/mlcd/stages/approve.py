@@ -9,6 +9,7 @@ the audit trail (operation ``approve``). Deploy checks it for environments with
 from __future__ import annotations
 
 from mlcd.commands.context import StageContext
+from mlcd.commands.options import ApproveOptions
 from mlcd.commands.result import StageResult
 from mlcd.errors import InputError
 from mlcd.runrecord import RunRecord, utc_now_iso
@@ -19,10 +20,10 @@ MAX_COMMENT = 2000
 def run(ctx: StageContext) -> StageResult:
     """Record the approval of this run's bundle for ``--env``."""
     env = ctx.environment()
-    approver = str(ctx.options.approver or "").strip()
+    approver = str(ctx.opts(ApproveOptions).approver or "").strip()
     if not approver:
         raise InputError("--approver is empty", "pass --approver NAME (who approved the release)")
-    comment = str(ctx.options.comment or "").strip()[:MAX_COMMENT]
+    comment = str(ctx.opts(ApproveOptions).comment or "").strip()[:MAX_COMMENT]
     record = RunRecord.load(ctx.out_dir)
     if not record.sha256:
         raise InputError(

@@ -16,6 +16,7 @@ from pathlib import Path
 from mlcd import gitinfo
 from mlcd.artifacts import TransferProgress
 from mlcd.commands.context import StageContext
+from mlcd.commands.options import BundleOptions
 from mlcd.commands.result import StageResult
 from mlcd.dss.errors import DSSConflict, DSSNotFound
 from mlcd.errors import ConfigError, InputError
@@ -66,7 +67,7 @@ def check_bundle_id(bundle_id: str, source: str) -> str:
 def run(ctx: StageContext) -> StageResult:
     """Export, download and record a new bundle of the configured project."""
     cfg = ctx.config()
-    args = ctx.options
+    args = ctx.opts(BundleOptions)
     key = cfg.project
     repo_dir = Path(args.config).resolve().parent
     git_sha = gitinfo.sanitize_sha(args.git_sha) if args.git_sha else gitinfo.short_sha(repo_dir)

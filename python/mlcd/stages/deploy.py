@@ -10,6 +10,7 @@ deploy writes an intermediate ``deploy`` DEPLOYED record and `mlcd test` or
 from __future__ import annotations
 
 from mlcd.commands.context import StageContext
+from mlcd.commands.options import DeployOptions
 from mlcd.commands.result import StageResult
 from mlcd.errors import MlcdError, NodeError
 from mlcd.release.approval import require_approval
@@ -24,7 +25,7 @@ from mlcd.stages.common import error_result, release_for, stage_links
 
 def run(ctx: StageContext) -> StageResult:
     """Deploy (or with ``--plan`` only plan) the run record's bundle to ``--env``."""
-    if ctx.options.plan:
+    if ctx.opts(DeployOptions).plan:
         return plan_stage.run(ctx)
     cfg = ctx.config()
     env = ctx.environment()
@@ -33,7 +34,7 @@ def run(ctx: StageContext) -> StageResult:
     record: RunRecord | None = None
     try:
         record = RunRecord.load(ctx.out_dir)
-        archive = archive_path(record, ctx.options.archive)
+        archive = archive_path(record, ctx.opts(DeployOptions).archive)
         bundle = check_archive(record, archive)
         check_project(bundle, cfg.project)
         approver = require_approval(record, env)

@@ -11,6 +11,7 @@ import contextlib
 
 from mlcd.artifacts import IntegrityError, TransferProgress
 from mlcd.commands.context import StageContext
+from mlcd.commands.options import BundleIdOptions
 from mlcd.commands.result import StageResult
 from mlcd.errors import InputError
 from mlcd.runrecord import RunRecord
@@ -21,7 +22,7 @@ from mlcd.stages.publish import repository
 def run(ctx: StageContext) -> StageResult:
     """Fetch and verify bundle ``--bundle-id``; create the run record if needed."""
     cfg = ctx.config()
-    bundle_id = check_bundle_id(str(ctx.options.bundle_id), "--bundle-id")
+    bundle_id = check_bundle_id(str(ctx.opts(BundleIdOptions).bundle_id), "--bundle-id")
     repo = repository(ctx)
     audit = ctx.audit()
     dest = ctx.out_dir / "bundles" / f"{bundle_id}.zip"

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from mlcd.commands.context import StageContext
+from mlcd.commands.options import GateOptions
 from mlcd.commands.result import StageResult
 from mlcd.release.gate import gate_on_active
 from mlcd.runrecord import RunRecord
@@ -27,7 +28,7 @@ def gate_command(
     record = RunRecord.load(ctx.out_dir) if RunRecord.exists(ctx.out_dir) else None
     bundle_id = record.bundle_id if record is not None else None
     rel = release_for(ctx, env, record)
-    allowed = env.rollback_on_failure and not ctx.options.no_rollback
+    allowed = env.rollback_on_failure and not ctx.opts(GateOptions).no_rollback
     done = gate_on_active(
         rel, record, kind, select, last_gate=last_gate, allowed=allowed, final_record=not ctx.options.pipeline
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from mlcd.commands.context import StageContext
+from mlcd.commands.options import PlanOptions
 from mlcd.commands.result import StageResult
 from mlcd.release.archive import archive_path, check_archive, check_project
 from mlcd.release.plan import make_plan
@@ -16,7 +17,7 @@ def run(ctx: StageContext) -> StageResult:
     cfg = ctx.config()
     env = ctx.environment()
     record = RunRecord.load(ctx.out_dir)
-    archive = archive_path(record, ctx.options.archive)
+    archive = archive_path(record, ctx.opts(PlanOptions).archive)
     bundle = check_archive(record, archive)
     check_project(bundle, cfg.project)
     target = AutomationNodeTarget(ctx.env_node(), cfg.project, env.name)

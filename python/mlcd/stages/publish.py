@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from mlcd.artifacts import ArtifactRepository, IntegrityError, TransferProgress, checksums
 from mlcd.commands.context import StageContext
+from mlcd.commands.options import BundleIdOptions
 from mlcd.commands.result import StageResult
 from mlcd.errors import ConfigError, InputError
 from mlcd.runrecord import RunRecord, utc_now_iso
@@ -35,8 +36,9 @@ def run(ctx: StageContext) -> StageResult:
     record = RunRecord.load(ctx.out_dir)
     bundle_id = record.bundle_id
     archive = record.archive
-    if ctx.options.bundle_id and ctx.options.bundle_id != bundle_id:
-        bundle_id = check_bundle_id(str(ctx.options.bundle_id), "--bundle-id")
+    wanted = ctx.opts(BundleIdOptions).bundle_id
+    if wanted and wanted != bundle_id:
+        bundle_id = check_bundle_id(str(wanted), "--bundle-id")
         archive = ctx.out_dir / "bundles" / f"{bundle_id}.zip"
     if not archive.is_file():
         raise InputError(

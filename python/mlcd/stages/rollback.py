@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from mlcd.commands.context import StageContext
+from mlcd.commands.options import RollbackOptions
 from mlcd.commands.result import StageResult
 from mlcd.errors import InputError, NothingToRollBack, RollbackFailed
 from mlcd.release.decisions import STATE_ROLLED_BACK, Rollback
@@ -24,8 +25,9 @@ def run(ctx: StageContext) -> StageResult:
     environment was already rolled back to the target.
     """
     env = ctx.environment()
-    explicit = ctx.options.to
-    reason = ctx.options.reason or "requested"
+    opts = ctx.opts(RollbackOptions)
+    explicit = opts.to
+    reason = opts.reason or "requested"
     record: RunRecord | None = None
     if RunRecord.exists(ctx.out_dir) or not explicit:
         record = RunRecord.load(ctx.out_dir)

@@ -18,7 +18,7 @@ import json
 import sys
 from typing import Any
 
-from mlcd.commands.options import Options
+from mlcd.commands.options import Options, RunOptions, options_for
 from mlcd.commands.runner import StageContext, StageResult, execute, stage_file_name
 from mlcd.errors import ConfigError, ExitCode, LockTimeout, MlcdError
 from mlcd.release.approval import approval_problem
@@ -30,8 +30,9 @@ from mlcd.stages.deploy import unchanged
 
 def _stage_args(ctx: StageContext, command: str, env: str | None, **extra: Any) -> Options:
     """The options of one stage run in-process: this run's config, out dir and debug, plus ``extra``."""
-    return Options(
-        config=ctx.options.config, out_dir=str(ctx.out_dir), debug=ctx.debug, env=env, pipeline=True, **extra
+    return options_for(
+        command, config=ctx.options.config, out_dir=str(ctx.out_dir), debug=ctx.debug, env=env, pipeline=True,
+        **{k: v for k, v in extra.items() if v is not None},
     )
 
 
@@ -90,7 +91,7 @@ class _Pipeline:
 
 def _envs(ctx: StageContext) -> list[str]:
     names = [e.name for e in ctx.config().environments]
-    wanted = ctx.options.envs
+    wanted = ctx.opts(RunOptions).envs
     if not wanted:
         return names
     chosen = [w.strip() for w in str(wanted).split(",") if w.strip()]
@@ -103,17 +104,18 @@ def run(ctx: StageContext) -> StageResult:
     """Run the whole flow; return the pipeline's result (exit code = the first failing stage's)."""
     cfg = ctx.config()
     envs = _envs(ctx)
-    approve = list(ctx.options.approve)
+    opts = ctx.opts(RunOptions)
+    approve = list(opts.approve)
     for name in approve:
         if name not in [e.name for e in cfg.environments]:
             cfg.environment(name)
             raise ConfigError(f"--approve {name}: no such environment", "use a name from mlcd.yaml")
-    no_rollback = ctx.options.no_rollback
+    no_rollback = opts.no_rollback
     pipe = _Pipeline(ctx)
     bundle_extra = {
-        "bundle_id": ctx.options.bundle_id,
-        "build_number": ctx.options.build_number,
-        "build_url": ctx.options.build_url,
+        "bundle_id": opts.bundle_id,
+        "build_number": opts.build_number,
+        "build_url": opts.build_url,
     }
     release_stages: list[tuple[str, str | None, dict[str, Any]]] = [
         ("validate", None, {}),
@@ -152,7 +154,7 @@ def _environment(ctx: StageContext, pipe: _Pipeline, name: str, approve: list[st
     env = ctx.config().environment(name)
     if env.approval:
         if name in approve:
-            code = pipe.stage("approve", name, approver=ctx.options.approver or ctx.actor)
+            code = pipe.stage("approve", name, approver=ctx.opts(RunOptions).approver or ctx.actor)
             if code:
                 return code
         else:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from mlcd.commands.context import StageContext
+from mlcd.commands.options import UnwindOptions
 from mlcd.commands.result import StageResult
 from mlcd.errors import RollbackFailed
 from mlcd.release.policy import Unwind, decide
@@ -25,8 +26,9 @@ def run(ctx: StageContext) -> StageResult:
     """Unwind ``--env`` (see the module docstring)."""
     env = ctx.environment()
     record = RunRecord.load(ctx.out_dir)
-    policy = ctx.options.policy or ctx.config().earlier_environments
-    reason = ctx.options.reason or "a later environment failed"
+    opts = ctx.opts(UnwindOptions)
+    policy = opts.policy or ctx.config().earlier_environments
+    reason = opts.reason or "a later environment failed"
     bid = record.bundle_id
     entry = dict(record.env(env.name))
     choice = decide(policy, env.rollback_on_failure, entry, bid)

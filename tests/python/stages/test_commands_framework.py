@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from mlcd.commands.options import Options
+from mlcd.commands.options import DeployOptions, Options, RunOptions, UnwindOptions, options_for
 from mlcd.commands.parser import build_parser
 
 PACKAGE = Path(__file__).resolve().parents[3] / "python" / "mlcd"
@@ -38,11 +38,23 @@ def test_the_parser_is_importable_without_the_cli() -> None:
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
-def test_options_of_every_command_line() -> None:
+def test_each_command_has_its_own_typed_options() -> None:
     parser = build_parser()
-    deploy = Options.from_namespace(parser.parse_args(["deploy", "--env", "prod", "--lock-timeout", "3"]))
-    assert (deploy.env, deploy.lock_timeout, deploy.plan, deploy.no_rollback) == ("prod", 3.0, False, False)
-    run = Options.from_namespace(parser.parse_args(["run", "--approve", "prod", "--approve", "uat"]))
-    assert run.approve == ("prod", "uat") and run.env is None
-    unwind = Options.from_namespace(parser.parse_args(["unwind", "--env", "test", "--policy", "keep"]))
-    assert (unwind.policy, unwind.reason) == ("keep", "a later environment failed")
+
+    def parsed(*argv: str) -> Options:
+        return options_for(argv[0], parser.parse_args(list(argv)))
+
+    deploy = parsed("deploy", "--env", "prod", "--lock-timeout", "3", "--plan")
+    assert isinstance(deploy, DeployOptions) and (deploy.env, deploy.lock_timeout, deploy.plan) == (
+        "prod",
+        3.0,
+        True,
+    )
+    run = parsed("run", "--approve", "prod", "--approve", "uat")
+    assert isinstance(run, RunOptions) and run.approve == ("prod", "uat") and run.env is None
+    unwind = parsed("unwind", "--env", "test", "--policy", "keep")
+    assert isinstance(unwind, UnwindOptions) and (unwind.policy, unwind.reason) == (
+        "keep",
+        "a later environment failed",
+    )
+    assert type(parsed("status", "--env", "test")) is Options
