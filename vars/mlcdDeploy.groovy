@@ -40,7 +40,7 @@ void call(Map args = [:]) {
         MlcdCli.artifactBindings(this, step.cfg, args.artifactCredentialsId as String)
     Map run = MlcdStep.execute(this, step, [stage: 'deploy', command: COMMAND, credentials: bindings])
     if (run.exitCode == 0) {
-        MlcdCli.describe(this, "${name}: ${run.result?.bundleId} deployed")
+        MlcdCli.describe(this, "${name}: ${run.result?.bundleId ?: "this build's bundle"} deployed")
         return
     }
     MlcdStep.failNotingRollback(this, step, run, 'deployment failed', 'ROLLBACK FAILED, a person must act')

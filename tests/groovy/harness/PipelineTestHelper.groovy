@@ -214,6 +214,11 @@ class PipelineTestHelper {
         }
     }
 
+    /** A `sh` for which `match` (closure of the script; may read `env`) is true takes `mins` simulated minutes. */
+    void addShDuration(Closure match, double mins) {
+        shDurations.add([match: match, minutes: mins])
+    }
+
     /** The result of running `script`: the last matching fake wins; default prints nothing, exits 0. */
     Map runSh(String script, boolean returnStdout = false) {
         Map duration = shDurations.reverse().find { Map d -> (d.match as Closure).call(script) }
