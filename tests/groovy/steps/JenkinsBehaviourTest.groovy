@@ -23,11 +23,11 @@ class JenkinsBehaviourTest extends MlcdStepTestBase {
         Throwable e = runPipeline()
         assert e instanceof FlowInterruptedException
         assert currentBuild.currentResult == 'ABORTED'
-        // the deploy's own limit (60 minutes) fired, not a build-wide one
-        assert helper.minutes < 120
         // prod's deploy was interrupted (its sh never finished); the rollback of test ran to its end
         assert commands().takeRight(2) == ['approve prod', 'rollback test']
         assert currentBuild.description.contains("test: rolled back to ${PREVIOUS} (verified)")
+        // the deploy's own limit (60 minutes) fired, not a build-wide one
+        assert helper.minutes < 120
         String reason = cliRuns[-1].vars.MLCD_ROLLBACK_REASON
         assert reason == 'build 42 was aborted, or timed out (timeouts.deploy: 60 minutes), during the deploy to prod'
         // release candidate, deploy test, test test, approval of prod, deploy prod; none around the rollback
