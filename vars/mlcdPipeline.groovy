@@ -42,7 +42,8 @@ void call(Map args = [:]) {
     Map opts = [config: 'mlcd.yaml', credentials: [:], artifactCredentialsId: null, agentLabel: '',
                 releaseBranch: 'main', submitter: null, allowAnyApprover: false, approvalTimeoutMinutes: 60,
                 timeoutMinutes: 240, setup: [:], rollbackOnFailure: true] + args
-    String badTimeout = StepArgs.unknownKey("${STEP} timeouts", (opts.timeouts ?: [:]) as Map, TIMEOUTS.keySet() as List)
+    String badTimeout = StepArgs.unknownKey("${STEP} timeouts", (opts.timeouts ?: [:]) as Map,
+                                            TIMEOUTS.keySet() as List)
     if (badTimeout) {
         error(badTimeout)
     }

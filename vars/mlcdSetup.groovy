@@ -32,7 +32,8 @@ fi
 '''
 // -I (isolated): neither the checkout (the working directory) nor PYTHON* variables can put modules
 // first on sys.path while the index login is bound. MLCD_FRESH (pull requests): never reuse a venv.
-@Field static final String INSTALL_PYPI = '''if [ -z "${MLCD_FRESH:-}" ] && [ "$("$MLCD_VENV_DIR/bin/mlcd" --version 2>/dev/null || true)" = "mlcd $MLCD_VERSION" ]; then
+@Field static final String INSTALL_PYPI = '''MLCD_FOUND="$("$MLCD_VENV_DIR/bin/mlcd" --version 2>/dev/null || true)"
+if [ -z "${MLCD_FRESH:-}" ] && [ "$MLCD_FOUND" = "mlcd $MLCD_VERSION" ]; then
   echo "mlcd $MLCD_VERSION is already installed in $MLCD_VENV_DIR"
 else
   rm -rf "$MLCD_VENV_DIR"
@@ -111,7 +112,8 @@ void call(Map args = [:]) {
         }
         if (status != 0) {
             String from = source == 'path' ? "from ${args.path}" :
-                (args.indexUrl ? 'from the given indexUrl' : "from the agent's pip configuration (pip.conf, PIP_INDEX_URL)")
+                (args.indexUrl ? 'from the given indexUrl' :
+                    "from the agent's pip configuration (pip.conf, PIP_INDEX_URL)")
             error("${STEP}: installing mlcd ${version} ${from} into ${venvDir} failed (exit code ${status}) " +
                 '(fix: check that this mlcd version is published on the index, or pass indexUrl ' +
                 '(and indexCredentialsId) or source/path)')
