@@ -129,6 +129,8 @@ abstract class BasePipelineTest {
         // workflow-basic-steps TimeoutStep.java: time + unit (default MINUTES); the harness clock is simulated
         h.registerAllowedMethod('timeout', [Map, Closure]) { Map m, Closure c -> h.withTimeout(toMinutes(m), c) }
         h.registerAllowedMethod('timeout', [Integer, Closure]) { Integer t, Closure c -> h.withTimeout(t, c) }
+        // lockable-resources LockStep.java: one build here, so a lock is always free and just runs its body;
+        // the order lock-then-node is checked by the tests through the call stack
         h.registerAllowedMethod('lock', [String, Closure], null)
         h.registerAllowedMethod('lock', [Map, Closure], null)
         h.registerAllowedMethod('script', [Closure], null)
@@ -142,6 +144,7 @@ abstract class BasePipelineTest {
             }
         }
         h.registerAllowedMethod('retry', [Integer, Closure], null)
+        // pipeline-milestone-step: only matters between concurrent builds, which a test does not run
         h.registerAllowedMethod('milestone', { Object[] a -> null })
         h.registerAllowedMethod('stash', [Map]) { Map m -> h.stash(m) }
         h.registerAllowedMethod('stash', [String]) { String n -> h.stash([name: n]) }
