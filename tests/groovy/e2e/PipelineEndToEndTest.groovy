@@ -225,4 +225,19 @@ class PipelineEndToEndTest extends BasePipelineTest {
         assert currentBuild.description.contains("test: tests failed; rolled back to ${good} (verified)")
         assert helper.log.contains('mlcdPipeline: test was already rolled back by mlcd')
     }
+
+    @Test
+    void aCaBundleCommittedInTheRepositoryReachesEveryAgent() {
+        // mlcd refuses a tls.ca_bundle that does not exist (dss/http.py), so every stage must have the file
+        Map cfg = helper.yamlParser.call(new File(workspace, 'mlcd.yaml').text) as Map
+        ([cfg.design] + (cfg.environments as List)).each { Map node -> node.tls = [ca_bundle: 'certs/ca.pem'] }
+        new File(workspace, 'mlcd.yaml').text = JsonOutput.prettyPrint(JsonOutput.toJson(cfg))  // JSON is YAML
+        new File(workspace, 'certs').mkdirs()
+        new File(workspace, 'certs/ca.pem').text = '-----BEGIN CERTIFICATE-----\nnot used over http\n'
+        env.BRANCH_NAME = 'main'
+        runPipeline()
+        assert helper.pipelineFailure == null: helper.log.takeRight(30).join('\n')
+        assert helper.stages.containsAll(['Deploy test', 'Deploy prod', 'Smoke prod'])
+        assert helper.workspaces.size() == 3  // release candidate, test, prod: each its own workspace
+    }
 }
