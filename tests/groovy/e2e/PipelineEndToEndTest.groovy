@@ -108,6 +108,9 @@ class PipelineEndToEndTest extends BasePipelineTest {
             helper.callStack.each { MethodCall c -> assert !helper.callArgsToString(c).contains(key) }
             secretForms(key).each { String form -> assert !console.contains(form): 'API key in the console log' }
             assert !(currentBuild.description ?: '').contains(key)
+            helper.calls('sh').findAll { MethodCall c -> c.env.values().contains(key) }.each { MethodCall c ->
+                assert helper.shScript(c).startsWith('set +x'): 'sh with an API key bound runs traced'
+            }
             root.eachFileRecurse { File f ->
                 if (f.isFile() && f.path.contains('/ws-') && !f.name.endsWith('.zip')) {
                     assert !f.text.contains(key): "API key written to ${f}"

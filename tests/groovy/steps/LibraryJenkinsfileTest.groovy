@@ -55,7 +55,7 @@ class LibraryJenkinsfileTest extends MlcdStepTestBase {
         params.PUBLISH_URL = 'https://attacker.example/'
         loadScript('Jenkinsfile')
         assert helper.pipelineFailure == null: helper.log.join('\n')
-        Map upload = shCall('.venv/bin/python -m pip install --quiet twine')
+        Map upload = shCall('set +x\n.venv/bin/python -I -m pip install --quiet twine')
         assert upload.script.endsWith('twine upload --non-interactive dist/*.whl')
         assert upload.env.TWINE_REPOSITORY_URL == INDEX_URL
         assert upload.env.TWINE_USERNAME == 'uploader'
