@@ -27,13 +27,14 @@ case "$version" in
   *) die "groovyc must be 2.4.x (what Jenkins runs), found: $version" ;;
 esac
 
-# The Jenkins annotations as stubs, compiled once per run, then on the classpath with default imports.
+# The Jenkins annotations (and FlowInterruptedException, which the library tests with instanceof) as stubs, compiled once per run, then on the classpath with default imports.
 build_stubs() {
   rm -rf "$STUBS"
   mkdir -p "$STUBS"
   groovyc -d "$STUBS" \
     "$ROOT/tools/nonCPS-stub/com/cloudbees/groovy/cps/NonCPS.groovy" \
-    "$ROOT/tools/nonCPS-stub/org/jenkinsci/plugins/workflow/libs/Library.groovy" >/dev/null \
+    "$ROOT/tools/nonCPS-stub/org/jenkinsci/plugins/workflow/libs/Library.groovy" \
+    "$ROOT/tools/nonCPS-stub/org/jenkinsci/plugins/workflow/steps/FlowInterruptedException.groovy" >/dev/null \
     || die "could not compile the Jenkins annotation stubs in tools/nonCPS-stub/"
 }
 

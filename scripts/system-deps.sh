@@ -6,6 +6,8 @@ set -euo pipefail
 need=()
 command -v groovy >/dev/null 2>&1 || need+=(groovy)
 [ -f /usr/share/java/junit4.jar ] || need+=(junit4)
+# Jenkins' own json-lib (what readJSON returns) for the Groovy harness
+[ -f /usr/share/java/jenkins-json-lib.jar ] || need+=(libjenkins-json-java)
 command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need+=(nginx)
 command -v javac >/dev/null 2>&1 || [ -x /usr/lib/jvm/java-17-openjdk-amd64/bin/javac ] || need+=(openjdk-17-jdk-headless)
 command -v npm >/dev/null 2>&1 || need+=(npm)

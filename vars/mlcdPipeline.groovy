@@ -4,11 +4,13 @@ import org.mlcd.MlcdConfig
 import org.mlcd.MlcdStep
 import org.mlcd.Promotion
 import org.mlcd.StepArgs
+import org.jenkinsci.plugins.workflow.steps.FlowInterruptedException
 
 @Field static final String STEP = 'mlcdPipeline'
 @Field static final List<String> KEYS = ['config', 'credentials', 'artifactCredentialsId', 'agentLabel',
                                          'releaseBranch', 'submitter', 'allowAnyApprover', 'approvalTimeoutMinutes',
-                                         'timeoutMinutes', 'setup', 'rollbackOnFailure']
+                                         'timeoutMinutes', 'setup', 'rollbackOnFailure', 'timeouts']
+@Field static final Map<String, Integer> TIMEOUTS = [deploy: 60, test: 120, smoke: 30]
 @Field static final String STATE = 'mlcd-state'
 @Field static final String STATE_FILES = '.mlcd/**'
 @Field static final String BUNDLE = 'mlcd-bundle'
@@ -28,24 +30,37 @@ import org.mlcd.StepArgs
  * or untrusted (sandboxed) library.
  * The .mlcd state (run record, audit trail, stage files) and mlcd.yaml follow the build from agent to
  * agent with stash/unstash; the bundle archive is stashed once, apart, and unstashed only to deploy.
- * mlcdSetup runs again on each agent (a no-op when the venv is current).
+ * mlcdSetup runs again on each agent (a no-op when the venv is current). Files of the repository that
+ * mlcd.yaml points to (a relative tls.ca_bundle) travel with the state: those agents have no checkout.
+ * Time limits: `timeoutMinutes` bounds the release candidate stages; each deploy, test and smoke has
+ * its own (`timeouts`, minutes); approval has approvalTimeoutMinutes; a rollback has none, so no
+ * timeout can cut it short. The branch is decided once, in Setup (BRANCH_NAME, else the checkout's
+ * GIT_BRANCH, which Declarative sets only there) and passed down.
  */
 void call(Map args = [:]) {
     MlcdStep.checkArgs(this, STEP, args, KEYS, null)
     Map opts = [config: 'mlcd.yaml', credentials: [:], artifactCredentialsId: null, agentLabel: '',
                 releaseBranch: 'main', submitter: null, allowAnyApprover: false, approvalTimeoutMinutes: 60,
                 timeoutMinutes: 240, setup: [:], rollbackOnFailure: true] + args
-    Map state = [cfg: null, changed: [], rolledBack: []]
+    String badTimeout = StepArgs.unknownKey("${STEP} timeouts", (opts.timeouts ?: [:]) as Map,
+                                            TIMEOUTS.keySet() as List)
+    if (badTimeout) {
+        error(badTimeout)
+    }
+    opts.timeouts = TIMEOUTS + ((opts.timeouts ?: [:]) as Map)
+    Map state = [cfg: null, changed: [], rolledBack: [], branch: null, blocked: null]
 
     pipeline {
         agent none
         options {
             disableConcurrentBuilds()
-            timeout(time: opts.timeoutMinutes, unit: 'MINUTES')
         }
         stages {
             stage('Release candidate') {
                 agent { label opts.agentLabel }
+                options {
+                    timeout(time: opts.timeoutMinutes, unit: 'MINUTES')
+                }
                 stages {
                     stage('Setup') {
                         steps {
@@ -56,6 +71,9 @@ void call(Map args = [:]) {
                                 // first: on a pull request this puts the trusted mlcd.yaml in place
                                 // before any credentials (index, DSS keys) are bound
                                 state.cfg = loadConfig(opts)
+                                // the only place where the checkout's GIT_BRANCH is set (CheckoutScript)
+                                state.branch = Promotion.branch(this, null)
+                                state.blocked = Promotion.blocker(this, opts.releaseBranch as String, state.branch)
                                 mlcdSetup(opts.setup)
                             }
                         }
@@ -124,15 +142,35 @@ Map loadConfig(Map opts) {
                 'or allowAnyApprover: true)')
         }
     }
+    opts.carried = carriedFiles(cfg, opts.setup as Map)
     return cfg
+}
+
+/**
+ * Repository files that stages on other agents (no checkout) need: those mlcd.yaml points to and a
+ * relative setup.path (a wheel or a checkout of mlcd), as stash patterns.
+ */
+List<String> carriedFiles(Map cfg, Map setup) {
+    List<String> files = new ArrayList<String>((List<String>) cfg.repositoryFiles)
+    String path = setup?.path
+    if (path && !path.startsWith('/')) {
+        files << path << "${path}/**".toString()
+    }
+    return files
 }
 
 /** Approve (when needed), deploy and test or smoke-test each environment in order; roll back on failure. */
 void deployEnvironments(Map opts, Map state) {
     Map cfg = state.cfg
+    if (cfg == null) {
+        error("${STEP}: this build was restarted from stage 'Environments', but what the release candidate " +
+            'stages decided (mlcd.yaml, the branch, the bundle) is not kept across a restart ' +
+            '(fix: run a new build; to deploy an earlier bundle again use mlcdDeploy in a build of its own)')
+    }
     List envs = cfg.environments
-    String blocked = Promotion.blocker(this, opts.releaseBranch as String)
+    String blocked = state.blocked
     String phase = 'deploy'
+    String current = 'deploy'
     try {
         for (int i = 0; i < envs.size(); i++) {
             Map target = envs[i]
@@ -153,24 +191,33 @@ void deployEnvironments(Map opts, Map state) {
             lock(resource: MlcdConfig.lockName(cfg, target.name)) {
                 onAgent(opts, true) {
                     try {
+                        current = "deploy to ${target.name}"
                         stage("Deploy ${target.name}") {
-                            mlcdDeploy(config: opts.config, env: target.name, releaseBranch: opts.releaseBranch,
-                                       credentialsId: credentialsFor(opts, cfg, target.name),
-                                       artifactCredentialsId: opts.artifactCredentialsId)
+                            bounded(opts, 'deploy') {
+                                mlcdDeploy(config: opts.config, env: target.name, releaseBranch: opts.releaseBranch,
+                                           branch: state.branch, credentialsId: credentialsFor(opts, cfg, target.name),
+                                           artifactCredentialsId: opts.artifactCredentialsId)
+                            }
                         }
                         state.changed << target.name
                         if (target.tests) {
+                            current = "tests of ${target.name}"
                             stage("Test ${target.name}") {
-                                mlcdTest(config: opts.config, env: target.name,
-                                         credentialsId: credentialsFor(opts, cfg, target.name))
+                                bounded(opts, 'test') {
+                                    mlcdTest(config: opts.config, env: target.name,
+                                             credentialsId: credentialsFor(opts, cfg, target.name))
+                                }
                             }
                             // GATE_FAILED, ROLLED_BACK (exit 3) ... : the tests did not pass
                             passed = outcome('test', target.name) in [null, 'SUCCESS', 'NOOP']
                         }
                         if (passed && target.smoke) {
+                            current = "smoke test of ${target.name}"
                             stage("Smoke ${target.name}") {
-                                mlcdSmokeTest(config: opts.config, env: target.name,
-                                              credentialsId: credentialsFor(opts, cfg, target.name))
+                                bounded(opts, 'smoke') {
+                                    mlcdSmokeTest(config: opts.config, env: target.name,
+                                                  credentialsId: credentialsFor(opts, cfg, target.name))
+                                }
                             }
                         }
                     } finally {
@@ -190,9 +237,29 @@ void deployEnvironments(Map opts, Map state) {
         if (phase == 'approval') {
             echo "${STEP}: not approved; environments already deployed keep this build's bundle"
         } else {
-            rollBackChanged(opts, state, "build ${env.BUILD_NUMBER} failed: ${err.message}")
+            rollBackChanged(opts, state, failureReason(opts, err, current))
         }
         throw err
+    }
+}
+
+/**
+ * Why the build stopped, for the rollback's audit record: the error's message, or, for an interruption
+ * (an abort or a timeout: FlowInterruptedException, which has no message), what was running and its limit.
+ */
+String failureReason(Map opts, Throwable err, String current) {
+    if (err instanceof FlowInterruptedException) {
+        String kind = current.startsWith('deploy') ? 'deploy' : (current.startsWith('tests') ? 'test' : 'smoke')
+        return "build ${env.BUILD_NUMBER} was aborted, or timed out (timeouts.${kind}: " +
+            "${opts.timeouts[kind]} minutes), during the ${current}"
+    }
+    return "build ${env.BUILD_NUMBER} failed: ${err.message ?: err.toString()}"
+}
+
+/** Run body under the time limit of `kind` (deploy, test or smoke) from opts.timeouts. */
+void bounded(Map opts, String kind, Closure body) {
+    timeout(time: opts.timeouts[kind] as int, unit: 'MINUTES') {
+        body()
     }
 }
 
@@ -253,10 +320,13 @@ void onAgent(Map opts, boolean withBundle, Closure body) {
     }
 }
 
-/** Stash the .mlcd state and mlcd.yaml, never the bundle archive (stashed once, as BUNDLE). */
+/**
+ * Stash the .mlcd state, mlcd.yaml and the repository files later stages need (opts.carried, set by
+ * loadConfig), never the bundle archive (stashed once, as BUNDLE).
+ */
 void stashState(Map opts) {
-    stash(name: STATE, includes: "${STATE_FILES}, ${opts.config}".toString(), excludes: BUNDLE_FILES,
-          allowEmpty: true)
+    List<String> files = [STATE_FILES, opts.config as String] + ((opts.carried ?: []) as List<String>)
+    stash(name: STATE, includes: files.join(', '), excludes: BUNDLE_FILES, allowEmpty: true)
 }
 
 /** The outcome in a stage file of this workspace, or null if mlcd wrote none. */
@@ -265,7 +335,8 @@ String outcome(String stage, String envName) {
     if (!fileExists(file)) {
         return null
     }
-    return readJSON(file: file).outcome
+    // returnPojo: a JSON null is Java null, not a (truthy) net.sf.json.JSONNull
+    return readJSON(file: file, returnPojo: true).outcome
 }
 
 /** Credentials id for 'design', 'artifacts' or an environment: from `credentials`, else mlcd-<project>-<target>. */

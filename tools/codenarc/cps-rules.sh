@@ -73,12 +73,13 @@ fi
 #  imports/ the global AST transformation that adds Jenkins' default imports inside CodeNarc's compiler.
 TOOLING="$ROOT/.groovy-build/codenarc-tooling"
 stamp="$TOOLING/.built"
-if [ ! -f "$stamp" ] || [ -n "$(find "$TOOLS/nonCPS-stub" "$TOOLS/codenarc/src" -newer "$stamp" -type f | head -n 1)" ]; then
+if [ ! -f "$stamp" ] || [ -n "$(find "$TOOLS/nonCPS-stub" "$TOOLS/codenarc/src" "$TOOLS/codenarc/cps-rules.sh" -newer "$stamp" -type f | head -n 1)" ]; then
   rm -rf "$TOOLING"
   mkdir -p "$TOOLING/stubs" "$TOOLING/rules" "$TOOLING/imports/META-INF/services"
   groovyc -d "$TOOLING/stubs" \
     "$TOOLS/nonCPS-stub/com/cloudbees/groovy/cps/NonCPS.groovy" \
-    "$TOOLS/nonCPS-stub/org/jenkinsci/plugins/workflow/libs/Library.groovy" >/dev/null \
+    "$TOOLS/nonCPS-stub/org/jenkinsci/plugins/workflow/libs/Library.groovy" \
+    "$TOOLS/nonCPS-stub/org/jenkinsci/plugins/workflow/steps/FlowInterruptedException.groovy" >/dev/null \
     || die "could not compile the annotation stubs in tools/nonCPS-stub/"
   javac -nowarn --release 17 -cp "$LIB/groovy/lib/*:$codenarc_jar" -d "$TOOLING/rules" \
     "$TOOLS"/codenarc/src/org/mlcd/tooling/StepCallFromNonCpsMethod*.java \

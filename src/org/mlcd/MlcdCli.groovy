@@ -13,6 +13,8 @@ class MlcdCli implements Serializable {
     private static final long serialVersionUID = 1L
 
     static final String OUT_DIR = '.mlcd'
+    /** First line of every `sh` that runs with a secret in its environment: no -x trace of what follows. */
+    static final String QUIET = 'set +x\n'
     static final String RUN_RECORD = '.mlcd/run.json'
     static final String ARCHIVE = '.mlcd/*.json, .mlcd/audit.jsonl, .mlcd/reports/**'
     static final String UNWIND = 'mlcd unwind --config "$MLCD_CONFIG_PATH" --env "$MLCD_ENV" ' +
@@ -41,8 +43,9 @@ class MlcdCli implements Serializable {
         int status = 0
         script.withEnv(vars) {
             if (bindings) {
+                // Jenkins runs sh with -x: a script with a secret in its environment starts with set +x
                 script.withCredentials(bindings) {
-                    status = script.sh(script: spec.command, returnStatus: true)
+                    status = script.sh(script: "${QUIET}${spec.command}".toString(), returnStatus: true)
                 }
             } else {
                 status = script.sh(script: spec.command, returnStatus: true)
@@ -51,7 +54,8 @@ class MlcdCli implements Serializable {
         String file = stageFile(spec.stage as String, spec.env as String)
         Map result = null
         if (script.fileExists(file)) {
-            result = (Map) script.readJSON(file: file)
+            // returnPojo: JSON nulls (bundleId, errorCategory, environment) become Java null, not a truthy JSONNull
+            result = (Map) script.readJSON(file: file, returnPojo: true)
         }
         return [exitCode: status, result: result, file: file]
     }

@@ -111,7 +111,28 @@ class MlcdConfig implements Serializable {
             designKeyEnv: String.valueOf(((Map) doc.design).api_key_env),
             artifactRepository: repo,
             environments: envs,
+            repositoryFiles: repositoryFiles(doc),
         ]
+    }
+
+    /**
+     * Repository-relative files mlcd.yaml points to (`tls.ca_bundle` of the design node, the artifact
+     * repository and each environment): a stage on another agent has no checkout, so they travel with
+     * the .mlcd state (mlcdPipeline stashes them).
+     */
+    @NonCPS
+    static List<String> repositoryFiles(Map doc) {
+        List<Object> holders = [doc.design, doc.artifact_repository] + (List) doc.environments
+        List<String> files = []
+        for (Object h : holders) {
+            Object tls = h instanceof Map ? ((Map) h).tls : null
+            Object bundle = tls instanceof Map ? ((Map) tls).ca_bundle : null
+            String path = bundle ? String.valueOf(bundle) : null
+            if (path && !path.startsWith('/') && !files.contains(path)) {
+                files << path
+            }
+        }
+        return files
     }
 
     /** The summary of environment `name`, or null. */

@@ -29,9 +29,19 @@ class Promotion implements Serializable {
         return null
     }
 
-    /** The same question for the running build, from `script.env`. */
-    static String blocker(Object script, String releaseBranch) {
+    /**
+     * The branch of the running build: `branch` when the caller decided it (mlcdPipeline does, once, in
+     * Setup, where the checkout's GIT_BRANCH is set), else BRANCH_NAME (multibranch, whole build), else
+     * GIT_BRANCH (set by Declarative only inside a stage's agent, never in a scripted node).
+     */
+    static String branch(Object script, String branch) {
         Object e = script.env
-        return blocker((String) e.CHANGE_ID, (String) e.BRANCH_NAME, (String) e.GIT_BRANCH, releaseBranch)
+        String name = branch ?: (String) e.BRANCH_NAME ?: (String) e.GIT_BRANCH
+        return name ? name.replaceFirst('^origin/', '') : null
+    }
+
+    /** The same question for the running build, from `script.env` and the branch decided by the caller (or null). */
+    static String blocker(Object script, String releaseBranch, String decidedBranch = null) {
+        return blocker((String) script.env.CHANGE_ID, branch(script, decidedBranch), null, releaseBranch)
     }
 }

@@ -4,6 +4,7 @@ import groovy.json.JsonOutput
 import groovy.json.JsonSlurper
 import harness.BasePipelineTest
 import harness.MethodCall
+import harness.RealShell
 import java.util.concurrent.TimeUnit
 import org.junit.After
 import org.junit.AfterClass
@@ -88,38 +89,52 @@ class PipelineEndToEndTest extends BasePipelineTest {
             assert p.waitFor() == 0
             new JsonSlurper().parseText(out)
         }
-        helper.shExecutor = { String script, Map<String, String> vars ->
-            ProcessBuilder pb = new ProcessBuilder('bash', '-c', script).directory(workspace).redirectErrorStream(true)
-            pb.environment().clear()
-            pb.environment().putAll(vars.findAll { k, v -> v != null })
-            Process p = pb.start()
-            String out = p.inputStream.getText('UTF-8')
-            if (!p.waitFor(300, TimeUnit.SECONDS)) {
-                p.destroy()
-                return [stdout: out, exitValue: 124]
-            }
-            [stdout: out, exitValue: p.exitValue()]
+        int allocations = 0
+        helper.newRealWorkspace = { -> new File(root, "ws-${build}-node${++allocations}") }
+        helper.shExecutor = { String script, Map<String, String> vars, boolean returnStdout ->
+            RealShell.run(helper.workspace, script, vars, returnStdout)
         }
         helper.inputResponder = { Map m -> [MLCD_APPROVER: 'rita.release', MLCD_APPROVAL_COMMENT: 'CAB-7'] }
     }
 
+    /**
+     * No API key in any step argument, in the build description, in any file of any workspace, or in the
+     * console log (which holds the `sh -xe` traces): not whole, not URL-encoded, not base64.
+     */
     @After
     void noKeyLeaked() {
+        String console = helper.log.text()
         (info.keys as Map).values().each { String key ->
             helper.callStack.each { MethodCall c -> assert !helper.callArgsToString(c).contains(key) }
-            helper.log.each { String line -> assert !line.contains(key) }
+            secretForms(key).each { String form -> assert !console.contains(form): 'API key in the console log' }
             assert !(currentBuild.description ?: '').contains(key)
-            workspace.eachFileRecurse { File f ->
-                if (f.isFile() && !f.name.endsWith('.zip')) {
+            helper.calls('sh').findAll { MethodCall c -> c.env.values().contains(key) }.each { MethodCall c ->
+                assert helper.shScript(c).startsWith('set +x'): 'sh with an API key bound runs traced'
+            }
+            root.eachFileRecurse { File f ->
+                if (f.isFile() && f.path.contains('/ws-') && !f.name.endsWith('.zip')) {
                     assert !f.text.contains(key): "API key written to ${f}"
                 }
             }
         }
     }
 
+    /** The forms of a secret a log search must not find: plain, URL-encoded, base64. */
+    static List<String> secretForms(String secret) {
+        return [secret, URLEncoder.encode(secret, 'UTF-8'), URLEncoder.encode(secret, 'UTF-8').replace('+', '%20'),
+                secret.bytes.encodeBase64().toString()].unique()
+    }
+
+    /** After a run: the workspace of the last node allocation (where the last stage files are). */
+    private void useLastWorkspace() {
+        workspace = helper.workspaces ? helper.workspaces[-1] as File : workspace
+    }
+
     private void runPipeline() {
         loadScript('vars/mlcdPipeline.groovy').invokeMethod('call',
             [[submitter: 'release-managers', setup: [venv: new File(helper.libraryRoot, '.venv').path]]] as Object[])
+        assert helper.log.any { String l -> l.startsWith('+ ') }: 'sh ran without -x'
+        useLastWorkspace()
     }
 
     private Map json(String path) {
@@ -214,5 +229,20 @@ class PipelineEndToEndTest extends BasePipelineTest {
         // mlcd unwind, asked about test, leaves it as mlcd test already left it
         assert json('.mlcd/unwind-test.json').outcome == 'NOOP'
         assert helper.log.any { String l -> l.startsWith('mlcdPipeline: test: NOOP: mlcd already handled test') }
+    }
+
+    @Test
+    void aCaBundleCommittedInTheRepositoryReachesEveryAgent() {
+        // mlcd refuses a tls.ca_bundle that does not exist (dss/http.py), so every stage must have the file
+        Map cfg = helper.yamlParser.call(new File(workspace, 'mlcd.yaml').text) as Map
+        ([cfg.design] + (cfg.environments as List)).each { Map node -> node.tls = [ca_bundle: 'certs/ca.pem'] }
+        new File(workspace, 'mlcd.yaml').text = JsonOutput.prettyPrint(JsonOutput.toJson(cfg))  // JSON is YAML
+        new File(workspace, 'certs').mkdirs()
+        new File(workspace, 'certs/ca.pem').text = '-----BEGIN CERTIFICATE-----\nnot used over http\n'
+        env.BRANCH_NAME = 'main'
+        runPipeline()
+        assert helper.pipelineFailure == null: helper.log.takeRight(30).join('\n')
+        assert helper.stages.containsAll(['Deploy test', 'Deploy prod', 'Smoke prod'])
+        assert helper.workspaces.size() == 3  // release candidate, test, prod: each its own workspace
     }
 }

@@ -1,6 +1,6 @@
 package harness
 
-import groovy.json.JsonSlurper
+import org.jenkinsci.plugins.workflow.steps.FlowInterruptedException
 import org.codehaus.groovy.control.CompilerConfiguration
 import org.codehaus.groovy.control.customizers.ImportCustomizer
 import org.junit.Before
@@ -124,44 +124,64 @@ abstract class BasePipelineTest {
             h.stages << name
             c.call()
         }
-        h.registerAllowedMethod('node', [String, Closure]) { String label, Closure c -> onNode(label, c) }
-        h.registerAllowedMethod('node', [Closure]) { Closure c -> onNode('', c) }
-        h.registerAllowedMethod('timeout', [Map, Closure], null)
-        h.registerAllowedMethod('timeout', [Integer, Closure], null)
+        h.registerAllowedMethod('node', [String, Closure]) { String label, Closure c -> onNode(label, c, false) }
+        h.registerAllowedMethod('node', [Closure]) { Closure c -> onNode('', c, false) }
+        // workflow-basic-steps TimeoutStep.java: time + unit (default MINUTES); the harness clock is simulated
+        h.registerAllowedMethod('timeout', [Map, Closure]) { Map m, Closure c -> h.withTimeout(toMinutes(m), c) }
+        h.registerAllowedMethod('timeout', [Integer, Closure]) { Integer t, Closure c -> h.withTimeout(t, c) }
+        // lockable-resources LockStep.java: one build here, so a lock is always free and just runs its body;
+        // the order lock-then-node is checked by the tests through the call stack
         h.registerAllowedMethod('lock', [String, Closure], null)
         h.registerAllowedMethod('lock', [Map, Closure], null)
         h.registerAllowedMethod('script', [Closure], null)
-        h.registerAllowedMethod('dir', [String, Closure], null)
+        h.registerAllowedMethod('dir', [String, Closure]) { String d, Closure c ->
+            String saved = h.dirPrefix
+            h.dirPrefix = h.resolve(d)
+            try {
+                return c.call()
+            } finally {
+                h.dirPrefix = saved
+            }
+        }
         h.registerAllowedMethod('retry', [Integer, Closure], null)
+        // pipeline-milestone-step: only matters between concurrent builds, which a test does not run
         h.registerAllowedMethod('milestone', { Object[] a -> null })
-        h.registerAllowedMethod('stash', [Map]) { Map m -> null }
-        h.registerAllowedMethod('unstash', { Object[] a -> null })
-        h.registerAllowedMethod('deleteDir', { Object[] a -> null })
+        h.registerAllowedMethod('stash', [Map]) { Map m -> h.stash(m) }
+        h.registerAllowedMethod('stash', [String]) { String n -> h.stash([name: n]) }
+        h.registerAllowedMethod('unstash', [String]) { String n -> h.unstash(n) }
+        h.registerAllowedMethod('unstash', [Map]) { Map m -> h.unstash(m.name as String) }
+        h.registerAllowedMethod('deleteDir', { Object[] a -> h.deleteDir() })
         h.registerAllowedMethod('sleep', { Object[] a -> null })
         h.registerAllowedMethod('archiveArtifacts', { Object[] a -> null })
+        h.registerAllowedMethod('checkout', [Object]) { Object scm -> h.checkout() }
         h.registerAllowedMethod('isUnix', { Object[] a -> true })
-        h.registerAllowedMethod('pwd', { Object[] a -> h.workspace?.absolutePath ?: env.WORKSPACE })
-        h.registerAllowedMethod('buildingTag', { Object[] a -> env.TAG_NAME != null })
+        // workflow-durable-task-step PwdStep.java: tmp: true is the workspace's sibling '<workspace>@tmp'
+        h.registerAllowedMethod('pwd', { Object[] a -> h.workspacePath(env.WORKSPACE) })
+        h.registerAllowedMethod('pwd', [Map]) { Map m ->
+            String ws = h.workspacePath(env.WORKSPACE)
+            return m.tmp ? "${ws}@tmp".toString() : ws
+        }
+        // pipeline-model-definition BuildingTagConditional.java: a `when` condition only. Called as a step
+        // (inside script {}), workflow-cps DSL.java resolves the @Symbol to an UninstantiatedDescribable:
+        // an object, always truthy, never the answer.
+        h.registerAllowedMethod('buildingTag', { Object[] a -> [symbol: 'buildingTag', $class: 'UninstantiatedDescribable'] })
         h.registerAllowedMethod('string', [Map]) { Map m -> [$class: 'StringBinding'] + m }
         h.registerAllowedMethod('usernamePassword', [Map]) { Map m -> [$class: 'UsernamePasswordMultiBinding'] + m }
         h.registerAllowedMethod('withCredentials', [List, Closure]) { List bindings, Closure c ->
             withCredentials(bindings, c)
         }
         h.registerAllowedMethod('withEnv', [List, Closure]) { List pairs, Closure c -> withEnv(pairs, c) }
-        h.registerAllowedMethod('catchError', [Map, Closure]) { Map m, Closure c ->
-            try {
-                c.call()
-            } catch (PipelineAbort e) {
-                currentBuild.result = (m.buildResult ?: 'FAILURE') as String
-                h.log << "ERROR: ${e.message}".toString()
-            }
+        h.registerAllowedMethod('catchError', [Map, Closure]) { Map m, Closure c -> catchError(m, c) }
+        h.registerAllowedMethod('catchError', [Closure]) { Closure c -> catchError([:], c) }
+        h.registerAllowedMethod('warnError', [String, Closure]) { String msg, Closure c ->
+            catchError([message: msg, buildResult: 'UNSTABLE', stageResult: 'UNSTABLE'], c)
         }
         h.registerAllowedMethod('input', [Map]) { Map m -> input(m) }
         h.registerAllowedMethod('junit', [String]) { String p -> junit([testResults: p]) }
         h.registerAllowedMethod('junit', [Map]) { Map m -> junit(m) }
         h.registerAllowedMethod('readJSON', [Map]) { Map m ->
             String text = m.text != null ? m.text as String : h.readText(m.file as String)
-            return new JsonSlurper().parseText(text)
+            return JsonLib.read(text, m.returnPojo == true)
         }
         h.registerAllowedMethod('readYaml', [Map]) { Map m -> readYaml(m) }
         h.registerAllowedMethod('writeFile', [Map]) { Map m -> h.writeText(m.file as String, m.text as String) }
@@ -180,16 +200,25 @@ abstract class BasePipelineTest {
             new File(h.libraryRoot, "resources/${p}").getText('UTF-8')
         }
         h.registerAllowedMethod('pipeline', [Closure]) { Closure c ->
-            new DeclarativePipeline(h, c.owner).run(c)
+            new DeclarativePipeline(h, c.owner, this).run(c)
         }
     }
 
+    /**
+     * durable-task BourneShellScript.java: with returnStdout the script's stdout is the value and only its
+     * stderr (where `sh -xe` writes the trace) reaches the console; otherwise both do. A non-zero exit
+     * without returnStatus is an AbortException "script returned exit code N".
+     */
     protected Object runSh(Map m) {
         String script = m.script as String
-        Map r = helper.runSh(script)
+        Map r = helper.runSh(script, m.returnStdout == true)
         String out = r.stdout as String
+        String err = r.stderr as String
         int code = r.exitValue as int
-        if (out) {
+        if (err) {
+            helper.log << err
+        }
+        if (out && !m.returnStdout) {
             helper.log << out
         }
         if (m.returnStatus) {
@@ -201,14 +230,56 @@ abstract class BasePipelineTest {
         return m.returnStdout ? out : null
     }
 
-    protected Object onNode(String label, Closure c) {
+    /**
+     * A node allocation (workflow-durable-task-step ExecutorStepExecution.java): a workspace of its own,
+     * WORKSPACE and NODE_NAME set inside. `checkout`: a declarative agent, which checks out scm first
+     * (pipeline-model-definition CheckoutScript.groovy).
+     */
+    protected Object onNode(String label, Closure c, boolean checkout) {
         Map<String, String> saved = new LinkedHashMap<String, String>(env)
+        Map ws = helper.enterWorkspace()
         env.NODE_NAME = label ?: 'built-in'
+        env.WORKSPACE = helper.workspacePath(env.WORKSPACE)
         try {
+            if (checkout) {
+                helper.invoke('checkout', [helper.binding.getVariable('scm')] as Object[])
+            }
             return c.call()
         } finally {
-            restoreEnv(saved, ['NODE_NAME'])
+            helper.leaveWorkspace(ws)
+            restoreEnv(saved, ['NODE_NAME', 'WORKSPACE'])
         }
+    }
+
+    static double toMinutes(Map m) {
+        double t = (m.time as Number).doubleValue()
+        switch ((m.unit ?: 'MINUTES') as String) {
+            case 'SECONDS': return t / 60
+            case 'HOURS': return t * 60
+            case 'DAYS': return t * 1440
+            default: return t
+        }
+    }
+
+    /**
+     * workflow-basic-steps CatchErrorStep.java: any exception is caught, an interruption
+     * (FlowInterruptedException: abort, timeout) too unless catchInterruptions: false; the build result
+     * becomes buildResult (default FAILURE), the stage's stageResult; the message is printed.
+     */
+    protected Object catchError(Map m, Closure c) {
+        try {
+            return c.call()
+        } catch (FlowInterruptedException e) {
+            if (m.catchInterruptions == false) {
+                throw e
+            }
+            helper.log << (m.message ?: "Caught interruption: ${e.causes.join(', ')}".toString())
+            currentBuild.result = (m.buildResult ?: 'FAILURE') as String
+        } catch (Throwable e) {
+            helper.log << (m.message ?: "ERROR: ${e.message}".toString())
+            currentBuild.result = (m.buildResult ?: 'FAILURE') as String
+        }
+        return null
     }
 
     /** Undo a block's bindings only: global `env.X = ...` assignments made inside it persist, as in Jenkins. */
@@ -247,9 +318,16 @@ abstract class BasePipelineTest {
         }
     }
 
+    /**
+     * credentials-binding BindingStep.java: each binding takes a credential of its type (StringBinding:
+     * Secret text; UsernamePasswordMultiBinding: Username with password), else the step fails with
+     * "Credentials 'ID' is of type '...' where '...' was expected" (MultiBinding.getCredentials); the
+     * values are set in the environment and masked in the console log inside the block only.
+     */
     protected Object withCredentials(List bindings, Closure c) {
         Map<String, String> saved = new LinkedHashMap<String, String>(env)
         List<String> keys = []
+        List<String> secrets = []
         bindings.each { Object b ->
             Map m = b as Map
             String id = m.credentialsId as String
@@ -257,24 +335,39 @@ abstract class BasePipelineTest {
                 throw new PipelineAbort("Could not find credentials entry with ID '${id}'")
             }
             Object secret = helper.credentials[id]
+            boolean isText = !(secret instanceof Map)
+            String type = isText ? 'Secret text' : 'Username with password'
             if (m.$class == 'StringBinding') {
+                if (!isText) {
+                    throw new PipelineAbort("Credentials '${id}' is of type '${type}' where " +
+                        "'org.jenkinsci.plugins.plaincredentials.StringCredentials' was expected")
+                }
                 env.put(m.variable as String, secret as String)
                 keys << (m.variable as String)
+                secrets << (secret as String)
             } else {
+                if (isText) {
+                    throw new PipelineAbort("Credentials '${id}' is of type '${type}' where " +
+                        "'com.cloudbees.plugins.credentials.common.StandardUsernamePasswordCredentials' was expected")
+                }
                 Map up = secret as Map
                 env.put(m.usernameVariable as String, up.username as String)
                 env.put(m.passwordVariable as String, up.password as String)
                 keys << (m.usernameVariable as String) << (m.passwordVariable as String)
+                secrets << (up.password as String) << (up.username as String)
             }
         }
+        helper.log.masks.add(secrets)
         try {
             return c.call()
         } finally {
+            helper.log.masks.remove(secrets)
             restoreEnv(saved, keys)
         }
     }
 
     protected Object input(Map m) {
+        helper.spend(helper.inputMinutes)
         if (helper.inputResponder != null) {
             return helper.inputResponder.call(m)
         }

@@ -1,18 +1,28 @@
 package harness
 
+import org.jenkinsci.plugins.workflow.steps.FlowInterruptedException
+
 /**
- * A small interpreter of declarative `pipeline {}`: agent, options, environment, stages (nested too),
- * steps, script, when (branch, expression, not, allOf, anyOf, changeRequest, buildingTag, environment)
- * and post (always, success, failure, unstable, aborted, unsuccessful, cleanup).
- * Stages after a failed one are skipped; the build ends without rethrowing, as in Jenkins.
+ * A small interpreter of declarative `pipeline {}` following pipeline-model-definition's
+ * ModelInterpreter.groovy: agent (a node with its own workspace, `checkout scm`, and the checkout's
+ * GIT_* variables around that stage only: CheckoutScript.groovy), options (pipeline-level timeout wraps
+ * the stages and post; stage-level lock/timeout/retry wrap the stage; preserveStashes), environment,
+ * stages (nested too), steps, script, when (branch, expression, not, allOf, anyOf, changeRequest,
+ * buildingTag, environment; beforeAgent/beforeOptions/beforeInput) and every post condition (always,
+ * changed, fixed, regression, aborted, failure, success, unstable, unsuccessful, notBuilt, cleanup).
+ * Later stages are skipped only after an exception (a FAILURE result alone skips nothing); the build
+ * ends without rethrowing, as in Jenkins. Restart from a top-level stage skips the stages before it;
+ * stashes survive the build only with preserveStashes (workflow-api StashManager.java).
  */
 class DeclarativePipeline {
     final PipelineTestHelper helper
     final Object script
+    final BasePipelineTest test
 
-    DeclarativePipeline(PipelineTestHelper helper, Object script) {
+    DeclarativePipeline(PipelineTestHelper helper, Object script, BasePipelineTest test) {
         this.helper = helper
         this.script = script
+        this.test = test
     }
 
     /** Build the model from the closure and run it. */
@@ -23,23 +33,40 @@ class DeclarativePipeline {
         helper.pipelineFailure = null
         Throwable failure = null
         Closure all = {
-            Closure stagesRun = { runStages(model.stages) }
-            withEnvironment(model.environment, stagesRun)
+            Throwable inner = null
+            try {
+                runWithAgent(model.agentLabel) {
+                    withEnvironment(model.environment) {
+                        runStages(model.stages, true)
+                    }
+                }
+            } catch (Throwable t) {
+                inner = markFailed(t)
+            }
+            inner = runPost(model.post, inner) ?: inner
+            if (inner != null) {
+                throw inner
+            }
         }
         try {
-            runWithAgent(model.agentLabel, all)
+            withOptions(model.options, all)
         } catch (Throwable t) {
             failure = markFailed(t)
         }
-        failure = runPost(model.post, failure) ?: failure
         helper.pipelineFailure = failure
         if (failure != null) {
             helper.log << "ERROR: ${failure.message}".toString()
         }
+        if (!model.options.any { MethodCall o -> o.methodName == 'preserveStashes' }) {
+            helper.stashes.clear()
+        }
     }
 
+    /** An exception sets the result: an interruption's own (ABORTED), anything else FAILURE. */
     private Throwable markFailed(Throwable t) {
-        if (helper.currentBuild.currentResult != 'ABORTED') {
+        if (t instanceof FlowInterruptedException) {
+            helper.currentBuild.result = ((FlowInterruptedException) t).result
+        } else if (helper.currentBuild.currentResult != 'ABORTED') {
             helper.currentBuild.result = 'FAILURE'
         }
         return t
@@ -52,14 +79,24 @@ class DeclarativePipeline {
         c.call()
     }
 
-    /** Run stages in order; after a failure the rest are recorded as skipped, then the failure is rethrown. */
-    private void runStages(List<StageDef> defs) {
+    /** Run stages in order; after an exception the rest are recorded as skipped, then it is rethrown. */
+    private void runStages(List<StageDef> defs, boolean topLevel = false) {
         Throwable failure = null
+        boolean restarting = topLevel && helper.restartFromStage != null
         for (StageDef s : defs) {
+            if (restarting && s.name != helper.restartFromStage) {
+                helper.skippedStages << s.name
+                continue
+            }
+            restarting = false
+            if (failure != null) {
+                helper.skippedStages << s.name
+                continue
+            }
             try {
                 runStage(s)
             } catch (Throwable t) {
-                failure = failure ?: t
+                failure = t
             }
         }
         if (failure != null) {
@@ -67,31 +104,23 @@ class DeclarativePipeline {
         }
     }
 
+    /**
+     * ModelInterpreter: a stage enters its options, then its input, then its agent; `when` is evaluated
+     * inside all three unless beforeOptions, beforeInput or beforeAgent moves it before that one.
+     */
     private void runStage(StageDef s) {
-        if (helper.currentBuild.currentResult in ['FAILURE', 'ABORTED']) {
-            helper.skippedStages << s.name
-            return
-        }
-        if (s.when != null && !s.when.evaluate()) {
-            helper.skippedStages << s.name
-            return
-        }
-        Closure body = {
+        WhenDsl w = s.when
+        boolean[] skipped = [false] as boolean[]
+        // the stage's post runs inside its agent (its workspace), after the body
+        Closure withPost = { Closure inner ->
             Throwable failure = null
             try {
-                withStageOptions(s.options) {
-                    runWithAgent(s.agentLabel) {
-                        withEnvironment(s.environment) {
-                            if (s.steps != null) {
-                                runSteps(s.steps)
-                            } else {
-                                runStages(s.stages)
-                            }
-                        }
-                    }
-                }
+                inner.call()
             } catch (Throwable t) {
                 failure = markFailed(t)
+            }
+            if (skipped[0]) {
+                return
             }
             Throwable postFailure = runPost(s.post, failure)
             Throwable end = failure ?: postFailure
@@ -99,11 +128,50 @@ class DeclarativePipeline {
                 throw end
             }
         }
+        Closure body = {
+            runWhenAt(w, 'options', skipped) {
+                withOptions(s.options) {
+                    runWhenAt(w, 'input', skipped) {
+                        if (s.input != null) {
+                            helper.invoke('input', [s.input] as Object[])
+                        }
+                        runWhenAt(w, 'agent', skipped) {
+                            runWithAgent(s.agentLabel) {
+                                withPost {
+                                    runWhenAt(w, 'inside', skipped) {
+                                        withEnvironment(s.environment) {
+                                            if (s.steps != null) {
+                                                runSteps(s.steps)
+                                            } else {
+                                                runStages(s.stages)
+                                            }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
         helper.invoke('stage', [s.name, body] as Object[])
+        if (skipped[0]) {
+            helper.stages.remove(helper.stages.size() - 1)
+            helper.skippedStages << s.name
+        }
     }
 
-    /** Stage-level options that wrap the stage (lock, timeout, retry) run outside its agent, as in Jenkins. */
-    private void withStageOptions(List<MethodCall> options, Closure body) {
+    /** Evaluate `w` here if this is its point; a false condition skips the rest of the stage. */
+    private static void runWhenAt(WhenDsl w, String point, boolean[] skipped, Closure body) {
+        if (w != null && w.pointFor() == point && !w.evaluate()) {
+            skipped[0] = true
+            return
+        }
+        body.call()
+    }
+
+    /** Options that wrap a body (lock, timeout, retry), outermost first. */
+    private void withOptions(List<MethodCall> options, Closure body) {
         Closure run = body
         for (int i = options.size() - 1; i >= 0; i--) {
             MethodCall o = options[i]
@@ -123,12 +191,21 @@ class DeclarativePipeline {
         c.call()
     }
 
+    /** A declarative agent: a node, `checkout scm`, and the checkout's variables around the body only. */
     private void runWithAgent(String label, Closure body) {
         if (label == null) {
             body.call()
-        } else {
-            helper.invoke('node', [label, body] as Object[])
+            return
         }
+        helper.invoke('node', [label, {
+            helper.invoke('checkout', [helper.binding.getVariable('scm')] as Object[])
+            Map<String, String> vars = helper.scmVars ?: [:]
+            if (vars) {
+                helper.invoke('withEnv', [vars.collect { k, v -> "${k}=${v}".toString() }, body] as Object[])
+            } else {
+                body.call()
+            }
+        }] as Object[])
     }
 
     private void withEnvironment(Map<String, Object> vars, Closure body) {
@@ -140,7 +217,7 @@ class DeclarativePipeline {
         helper.invoke('withEnv', [pairs, body] as Object[])
     }
 
-    /** Run post conditions; returns the first exception a post block threw. */
+    /** Run post conditions in Declarative's order; returns the first exception a post block threw. */
     private Throwable runPost(PostDsl post, Throwable failure) {
         if (post == null) {
             return null
@@ -152,7 +229,7 @@ class DeclarativePipeline {
                               'unstable', 'unsuccessful', 'notBuilt', 'cleanup']
         for (String cond : order) {
             Closure block = post.blocks[cond]
-            if (block == null || !postApplies(cond, result)) {
+            if (block == null || !postApplies(cond, result, helper.previousResult)) {
                 continue
             }
             try {
@@ -165,7 +242,12 @@ class DeclarativePipeline {
         return thrown
     }
 
-    private static boolean postApplies(String cond, String result) {
+    /**
+     * pipeline-model-definition model/conditions/*.java: Changed (the previous build had another result),
+     * Fixed (SUCCESS after UNSTABLE or FAILURE), Regression (worse than the previous build), NotBuilt.
+     */
+    static boolean postApplies(String cond, String result, String previous) {
+        List<String> order = FakeRun.ORDER
         switch (cond) {
             case 'always':
             case 'cleanup':
@@ -178,10 +260,19 @@ class DeclarativePipeline {
                 return result == 'UNSTABLE'
             case 'aborted':
                 return result == 'ABORTED'
+            case 'notBuilt':
+                return result == 'NOT_BUILT'
             case 'unsuccessful':
                 return result != 'SUCCESS'
+            case 'changed':
+                return previous != null && previous != result
+            case 'fixed':
+                return result == 'SUCCESS' && previous in ['UNSTABLE', 'FAILURE']
+            case 'regression':
+                return previous != null && order.indexOf(result) > order.indexOf(previous) &&
+                    result in ['UNSTABLE', 'FAILURE', 'ABORTED']
             default:
-                return false
+                throw new IllegalArgumentException("unknown post condition '${cond}'")
         }
     }
 
@@ -197,6 +288,7 @@ class DeclarativePipeline {
         PostDsl post
         Map<String, Object> environment = [:]
         List<MethodCall> options = []
+        Map input
     }
 
     /** Words valid directly inside `pipeline {}`. */
@@ -298,6 +390,21 @@ class DeclarativePipeline {
             model.steps = c
         }
 
+        /** The stage `input {}` directive: message, id, ok, submitter, submitterParameter, parameters. */
+        void input(Closure c) {
+            Map m = [:]
+            Closure k = (Closure) c.clone()
+            k.resolveStrategy = Closure.DELEGATE_FIRST
+            k.delegate = new Object() {
+                Object methodMissing(String name, Object args) {
+                    m[name] = (args as Object[])[0]
+                    return null
+                }
+            }
+            k.call()
+            model.input = m
+        }
+
         void options(Closure c) {
             OptionsDsl o = new OptionsDsl()
             configure(c, o)
@@ -347,9 +454,18 @@ class DeclarativePipeline {
             this.mode = mode
         }
 
-        void beforeAgent(boolean ignored) { }
-        void beforeInput(boolean ignored) { }
-        void beforeOptions(boolean ignored) { }
+        boolean beforeAgent = false
+        boolean beforeInput = false
+        boolean beforeOptions = false
+
+        void beforeAgent(boolean b) { beforeAgent = b }
+        void beforeInput(boolean b) { beforeInput = b }
+        void beforeOptions(boolean b) { beforeOptions = b }
+
+        /** Where Declarative evaluates this `when`: before options, input or agent, or inside the agent. */
+        String pointFor() {
+            return beforeOptions ? 'options' : (beforeInput ? 'input' : (beforeAgent ? 'agent' : 'inside'))
+        }
 
         void branch(String pattern) {
             PipelineTestHelper h = helper

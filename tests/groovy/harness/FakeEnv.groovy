@@ -16,13 +16,10 @@ class FakeEnv extends LinkedHashMap<String, String> {
         return get(name)
     }
 
+    /** workflow-cps EnvActionImpl.java setProperty: env.put(name, String.valueOf(value)), so null is stored as "null". */
     @Override
     void setProperty(String name, Object value) {
-        if (value == null) {
-            remove(name)
-        } else {
-            put(name, String.valueOf(value))
-        }
+        put(name, String.valueOf(value))
     }
 
     String getAt(String name) {

@@ -1,6 +1,7 @@
 package steps
 
 import harness.MethodCall
+import harness.PipelineAbort
 import org.junit.Before
 import org.junit.Test
 
@@ -54,7 +55,7 @@ class LibraryJenkinsfileTest extends MlcdStepTestBase {
         params.PUBLISH_URL = 'https://attacker.example/'
         loadScript('Jenkinsfile')
         assert helper.pipelineFailure == null: helper.log.join('\n')
-        Map upload = shCall('.venv/bin/python -m pip install --quiet twine')
+        Map upload = shCall('set +x\n.venv/bin/python -I -m pip install --quiet twine')
         assert upload.script.endsWith('twine upload --non-interactive dist/*.whl')
         assert upload.env.TWINE_REPOSITORY_URL == INDEX_URL
         assert upload.env.TWINE_USERNAME == 'uploader'
@@ -68,5 +69,27 @@ class LibraryJenkinsfileTest extends MlcdStepTestBase {
         loadScript('Jenkinsfile')
         assert helper.pipelineFailure.message.startsWith('tag 9.9.9 does not match resources/mlcd/version.txt')
         assert !helper.shScripts().any { String s -> s.contains('twine') }
+    }
+
+    @Test
+    void anUntrustedPullRequestBuildPassesWithoutLoadingTheLibraryIntoJenkins() {
+        env.CHANGE_ID = '5'
+        env.BRANCH_NAME = 'PR-5'
+        // pipeline-groovy-lib: a library from the build's own repository at an untrusted revision is refused
+        helper.registerAllowedMethod('library', [Map]) { Map m ->
+            throw new PipelineAbort("Library 'mlcd' has been modified in an untrusted revision")
+        }
+        loadScript('Jenkinsfile')
+        assert helper.pipelineFailure == null: helper.log.join('\n')
+        assert helper.log.any { String l -> l.startsWith('Self-check skipped: pull request 5 is not trusted') }
+        assert helper.skippedStages == ['Publish']
+        assertJobStatusSuccess()
+    }
+
+    @Test
+    void anyOtherLibraryFailureStillFailsTheSelfCheck() {
+        helper.registerAllowedMethod('library', [Map]) { Map m -> throw new PipelineAbort('No such library mlcd') }
+        loadScript('Jenkinsfile')
+        assert helper.pipelineFailure.message == 'No such library mlcd'
     }
 }

@@ -70,7 +70,7 @@ class MlcdDeployTest extends MlcdStepTestBase {
     void unknownKeyIsRejectedWithTheClosestValidKey() {
         Throwable e = runStep('mlcdDeploy', [enviroment: 'prod'])
         assert e.message == "mlcdDeploy: unknown argument 'enviroment' (did you mean 'env'?); " +
-            'valid arguments: env, config, credentialsId, artifactCredentialsId, releaseBranch'
+            'valid arguments: env, config, credentialsId, artifactCredentialsId, releaseBranch, branch'
         assert cliRuns.isEmpty()
     }
 
@@ -84,7 +84,7 @@ class MlcdDeployTest extends MlcdStepTestBase {
 
     @Test
     void missingStageFileIsReportedNotCrashedOn() {
-        helper.addShMock(~/mlcd deploy.*/, 'mlcd: command not found', 127)
+        helper.addShMock(~/(?s)set \+x\nmlcd deploy.*/, 'mlcd: command not found', 127)
         Throwable e = runStep('mlcdDeploy', [env: 'test'])
         assert e.message == 'mlcdDeploy: test: mlcd wrote no .mlcd/deploy-test.json; see the mlcd output above ' +
             '(mlcd exit code 127: mlcd not found: run mlcdSetup first)'
@@ -128,7 +128,8 @@ class MlcdDeployTest extends MlcdStepTestBase {
         env.CHANGE_ID = '12'
         Throwable e = runStep('mlcdDeploy', [env: 'prod'])
         assert e.message == 'mlcdDeploy: pull request 12 deploys only to the first environment (test); not deploying ' +
-            'to prod (fix: merge into the release branch, whose build deploys further)'
+            'to prod (fix: merge into the release branch, whose build deploys further, or pass branch: when the job is ' +
+            'not multibranch)'
         assert cliRuns.isEmpty()
         currentBuild.reset()
         assert runStep('mlcdDeploy', [env: 'test']) == null

@@ -8,18 +8,20 @@ class MlcdSetupTest extends MlcdStepTestBase {
     }
 
     @Test
-    void installsTheLibraryVersionFromPypiIntoAWorkspaceVenvAndRemembersIt() {
+    void installsTheLibraryVersionFromPypiIntoAVenvUnderTheAgentsTempDirAndRemembersIt() {
         installedVersion = "mlcd ${libraryVersion()}"
         assert runStep('mlcdSetup') == null
         List<String> scripts = helper.shScripts()
         assert scripts.size() == 2
-        assert scripts[0].contains('-m pip install --quiet --disable-pip-version-check "mlcd==$MLCD_VERSION"')
+        assert scripts[0].startsWith('set +x\n')
+        assert scripts[0].contains('"$MLCD_PYTHON" -I -m venv "$MLCD_VENV_DIR"')
+        assert scripts[0].contains('"$MLCD_VENV_DIR/bin/python" -I -m pip install --quiet --disable-pip-version-check "mlcd==$MLCD_VERSION"')
         assert scripts[1] == '"$MLCD_VENV_DIR/bin/mlcd" --version 2>/dev/null || true'
         Map<String, String> vars = helper.calls('sh')[0].env
         assert vars.MLCD_VERSION == libraryVersion()
-        assert vars.MLCD_VENV_DIR == '/ws/team/.mlcd-venv'
-        assert !vars.containsKey('PIP_INDEX_URL')
-        assert env.MLCD_VENV == '/ws/team/.mlcd-venv'
+        assert vars.MLCD_VENV_DIR == "/ws/team@tmp/mlcd-venv-${libraryVersion()}"
+        assert !vars.containsKey('PIP_INDEX_URL') && !vars.containsKey('MLCD_FRESH')
+        assert env.MLCD_VENV == "/ws/team@tmp/mlcd-venv-${libraryVersion()}"
         assertJobStatusSuccess()
     }
 
@@ -32,25 +34,6 @@ class MlcdSetupTest extends MlcdStepTestBase {
         assert helper.calls('withCredentials').isEmpty()
         assert runShellForReal([MLCD_INDEX_URL: 'https://nexus.example/repository/pypi/simple']) ==
             'https://nexus.example/repository/pypi/simple'
-    }
-
-    @Test
-    void indexCredentialsAreBoundToShellVariablesAndPutIntoTheUrlOnlyInsideTheScript() {
-        installedVersion = "mlcd ${libraryVersion()}"
-        helper.credentials['nexus-ci'] = [username: 'ci bot', password: 'p@ss:w/rd-5eb63bbb']
-        assert runStep('mlcdSetup', [indexUrl: 'https://nexus.example/repository/pypi/simple',
-                                     indexCredentialsId: 'nexus-ci']) == null
-        assert (lastCall('withCredentials').args[0] as List) == [[$class: 'UsernamePasswordMultiBinding',
-            credentialsId: 'nexus-ci', usernameVariable: 'MLCD_INDEX_USER', passwordVariable: 'MLCD_INDEX_PASSWORD']]
-        Map<String, String> vars = helper.calls('sh')[0].env
-        assert vars.MLCD_INDEX_PASSWORD == 'p@ss:w/rd-5eb63bbb'
-        assert !vars.containsKey('PIP_INDEX_URL')
-        helper.callStack.each { c -> assert !helper.callArgsToString(c).contains('5eb63bbb') }
-        helper.log.each { String l -> assert !l.contains('5eb63bbb') }
-        // the script itself builds the URL, percent-encoding the login
-        assert runShellForReal([MLCD_INDEX_URL: 'https://nexus.example/repository/pypi/simple',
-                                MLCD_INDEX_USER: 'ci bot', MLCD_INDEX_PASSWORD: 'p@ss:w/rd-5eb63bbb']) ==
-            'https://ci%20bot:p%40ss%3Aw%2Frd-5eb63bbb@nexus.example/repository/pypi/simple'
     }
 
     @Test
@@ -68,7 +51,7 @@ class MlcdSetupTest extends MlcdStepTestBase {
         String script = (f.get(null) as String) + 'printf %s "${PIP_INDEX_URL:-unset}"'
         ProcessBuilder pb = new ProcessBuilder('bash', '-c', script)
         pb.environment().remove('PIP_INDEX_URL')
-        pb.environment().putAll(vars + [MLCD_PYTHON: 'python3'])
+        pb.environment().putAll(vars + [MLCD_PYTHON: 'python3', MLCD_TMP: System.getProperty('java.io.tmpdir')])
         Process p = pb.start()
         String out = p.inputStream.getText('UTF-8')
         assert p.waitFor() == 0: p.errorStream.getText('UTF-8')
@@ -79,7 +62,7 @@ class MlcdSetupTest extends MlcdStepTestBase {
     void pathSourceInstallsALocalCheckoutOrWheel() {
         installedVersion = "mlcd ${libraryVersion()}"
         runStep('mlcdSetup', [source: 'path', path: '/opt/mlcd/dist/mlcd-0.1.0-py3-none-any.whl', venv: '/opt/venvs/mlcd'])
-        assert helper.shScripts()[0].endsWith('-m pip install --quiet --disable-pip-version-check "$MLCD_SOURCE_PATH"')
+        assert helper.shScripts()[0].endsWith('-I -m pip install --quiet --disable-pip-version-check "$MLCD_SOURCE_PATH"')
         Map<String, String> vars = helper.calls('sh')[0].env
         assert vars.MLCD_SOURCE_PATH == '/opt/mlcd/dist/mlcd-0.1.0-py3-none-any.whl'
         assert env.MLCD_VENV == '/opt/venvs/mlcd'
@@ -89,7 +72,7 @@ class MlcdSetupTest extends MlcdStepTestBase {
     void versionMismatchBetweenLibraryAndCliStopsTheBuild() {
         installedVersion = 'mlcd 0.0.9'
         Throwable e = runStep('mlcdSetup')
-        assert e.message == "mlcdSetup: the mlcd CLI in /ws/team/.mlcd-venv is 0.0.9 but this library is ${libraryVersion()} " +
+        assert e.message == "mlcdSetup: the mlcd CLI in /ws/team@tmp/mlcd-venv-${libraryVersion()} is 0.0.9 but this library is ${libraryVersion()} " +
             "(fix: install mlcd==${libraryVersion()}, or use the library that matches the CLI, e.g. @Library('mlcd@0.0.9'))"
         assertJobStatusFailure()
         assert env.MLCD_VENV == null
@@ -97,10 +80,10 @@ class MlcdSetupTest extends MlcdStepTestBase {
 
     @Test
     void failedInstallStopsTheBuildWithAHint() {
-        helper.addShMock(~/(?s)set -eu.*/, 'ERROR: No matching distribution found for mlcd==0.1.0', 1)
+        helper.addShMock(~/(?s)set \+x\nset -eu.*/, 'ERROR: No matching distribution found for mlcd==0.1.0', 1)
         Throwable e = runStep('mlcdSetup')
         assert e.message.startsWith("mlcdSetup: installing mlcd ${libraryVersion()} from the agent's pip configuration " +
-            '(pip.conf, PIP_INDEX_URL) into /ws/team/.mlcd-venv failed (exit code 1)')
+            "(pip.conf, PIP_INDEX_URL) into /ws/team@tmp/mlcd-venv-${libraryVersion()} failed (exit code 1)")
         assert env.MLCD_VENV == null
     }
 

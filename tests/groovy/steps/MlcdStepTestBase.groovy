@@ -34,14 +34,15 @@ abstract class MlcdStepTestBase extends BasePipelineTest {
         helper.credentials['mlcd-churn-artifacts'] = [username: 'ci-bot', password: ARTIFACT_PASSWORD]
         helper.credentials['nexus-ci'] = [username: 'ci-bot', password: INDEX_PASSWORD]
         helper.addShMock { String script ->
-            if (script.startsWith('set -eu')) {
+            if (script.startsWith('set +x\nset -eu')) {
                 return [stdout: '', exitValue: 0]
             }
             if (script.contains('/bin/mlcd" --version')) {
                 return [stdout: installedVersion + '\n', exitValue: 0]
             }
-            if (script.startsWith('mlcd ')) {
-                return fakeCli(script)
+            String command = script - ~/^set \+x\n/
+            if (command.startsWith('mlcd ')) {
+                return fakeCli(command)
             }
             return null
         }
@@ -142,6 +143,12 @@ abstract class MlcdStepTestBase extends BasePipelineTest {
             secrets.each { String s -> assert !text.contains(s): "secret in ${c.methodName} call" }
         }
         helper.log.each { String line -> secrets.each { String s -> assert !line.contains(s) } }
+        // Jenkins runs sh with -x: every script with a secret in its environment starts with set +x
+        helper.calls('sh').each { MethodCall c ->
+            if (secrets.any { String s -> c.env.values().contains(s) }) {
+                assert helper.shScript(c).startsWith('set +x'): "sh with a secret bound runs traced: ${helper.shScript(c)}"
+            }
+        }
         String desc = currentBuild.description ?: ''
         secrets.each { String s -> assert !desc.contains(s) }
     }

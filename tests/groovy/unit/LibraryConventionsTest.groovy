@@ -46,8 +46,37 @@ class LibraryConventionsTest extends BasePipelineTest {
             assert !(text =~ /(?i)<\/?(p|b|i|a|br|ul|ol|li|code|pre|strong|em|div|span|tt|h[1-6])[\s>\/]/):
                 "vars/${step}.txt has HTML; Jenkins shows it as plain text"
             keysOf(step).each { String key ->
-                assert text =~ /(?m)^\s+${key}\s/: "vars/${step}.txt does not document '${key}'"
+                assert text =~ /(?m)^\s+${key}:\s/: "vars/${step}.txt does not document '${key}'"
             }
+        }
+    }
+
+    /**
+     * pipeline-groovy-lib UserDefinedGlobalVariable.java renders vars/NAME.txt through the configured
+     * markup formatter: under Safe HTML a `<word>` is dropped as an unknown tag and line breaks collapse
+     * into spaces; under the plain-text formatter it shows as written. So: no angle-bracket placeholder,
+     * and every argument entry ends with a full stop, so entries stay apart when the lines run together.
+     */
+    @Test
+    void helpReadsTheSameUnderSafeHtmlAndAsPlainText() {
+        stepNames().each { String step ->
+            String text = new File(helper.libraryRoot, "vars/${step}.txt").text
+            assert !(text =~ /<[A-Za-z\/!]/): "vars/${step}.txt has a '<word>' that Safe HTML would drop"
+            List<String> entries = []
+            boolean inArgs = false
+            text.readLines().each { String line ->
+                if (line.startsWith('Arguments')) {
+                    inArgs = true
+                } else if (!line.trim()) {
+                    inArgs = false
+                } else if (inArgs && line =~ /^    \w+: /) {
+                    entries << line.trim()
+                } else if (inArgs) {
+                    entries[-1] = "${entries[-1]} ${line.trim()}".toString()
+                }
+            }
+            assert entries: "vars/${step}.txt has no argument list"
+            entries.each { String e -> assert e.endsWith('.'): "vars/${step}.txt: '${e}' runs into the next entry" }
         }
     }
 
