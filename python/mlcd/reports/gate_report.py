@@ -31,7 +31,7 @@ def write_html(
     meta: dict[str, str],
     charts: Sequence[Chart] = (),
 ) -> Path:
-    """Write the HTML report of ``cases`` (stylesheet next to it, no inline style or script); return its path."""
+    """Write the HTML report of ``cases`` (``mlcd.css`` next to it, nothing inline); return its path."""
     page = Page(path, title)
     passed = sum(1 for c in cases if c.passed)
     release_page = page.root / "reports" / "index.html"

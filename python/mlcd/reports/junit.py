@@ -78,43 +78,44 @@ def write_junit(
     for key, value in properties.items():
         etree.SubElement(props, "property", name=_clean(str(key)), value=_clean(str(value)))
     for case in cases:
-        tc = etree.SubElement(
-            suite,
-            "testcase",
-            classname=_clean(classname),
-            name=_clean(case.scenario_id),
-            time=f"{case.duration_s:.3f}",
-        )
-        details = "\n".join(_summary_lines(case))
-        if not case.passed:
-            tag = "error" if case.outcome in ("ABORTED", "TIMEOUT") else "failure"
-            message = case.error_message or f"scenario ended {case.outcome}"
-            if case.failing_step:
-                message = f"step {case.failing_step}: {message}"
-            el = etree.SubElement(
-                tc, tag, message=_clean(message), type=_clean(case.error_type or case.outcome)
-            )
-            el.text = _clean(details)
-            retry_tag = "rerunFailure" if case.outcome not in ("ABORTED", "TIMEOUT") else "rerunError"
-        else:
-            retry_tag = "flakyFailure" if case.outcome not in ("ABORTED", "TIMEOUT") else "flakyError"
-        # earlier failed attempts of a retried scenario
-        for att in case.attempts[:-1] if len(case.attempts) > 1 else []:
-            if att.outcome in ("SUCCESS",):
-                continue
-            tag = retry_tag
-            if case.passed:
-                tag = "flakyError" if att.outcome in ("ABORTED", "TIMEOUT") else "flakyFailure"
-            el = etree.SubElement(
-                tc, tag, message=_clean(att.error_message or f"attempt ended {att.outcome}"), type=att.outcome
-            )
-            el.text = _clean(f"run id: {att.run_id or '-'}; failing step: {att.failing_step or '-'}")
-        out = etree.SubElement(tc, "system-out")
-        excerpt = _clean(case.log_excerpt)
-        out.text = _clean(details) + ("\n--- log excerpt ---\n" + excerpt if excerpt else "")
+        _testcase(suite, classname, case)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_bytes(etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True))
     os.replace(tmp, path)
     return path
+
+
+def _testcase(suite: etree._Element, classname: str, case: CaseResult) -> None:
+    """One ``testcase``: its failure or error, the earlier attempts of a retry, its ``system-out``."""
+    tc = etree.SubElement(
+        suite, "testcase", classname=_clean(classname), name=_clean(case.scenario_id),
+        time=f"{case.duration_s:.3f}",
+    )  # fmt: skip
+    details = "\n".join(_summary_lines(case))
+    stopped = case.outcome in ("ABORTED", "TIMEOUT")
+    if not case.passed:
+        message = case.error_message or f"scenario ended {case.outcome}"
+        if case.failing_step:
+            message = f"step {case.failing_step}: {message}"
+        el = etree.SubElement(
+            tc, "error" if stopped else "failure", message=_clean(message),
+            type=_clean(case.error_type or case.outcome),
+        )  # fmt: skip
+        el.text = _clean(details)
+    # earlier failed attempts of a retried scenario
+    for att in case.attempts[:-1]:
+        if att.outcome == "SUCCESS":
+            continue
+        if case.passed:
+            tag = "flakyError" if att.outcome in ("ABORTED", "TIMEOUT") else "flakyFailure"
+        else:
+            tag = "rerunError" if stopped else "rerunFailure"
+        el = etree.SubElement(
+            tc, tag, message=_clean(att.error_message or f"attempt ended {att.outcome}"), type=att.outcome
+        )
+        el.text = _clean(f"run id: {att.run_id or '-'}; failing step: {att.failing_step or '-'}")
+    out = etree.SubElement(tc, "system-out")
+    excerpt = _clean(case.log_excerpt)
+    out.text = _clean(details) + ("\n--- log excerpt ---\n" + excerpt if excerpt else "")

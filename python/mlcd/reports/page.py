@@ -26,6 +26,7 @@ CHART_SUFFIXES = (".svg", ".png")
 # absolute paths, and relative ones with a slash; never the path part of a URL (after ``:``, ``/`` or a word)
 _ABSOLUTE = re.compile(r"(?<![\w:/.~@%-])/[^\s'\"<>()\[\]{},;|]+")
 _RELATIVE = re.compile(r"(?<![\w:/.~@%-])[\w.~-]+(?:/[\w.~@+-]+)+/?")
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _TONES = {
     "ok": ("SUCCESS", "SUCCEEDED", "DEPLOYED", "APPROVED", "pass"),
     "warn": ("WARNING", "NOOP", "SKIPPED"),
@@ -109,7 +110,8 @@ class Page:
 
     def text(self, value: object) -> str:
         """``value`` as HTML text: redacted, paths relative to the page, escaped."""
-        return html.escape(relative_to_page(redact("" if value is None else str(value)), self.path, self.root))
+        shown = relative_to_page(redact("" if value is None else str(value)), self.path, self.root)
+        return html.escape(_CONTROL.sub("", shown))
 
     def href(self, target: Path | str) -> str:
         """The URL of a local file relative to this page (percent-encoded, ``/`` separators)."""

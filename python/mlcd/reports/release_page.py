@@ -191,7 +191,8 @@ def _stages_section(page: Page, view: RunView) -> None:
     if not view.stages:
         page.add('<p class="note">No stage has run yet.</p>')
         return
-    groups: list[tuple[str | None, str]] = [(None, "Release")] + [(env, f"Environment {env}") for env in view.envs]
+    groups: list[tuple[str | None, str]] = [(None, "Release")]
+    groups += [(env, f"Environment {env}") for env in view.envs]
     for env, heading in groups:
         stages = view.env_stages(env)
         if not stages:
@@ -251,8 +252,8 @@ def _gates_section(page: Page, view: RunView) -> None:
             junit = report.with_name(html_name.replace("report.html", "tests.xml").replace(".html", ".xml"))
             if junit.is_file():
                 links += f"<br>{page.link(junit, junit.name)}"
-            cells = [td(page.text(env)), td(page.text(label)),
-                     td("pass" if passed else "FAIL", "outcome"), td(page.text(summary)), td(links)]  # fmt: skip
+            result = td("pass" if passed else "FAIL", "outcome")
+            cells = [td(page.text(env)), td(page.text(label)), result, td(page.text(summary)), td(links)]
             rows.append(("tone-ok" if passed else "tone-bad", cells))
     page.add("<h2>Tests and smoke checks</h2>")
     if not rows:
@@ -276,27 +277,33 @@ def _gate_summary(view: RunView, env: str, stage: dict[str, Any] | None) -> tupl
     return names or "no scenario ran", bool(runs) and all(r.get("outcome") == "SUCCESS" for r in runs)
 
 
+def _verification(view: RunView, index: int) -> tuple[bool, str]:
+    """Whether the rollback at ``view.audit[index]`` was verified (its target read back as active)."""
+    rec = view.audit[index]
+    env, target = rec.get("environment"), rec.get("bundleId")
+    later = view.audit[index + 1 :]
+    verify = next((r for r in later if r.get("operation") == "verify" and r.get("environment") == env), None)
+    active = ((verify or {}).get("detail") or {}).get("activeBundleId")
+    if verify is not None and verify.get("outcome") == "SUCCESS" and active == target:
+        return True, f"verified: {target} active"
+    return False, f"NOT verified (active: {active or 'unknown'})"
+
+
 def _rollbacks_section(page: Page, view: RunView) -> None:
     rows = []
     for i, rec in enumerate(view.audit):
         if rec.get("operation") != "rollback":
             continue
-        env = rec.get("environment")
-        target = rec.get("bundleId")
-        verify = next(
-            (r for r in view.audit[i + 1 :] if r.get("operation") == "verify" and r.get("environment") == env),
-            None,
-        )
-        active = (verify or {}).get("detail", {}).get("activeBundleId")
-        verified = verify is not None and verify.get("outcome") == "SUCCESS" and active == target
-        check = f"verified: {target} active" if verified else f"NOT verified (active: {active or 'unknown'})"
+        env = str(rec.get("environment"))
+        verified, check = _verification(view, i)
         detail = rec.get("detail") or {}
-        after = view.out_dir / "reports" / str(env) / "smoke-after-rollback.html"
+        after = view.out_dir / "reports" / env / "smoke-after-rollback.html"
         smoke = page.link(after, "smoke check after rollback") if after.is_file() else "no smoke re-run"
-        good = rec.get("outcome") == "SUCCESS" and verified
-        cells = [td(page.text(env)), td(page.text(detail.get("from") or "?")), td(page.text(target)),
+        cells = [td(page.text(env)), td(page.text(detail.get("from") or "?")),
+                 td(page.text(rec.get("bundleId"))),
                  td(page.text(detail.get("reason"))), td(page.text(rec.get("outcome")), "outcome"),
                  td(page.text(check)), td(smoke)]  # fmt: skip
+        good = rec.get("outcome") == "SUCCESS" and verified
         rows.append(("tone-ok" if good else "tone-bad", cells))
     page.add("<h2>Rollbacks</h2>")
     if not rows:
@@ -333,7 +340,7 @@ def _audit_section(page: Page, view: RunView) -> None:
         page.add('<p class="note">No audit record for this run yet.</p>')
         return
     page.add(
-        f'<p class="note">From {page.link(audit_file, "audit.jsonl")}, the append-only trail of every action.</p>',
+        f'<p class="note">From {page.link(audit_file, "audit.jsonl")}, the append-only trail of actions.</p>',
         f"<details open><summary>{len(view.audit)} record(s) of this run</summary>",
     )
     rows = []

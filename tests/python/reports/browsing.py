@@ -39,7 +39,8 @@ STYLE_PROPERTIES = (
 )  # fmt: skip
 KEY_SELECTORS = (
     "body", "h1", "h2", "p.verdict", "table", "th", "td", "tr.tone-bad td", "tr.tone-bad td:first-child",
-    "tr.tone-ok td", "td.outcome", "dl.meta", "dl.meta dt", "details > summary", "a", "pre", "figure.chart img",
+    "tr.tone-ok td", "td.outcome", "dl.meta", "dl.meta dt", "details > summary", "a", "pre",
+    "figure.chart img",
 )  # fmt: skip
 
 COMPUTED_STYLES_JS = """([selectors, props]) => {
