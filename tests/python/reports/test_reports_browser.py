@@ -1,15 +1,19 @@
 """The HTML reports as a CI admin sees them: in Chromium, served with Jenkins' Content-Security-Policy.
 
-Two releases really run with `mlcd run` on the stand-in nodes: a good one (test and
-prod, prod approved) and a failed one (its tests fail on test, which is rolled back
-and smoke-checked). Every HTML file they leave is loaded from a local server that
-sends Jenkins' header. The browser is Debian's chromium driven by Playwright; when
-it cannot start, these tests fail with the reason.
+The demo (scripts/demo.py) really runs its three releases with `mlcd run` on the
+stand-in nodes: a good one (test and an approved prod), one whose tests fail on
+test (rolled back there, smoke re-run) and one whose smoke check fails on prod
+(rolled back there, verified). Every HTML file they leave is loaded from a local
+server that sends Jenkins' header. The browser is Debian's chromium driven by
+Playwright; when it cannot start, these tests fail with the reason.
 """
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
+import subprocess
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -21,12 +25,13 @@ from lxml import html as lxml_html
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from helpers.pipeline_env import start_pipeline_env
 from mlcd.reports import CaseResult, Chart, write_html
 from reports.browsing import (
+    ARTIFACTS,
     CHROMIUM,
     CSP_WITHOUT_SANDBOX,
     JENKINS_CSP,
+    REPO,
     PageLoad,
     ReportServer,
     launch_chromium,
@@ -41,34 +46,36 @@ CHART_SVG = (
 
 @dataclass
 class Releases:
-    """Where the two releases left their out dirs, and the folder served to the browser."""
+    """Where the demo's releases left their out dirs, and the folder served to the browser."""
 
     root: Path
     good: Path
-    failed: Path
+    failed: Path  # tests fail on test
+    broke_prod: Path  # smoke fails on prod
     chart_page: Path
     machine_paths: list[str]
 
     def pages(self) -> list[Path]:
         """Every HTML file the releases (and the chart example) wrote."""
-        return sorted(p for p in self.root.rglob("*.html") if "/design/" not in p.as_posix())
+        return sorted(p for p in self.root.rglob("*.html") if "/nodes/" not in p.as_posix())
 
 
 @pytest.fixture(scope="module")
 def releases(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Releases]:
-    """Release 1 (good) and release 2 (tests fail on test: rolled back), each in its own out dir."""
+    """The demo's three releases, each in its own out dir, plus a gate report with a chart."""
     root = tmp_path_factory.mktemp("browser")
+    shutil.rmtree(ARTIFACTS, ignore_errors=True)  # screenshots of this session only
     serve = root / "served"
-    good, failed = serve / "good", serve / "failed"
-    prod_approval = {"prod": {"approval": True}}
-    with start_pipeline_env(root / "pipe", envs=("test", "prod"), env_options=prod_approval) as pipe:
-        pipe.env["MLCD_LOCK_DIR"] = str(root / "locks")
-        common = ("--approve", "prod", "--approver", "release-manager")
-        done = pipe.mlcd("run", "--out-dir", str(good), "--bundle-id", "SAMPLE_r1", *common)
-        assert done.returncode == 0, done.stderr
-        pipe.set_design_variables(fail_test=True)
-        done = pipe.mlcd("run", "--out-dir", str(failed), "--bundle-id", "SAMPLE_r2", *common)
-        assert done.returncode == 3, done.stderr
+    demo_out = serve / "demo-out"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DSS_", "MLCD_", "BUILD_"))}
+    done = subprocess.run(
+        [sys.executable, str(REPO / "scripts" / "demo.py"), "--out-dir", str(demo_out)],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=240, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
+    for n in (1, 2, 3):
+        page = demo_out / f"release-{n}" / "reports" / "index.html"
+        assert f"page   {page.relative_to(REPO) if page.is_relative_to(REPO) else page}" in done.stdout
     # a gate report with a chart image next to it (as later reports will draw them)
     chart_dir = serve / "chart" / "reports" / "test"
     chart_dir.mkdir(parents=True)
@@ -78,7 +85,10 @@ def releases(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Releases]:
         chart_dir / "report.html", "chart example", [case], {"project": "SAMPLE"},
         charts=[Chart(chart_dir / "durations.svg", "test durations per scenario", "durations")],
     )  # fmt: skip
-    yield Releases(serve, good, failed, chart_page, [str(root), str(Path.cwd()), str(Path.home())])
+    yield Releases(
+        serve, demo_out / "release-1", demo_out / "release-2", demo_out / "release-3", chart_page,
+        [str(root), str(REPO), str(Path.home())],
+    )  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -121,9 +131,10 @@ def _name(releases: Releases, page: Path) -> str:
 def test_every_report_is_written_for_jenkins_csp_and_names_no_machine_path(releases: Releases) -> None:
     pages = releases.pages()
     names = {p.relative_to(releases.root).as_posix() for p in pages}
-    assert {"good/reports/index.html", "good/reports/test/report.html", "good/reports/prod/smoke.html",
-            "failed/reports/index.html", "failed/reports/test/report.html",
-            "failed/reports/test/smoke-after-rollback.html"} <= names  # fmt: skip
+    assert {f"demo-out/release-{n}/reports/index.html" for n in (1, 2, 3)} <= names
+    assert {"demo-out/release-1/reports/prod/smoke.html", "demo-out/release-2/reports/test/report.html",
+            "demo-out/release-2/reports/test/smoke-after-rollback.html",
+            "demo-out/release-3/reports/prod/smoke-after-rollback.html"} <= names  # fmt: skip
     for page in pages:
         text = page.read_text(encoding="utf-8")
         doc = lxml_html.fromstring(text)
@@ -138,9 +149,6 @@ def test_every_report_is_written_for_jenkins_csp_and_names_no_machine_path(relea
             assert machine_path not in text, f"{where} names {machine_path}"
         assert (page.parent / "mlcd.css").is_file()
         assert doc.xpath("//link[@rel='stylesheet']/@href") == ["mlcd.css"]
-    # the fix line of the failed gate names its report relative to the page
-    index = (releases.failed / "reports" / "index.html").read_text(encoding="utf-8")
-    assert "open test/report.html for the failing step" in index
 
 
 def test_pages_look_the_same_under_jenkins_csp_as_without_it(
@@ -184,26 +192,31 @@ def test_failed_rows_are_visibly_marked(
 ) -> None:
     report = PageLoad(browser, servers["jenkins"].url(releases.failed / "reports" / "test" / "report.html"))
     index = PageLoad(browser, servers["jenkins"].url(releases.failed / "reports" / "index.html"))
+    smoke = PageLoad(browser, servers["jenkins"].url(releases.broke_prod / "reports" / "prod" / "smoke.html"))
+    prod_index = PageLoad(browser, servers["jenkins"].url(releases.broke_prod / "reports" / "index.html"))
     try:
-        failed = _row_style(report, "TEST_FAIL_ON_VAR")
-        passed = _row_style(report, "TEST_PASS")
+        failed = _row_style(report, "TEST_MODEL_PERFORMANCE")
+        passed = _row_style(report, "TEST_DATA_QUALITY")
         assert failed["cls"] == "tone-bad" and passed["cls"] == "tone-ok"
         assert failed["background"] == "rgb(255, 235, 233)" != passed["background"]
         assert failed["edge"] == "5px" and failed["edgeColor"] == "rgb(207, 34, 46)"
         assert passed["edge"] == "1px"
-        # on the release page: the failed test stage, and the verified rollback
-        stage = _row_style(index, "tests failed on test")
-        assert stage["cls"] == "tone-bad" and stage["background"] == "rgb(255, 235, 233)"
-        rollback = _row_style(index, "verified: SAMPLE_r1 active")
-        assert rollback["cls"] == "tone-ok"
-        verdict = index.page.evaluate(
-            "() => getComputedStyle(document.querySelector('p.verdict')).backgroundColor"
-        )
-        assert verdict == "rgb(255, 235, 233)"
-        assert "ROLLED_BACK" in index.page.inner_text("p.verdict")
+        assert _row_style(smoke, "TEST_SMOKE")["background"] == "rgb(255, 235, 233)"
+        # on the release pages: the failed stage, the verdict, and the verified rollback
+        for page, env in ((index, "test"), (prod_index, "prod")):
+            stage = _row_style(page, f"failed on {env}")
+            assert stage["cls"] == "tone-bad" and stage["background"] == "rgb(255, 235, 233)"
+            assert _row_style(page, "verified: CHURN_r1 active")["cls"] == "tone-ok"
+            verdict = page.page.evaluate(
+                "() => getComputedStyle(document.querySelector('p.verdict')).backgroundColor"
+            )
+            assert verdict == "rgb(255, 235, 233)"
+            assert "ROLLED_BACK" in page.page.inner_text("p.verdict")
+        # the fix line names the report relative to the page
+        assert "open test/report.html for the failing step" in index.page.inner_text("p.summary")
     finally:
-        report.close()
-        index.close()
+        for load in (report, index, smoke, prod_index):
+            load.close()
 
 
 def test_every_link_and_image_resolves(
