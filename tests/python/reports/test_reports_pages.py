@@ -130,3 +130,17 @@ def test_every_command_writes_the_page_and_a_page_failure_changes_nothing(tmp_pa
     assert blocked.returncode == ok.returncode != 0
     assert blocked.stderr == ok.stderr and len(ok.stderr.splitlines()) == 1
     assert (tmp_path / "blocked" / "validate.json").is_file()
+
+
+def test_the_release_page_masks_secrets_even_if_a_file_holds_one(tmp_path: Path) -> None:
+    from mlcd.redact import register_secret
+
+    secret = "page-secret-4242424242"
+    register_secret(secret)
+    out = tmp_path / ".mlcd"
+    _write(out / "run.json", {"bundleId": "B1", "project": "P", "releaseNotes": f"token {secret}"})
+    _write(out / "validate.json", {"stage": "validate", "environment": None, "outcome": "FAILED",
+                                   "bundleId": None, "message": f"bad key {secret}"})  # fmt: skip
+    (out / "audit.jsonl").write_text(_audit("bundle", "B1", key=secret) + "\n")
+    text = write_release_page(out).read_text()
+    assert secret not in text and "bad key ***" in text
