@@ -298,6 +298,7 @@ class Demo:
             if not out_dir.is_dir():
                 continue
             print(f"    release {release.number}: {_rel(out_dir)}/")
+            print(f"      page   {_rel(out_dir / 'reports' / 'index.html'):<46} the release page (open it first)")
             for path in sorted(out_dir.glob("reports/**/*.xml")):
                 print(f"      JUnit  {_rel(path):<46} {_junit_digest(path)}")
             for path in sorted(out_dir.glob("reports/**/*.html")):

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the tests need (Groovy 2.4.21 + JUnit 4 for the Jenkins steps,
-# nginx as a PUT-capable artifact repository, Java 17, Node/npm for npm-groovy-lint).
+# nginx as a PUT-capable artifact repository, Java 17, Node/npm for npm-groovy-lint, headless
+# Chromium for the report tests in a real browser).
 # Does nothing when they are already there; needs root (as on the project's machines).
 set -euo pipefail
 need=()
@@ -13,6 +14,7 @@ command -v javac >/dev/null 2>&1 || [ -x /usr/lib/jvm/java-17-openjdk-amd64/bin/
 command -v npm >/dev/null 2>&1 || need+=(npm)
 command -v git >/dev/null 2>&1 || need+=(git)
 command -v curl >/dev/null 2>&1 || need+=(curl)
+[ -x /usr/bin/chromium ] || need+=(chromium)
 if [ ${#need[@]} -gt 0 ]; then
   echo "system-deps: installing ${need[*]}"
   SUDO=""

@@ -113,6 +113,9 @@ def execute(command: str, module: ModuleType, args: argparse.Namespace | Options
         print(f"mlcd {command}: error: {result.message}", file=sys.stderr, flush=True)
     if writable:  # else the one error line already says so
         write_stage_file(ctx, result)
+        from mlcd.reports.release_page import refresh_release_page  # never raises: the page is a view
+
+        refresh_release_page(ctx.out_dir)
     if result.exit_code == 0:
         ctx.progress(f"{result.outcome}: {result.message}")
     return result.exit_code

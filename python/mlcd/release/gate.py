@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from mlcd.reports import shown_path
 from mlcd.errors import ConfigError, InputError, MlcdError, NodeError
 from mlcd.release.decisions import Failed
 from mlcd.release.failure import Settled, settle
@@ -145,7 +146,7 @@ def _verdict(
                 str(active), f"bundle {active} deployed to {env.name}; {label} passed: {summary}"
             )
         return GateRun(kind, True, summary, reports, details)
-    hint = f"open {reports[1]} for the failing step and log" + (
+    hint = f"open {shown_path(reports[1])} for the failing step and log" + (
         " (or the Jenkins test view)" if kind == "tests" else ", fix the bundle, deploy again"
     )
     settled = settle(

@@ -9,6 +9,7 @@ from lxml import etree
 
 from mlcd.redact import register_secret
 from mlcd.reports import Attempt, CaseResult, write_html, write_junit
+from mlcd.reports.page import stylesheet_text
 
 
 def cases() -> list[CaseResult]:
@@ -84,12 +85,18 @@ def test_junit_redacts_secrets(tmp_path: Path) -> None:
     assert "api-key-999888777" not in text
 
 
-def test_html_is_self_contained_and_escaped(tmp_path: Path) -> None:
+def test_html_links_only_its_stylesheet_and_escapes(tmp_path: Path) -> None:
     path = write_html(tmp_path / "report.html", "SAMPLE on test", cases(), {"bundle": "B1", "node": "x"})
     text = path.read_text()
-    assert "<script" not in text.lower()
-    assert not re.search(r"(src|href)\s*=", text, re.IGNORECASE)
-    assert "url(" not in text and "@import" not in text and "http" not in text
+    assert "<script" not in text.lower() and "<style" not in text.lower() and "style=" not in text
+    assert re.findall(r"(?:src|href)\s*=\s*\"([^\"]*)\"", text) == ["mlcd.css"]
+    assert (tmp_path / "mlcd.css").read_text() == stylesheet_text()
+    assert "url(" not in stylesheet_text() and "@import" not in stylesheet_text()
+    assert "http" not in text and "data:" not in text
     assert "quality below threshold &lt;0.7&gt;" in text
-    assert "3 of 5 passed" in text
+    assert "3 of 5 passed, 2 failed" in text
     assert "run-6" in text and "TIMEOUT" in text
+    rows = re.findall(r'<tr class="([^"]+)"><td>([A-Z_]+)</td>', text)
+    assert rows == [("tone-ok", "TEST_PASS"), ("tone-bad", "TEST_FAIL"), ("tone-ok", "TEST_FLAKY"),
+                    ("tone-warn", "TEST_WARN"), ("tone-bad", "TEST_SLOW")]  # fmt: skip
+    assert "<details><summary>log</summary><pre>line1\nboom  here</pre></details>" in text
