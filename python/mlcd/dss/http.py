@@ -26,7 +26,7 @@ from urllib3.exceptions import InsecureRequestWarning
 from mlcd.dss.errors import DSSError, DSSUnreachable, error_class_for_status
 from mlcd.errors import ConfigError
 from mlcd.redact import clip, redact, register_secret
-from mlcd.transport.bodies import BodyError, read_capped
+from mlcd.transport.bodies import BodyError, DeadlineExceeded, read_capped
 from mlcd.transport.limits import Limits
 from mlcd.transport.retry import (
     TRANSIENT_STATUSES,
@@ -274,6 +274,8 @@ class DSSSession:
         """Read the body now, within the JSON size cap and the deadline (the response keeps it)."""
         try:
             body = read_capped(resp, self.limits.max_json_bytes, deadline)
+        except DeadlineExceeded:
+            raise self._deadline_error(operation) from None
         except BodyError as exc:
             raise DSSUnreachable(
                 None, None, None, f"refused the answer: {exc.message}", self.name, operation,

@@ -71,15 +71,28 @@ def _content_length(resp: requests.Response) -> int | None:
 
 
 def _deadline_error(deadline: Deadline) -> DeadlineExceeded:
-    return DeadlineExceeded(f"the answer was not complete within the {deadline.seconds:.0f} s deadline")
+    return DeadlineExceeded(f"no complete answer within the {deadline.seconds:.0f} s deadline")
+
+
+def _refuse_encoding(resp: requests.Response) -> None:
+    encoding = (resp.headers.get("Content-Encoding") or "identity").strip().lower()
+    if encoding != "identity":
+        raise UnwantedEncoding(
+            f"the answer came compressed (Content-Encoding {encoding[:20]}) although identity was asked"
+        )
 
 
 def read_capped(resp: requests.Response, limit: int, deadline: Deadline | None = None) -> bytes:
-    """The whole (decoded) body of ``resp``, refusing more than ``limit`` bytes; closes ``resp``."""
+    """The whole body of ``resp``, refusing more than ``limit`` bytes or any compression; closes ``resp``.
+
+    Compressed answers are refused before a byte is read: mlcd asks for
+    ``identity``, and inflating what a server chose to compress is how a small
+    answer becomes gigabytes in memory.
+    """
     try:
+        _refuse_encoding(resp)
         announced = _content_length(resp)
-        encoded = (resp.headers.get("Content-Encoding") or "identity").lower() != "identity"
-        if announced is not None and announced > limit and not encoded:
+        if announced is not None and announced > limit:
             raise TooLarge(f"the answer announces {_mib(announced)}, more than the {_mib(limit)} allowed")
         parts: list[bytes] = []
         size = 0
@@ -133,11 +146,7 @@ def receive_to_file(
     digest = hashlib.sha256()
     done = 0
     try:
-        encoding = (resp.headers.get("Content-Encoding") or "identity").lower()
-        if encoding != "identity":
-            raise UnwantedEncoding(
-                f"the download came with Content-Encoding {encoding[:20]}; identity was asked"
-            )
+        _refuse_encoding(resp)
         announced = _content_length(resp)
         cap = _cap(expected, announced, limits.max_download_bytes)
         if deadline is not None:
