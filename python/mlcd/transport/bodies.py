@@ -12,6 +12,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import requests
 
@@ -121,6 +122,36 @@ def _cap(expected: int | None, announced: int | None, fallback: int) -> int:
     return announced if announced is not None else fallback
 
 
+def _copy(
+    resp: requests.Response,
+    out: BinaryIO,
+    cap: int,
+    total: int | None,
+    deadline: Deadline | None,
+    progress: Progress | None,
+) -> tuple[int, str]:
+    """Copy the body to ``out`` in blocks, hashing; the first byte over ``cap`` aborts."""
+    digest = hashlib.sha256()
+    done = 0
+    try:
+        for block in resp.iter_content(chunk_size=BLOCK):
+            if done + len(block) > cap:
+                raise TooLarge(f"the download goes past the {cap} bytes expected")
+            out.write(block)
+            digest.update(block)
+            done += len(block)
+            if progress is not None:
+                progress(done, total)
+    except requests.RequestException:
+        if deadline is not None and deadline.expired:
+            raise _deadline_error(deadline) from None
+        of = f" of {total}" if total is not None else ""
+        raise CutOff(f"the download was cut off after {done} bytes{of}") from None
+    if deadline is not None and deadline.expired:
+        raise _deadline_error(deadline)
+    return done, digest.hexdigest()
+
+
 def receive_to_file(
     resp: requests.Response,
     dest: Path | None,
@@ -139,35 +170,18 @@ def receive_to_file(
     :class:`CutOff`. Once the size is known, ``deadline`` becomes
     ``limits.download_deadline_s(size)``.
     """
-    part: Path | None = None
-    if dest is not None:
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        part = dest.with_name(dest.name + ".part")
-    digest = hashlib.sha256()
-    done = 0
+    part = None if dest is None else dest.with_name(dest.name + ".part")
     try:
         _refuse_encoding(resp)
         announced = _content_length(resp)
         cap = _cap(expected, announced, limits.max_download_bytes)
         if deadline is not None:
             deadline.extend(limits.download_deadline_s(cap))
+        if part is not None:
+            part.parent.mkdir(parents=True, exist_ok=True)
         with open(part or os.devnull, "wb", buffering=0) as out:
-            try:
-                for block in resp.iter_content(chunk_size=BLOCK):
-                    if done + len(block) > cap:
-                        raise TooLarge(f"the download goes past the {cap} bytes expected")
-                    out.write(block)
-                    digest.update(block)
-                    done += len(block)
-                    if progress is not None:
-                        progress(done, announced if announced is not None else expected)
-            except requests.RequestException:
-                if deadline is not None and deadline.expired:
-                    raise _deadline_error(deadline) from None
-                of = f" of {announced}" if announced is not None else ""
-                raise CutOff(f"the download was cut off after {done} bytes{of}") from None
-        if deadline is not None and deadline.expired:
-            raise _deadline_error(deadline)
+            total = announced if announced is not None else expected
+            done, sha256 = _copy(resp, out, cap, total, deadline, progress)
         if announced is not None and done != announced:
             raise CutOff(f"the download was cut off: got {done} bytes of {announced}")
         if part is not None and dest is not None:
@@ -180,4 +194,4 @@ def receive_to_file(
         resp.close()
         if deadline is not None:
             deadline.close()
-    return Received(path=dest or Path(os.devnull), size=done, sha256=digest.hexdigest())
+    return Received(path=dest or Path(os.devnull), size=done, sha256=sha256)
