@@ -87,6 +87,18 @@ def test_drip_fed_answer_ends_at_the_wall_clock_deadline(tmp_path: Path, where: 
     record_result("security_network", case=f"drip-{where}", passed=True)
 
 
+def test_drip_fed_repository_ends_at_the_wall_clock_deadline(tmp_path: Path) -> None:
+    with hostile(_drip_body) as server:
+        write_config(tmp_path, server.url, repo=server.url + "/repo")
+        run = run_mlcd(tmp_path, "fetch", "--bundle-id", "B1", keys=KEYS,
+                       env={"MLCD_REQUEST_DEADLINE_S": "3"}, timeout=40)  # fmt: skip
+    line = one_line_error(run.stderr)
+    assert run.code == 6, run
+    assert "no complete answer within the 3 s deadline" in line, line
+    assert run.seconds < 20, f"took {run.seconds:.1f} s"
+    record_result("security_network", case="drip-repository", passed=True)
+
+
 def test_endless_download_stops_at_the_size_in_the_metadata(tmp_path: Path) -> None:
     """The repository says 1000 bytes, then streams without end: the first byte over aborts."""
     sent = [0]
