@@ -26,6 +26,9 @@ _ENV = {
 }
 
 
+_UNITS = {"_s": "seconds", "te": "bytes per second"}
+
+
 @dataclass(frozen=True)
 class Limits:
     """Bounds on what a server may send.
@@ -66,7 +69,7 @@ class Limits:
             if value < minimum:
                 raise ConfigError(
                     f"environment variable {var}={raw!r} is not a number >= {minimum}",
-                    f"set {var} to a number of {'seconds' if field.endswith('_s') else 'bytes'} or unset it",
+                    f"set {var} to a number of {_UNITS.get(field[-2:], 'bytes')} or unset it",
                 )
             values[field] = value
         return cls(**values)  # type: ignore[arg-type]

@@ -20,6 +20,7 @@ from reltools import one_line_error, record_result
 
 from mlcd.bounded_zip import ArchiveTooLarge, open_bounded_zip
 from mlcd.dss.transfer import bundle_manifest
+from mlcd.errors import ConfigError
 from mlcd.transport.limits import MIB, Limits
 
 KEYS = {DESIGN_KEY: "design-key-0123456789abcdef", TEST_KEY: "test-key-0123456789abcdef",
@@ -189,3 +190,16 @@ def test_plain_http_is_refused_without_the_opt_in_and_warned_with_it(tmp_path: P
     assert "design.url is a plain http:// URL" in line and "allow_insecure_http: true" in line, line
     assert "DSS node design uses plain http://" in allowed.stdout, allowed.stdout
     record_result("security_network", case="plain-http", passed=True)
+
+
+def test_limits_come_from_the_environment_and_bad_values_are_one_clear_error() -> None:
+    limits = Limits.from_env({"MLCD_MAX_JSON_BYTES": "2048", "MLCD_REQUEST_DEADLINE_S": "2.5"})
+    assert limits.max_json_bytes == 2048 and limits.request_deadline_s == 2.5
+    assert Limits.from_env({}) == Limits()
+    for bad in ("abc", "0", "-5"):
+        with pytest.raises(ConfigError) as info:
+            Limits.from_env({"MLCD_MIN_DOWNLOAD_RATE": bad})
+        assert info.value.exit_code == 2
+        assert info.value.one_line().endswith(
+            "(fix: set MLCD_MIN_DOWNLOAD_RATE to a number of bytes per second or unset it)"
+        )
