@@ -96,9 +96,8 @@ def test_run_record_supplies_bundle_and_sha256_when_not_given(tmp_path: Path) ->
     trail.record("run_scenario", "SUCCESS", node="test", environment="test")
     trail.record("rollback", "SUCCESS", node="test", environment="test", bundle_id="B1")
     trail.record("validate", "SUCCESS", node="design")
-    trail.deployment_outcome(
-        "test", "SUCCEEDED", bundle_id="B2", active_bundle_id="B2", message="ok", duration_ms=1234
-    )
+    trail.deployment_outcome("test", "SUCCEEDED", bundle_id="B2", active_bundle_id="B2", message="ok",
+                             duration_ms=1234)
     scenario, rollback, validate, final = read_audit(tmp_path / "audit.jsonl")
     assert (scenario["bundleId"], scenario["sha256"]) == ("B2", "f00d")
     assert (rollback["bundleId"], rollback["sha256"]) == ("B1", None)  # another bundle: not the run's bytes

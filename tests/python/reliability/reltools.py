@@ -137,8 +137,7 @@ class NodeReader:
         while time.monotonic() < give_up:
             found = self.get(
                 f"projects/{key}/scenarios/{sid}/get-run-for-trigger",
-                triggerId=trigger_id,
-                triggerRunId=trigger_run,
+                triggerId=trigger_id, triggerRunId=trigger_run,
             )
             run = found.get("scenarioRun") if isinstance(found, dict) else None
             if run and run.get("result"):
