@@ -156,6 +156,7 @@ class Demo:
     def write_config(self) -> None:
         """demo-out/mlcd.yaml: the example's mlcd.yaml with the stand-in nodes' URLs."""
         config = yaml.safe_load((EXAMPLE / "mlcd.yaml").read_text(encoding="utf-8"))
+        config["allow_insecure_http"] = True  # the stand-in nodes listen on plain http on loopback
         config["design"]["url"] = self.nodes["design"].url
         for env in config["environments"]:
             env["url"] = self.nodes[env["name"]].url

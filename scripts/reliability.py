@@ -34,6 +34,8 @@ AREAS = {  # test module -> row of the table
     "test_secrets": "4. secrets (canary keys: output, files, argv)",
     "test_tls": "5. TLS (test CA, verify by default)",
     "test_concurrency": "6. concurrency (lock, racer activation)",
+    "test_security_network": "security: hostile node/repository (size, compression, deadline, zip, http://)",
+    "test_security_redaction": "security: keys echoed in error bodies (every cut offset, every encoding)",
 }
 
 

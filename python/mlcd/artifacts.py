@@ -14,34 +14,27 @@ Credentials come only from the environment variables the configuration names
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
-import os
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 import requests
-from tenacity import (
-    Retrying,
-    retry_if_exception,
-    stop_after_attempt,
-    stop_after_delay,
-    wait_exponential,
-    wait_random,
-)
 
 from mlcd.config import ArtifactRepoConfig, read_secret
 from mlcd.errors import ExitCode, InputError, MlcdError
-from mlcd.redact import redact
+from mlcd.redact import clip
+from mlcd.transport import bodies
+from mlcd.transport.bodies import BLOCK, Progress
+from mlcd.transport.limits import Limits
+from mlcd.transport.retry import TRANSIENT_STATUSES, RetryPolicy, call_with_retries
+from mlcd.transport.session import Deadline, make_session, warn_if_insecure
 
-BLOCK = 1024 * 1024
-TRANSIENT_STATUS = {408, 429, 500, 502, 503, 504}
-Progress = Callable[[int, int | None], None]
+T = TypeVar("T")
 
 
 class ArtifactRepoError(MlcdError):
@@ -50,19 +43,15 @@ class ArtifactRepoError(MlcdError):
     exit_code = ExitCode.NODE_UNREACHABLE
     category = "artifact_repository"
 
+    def __init__(self, message: str, hint: str | None = None, *, transient: bool = False) -> None:
+        super().__init__(message, hint)
+        self.transient = transient
+
 
 class IntegrityError(InputError):
     """A stored or downloaded archive does not match its recorded sha256."""
 
     category = "integrity"
-
-
-class _Transient(Exception):
-    """A failure worth retrying (carries the final error to raise if retries run out)."""
-
-    def __init__(self, error: MlcdError) -> None:
-        super().__init__(error.one_line())
-        self.error = error
 
 
 @dataclass(frozen=True)
@@ -137,8 +126,15 @@ class _FileBody:
                 yield block
 
 
+_LIMIT_HINT = "check artifact_repository.url; raise the limit (docs/security.md) if the answer is genuine"
+
+
 class ArtifactRepository:
-    """One artifact repository (``artifact_repository`` in mlcd.yaml) for one DSS project."""
+    """One artifact repository (``artifact_repository`` in mlcd.yaml) for one DSS project.
+
+    Requests go through the shared HTTP layer (:mod:`mlcd.transport`): its session,
+    retry policy (a PUT of the same bytes is idempotent), deadline and bounds.
+    """
 
     def __init__(
         self,
@@ -150,22 +146,25 @@ class ArtifactRepository:
         max_attempts: int = 4,
         max_total_s: float = 120.0,
         initial_wait_s: float = 0.5,
+        limits: Limits | None = None,
     ) -> None:
         self.config = config
         self.project = project
         self.timeout = (connect_timeout, read_timeout)
-        self.max_attempts = max_attempts
-        self.max_total_s = max_total_s
-        self.initial_wait_s = initial_wait_s
-        self.session = requests.Session()
-        self.session.headers["User-Agent"] = "mlcd"
+        self.retry = RetryPolicy(max_attempts=max_attempts, max_total_s=max_total_s, initial_s=initial_wait_s)
+        self.limits = limits or Limits.from_env()
+        self._sizes: dict[str, int] = {}  # bundle id -> size from metadata read or archive written
+        headers: dict[str, str] = {}
+        auth: tuple[str, str] | None = None
         if config.token_env:
             token = read_secret(config.token_env, "token of the artifact repository")
-            self.session.headers["Authorization"] = f"Bearer {token}"
+            headers["Authorization"] = f"Bearer {token}"
         elif config.username_env and config.password_env:
             user = read_secret(config.username_env, "user name of the artifact repository")
             password = read_secret(config.password_env, "password of the artifact repository")
-            self.session.auth = (user, password)
+            auth = (user, password)
+        warn_if_insecure(config.url, "the artifact repository")
+        self.session = make_session(auth=auth, headers=headers)
 
     # -- addresses ------------------------------------------------------------------------------------
     def _base(self, bundle_id: str) -> str:
@@ -179,32 +178,33 @@ class ArtifactRepository:
         """URL of a bundle's metadata file."""
         return f"{self._base(bundle_id)}/{quote(bundle_id, safe='')}.json"
 
-    # -- HTTP with retries ----------------------------------------------------------------------------
-    def _retrying(self, operation: str) -> Retrying:
-        return Retrying(
-            retry=retry_if_exception(lambda e: isinstance(e, _Transient)),
-            stop=stop_after_attempt(self.max_attempts) | stop_after_delay(self.max_total_s),
-            wait=wait_exponential(multiplier=self.initial_wait_s, max=10.0)
-            + wait_random(0, self.initial_wait_s),
-            reraise=True,
+    # -- HTTP -----------------------------------------------------------------------------------------
+    def _with_retries(self, fn: Callable[[], T]) -> T:
+        return call_with_retries(
+            fn, self.retry, transient=lambda e: isinstance(e, ArtifactRepoError) and e.transient
         )
 
-    def _request(self, method: str, url: str, operation: str, **kwargs: Any) -> requests.Response:
-        """One attempt; raises _Transient for retryable failures, an MlcdError for final ones."""
+    def _request(
+        self, method: str, url: str, operation: str, deadline: Deadline, **kwargs: Any
+    ) -> requests.Response:
+        """One attempt (body not read yet); a transient ArtifactRepoError for retryable failures."""
         try:
-            resp = self.session.request(method, url, timeout=self.timeout, **kwargs)
+            with deadline:
+                resp = self.session.request(method, url, timeout=self.timeout, stream=True, **kwargs)
         except requests.exceptions.SSLError:
             raise ArtifactRepoError(
                 f"{operation}: TLS handshake with {self.config.url} failed",
                 "check the repository's certificate (REQUESTS_CA_BUNDLE) and URL",
             ) from None
-        except (requests.ConnectionError, requests.Timeout) as exc:
+        except requests.RequestException as exc:
+            if deadline.expired:
+                late = bodies.DeadlineExceeded(f"no complete answer within {deadline.seconds:.0f} s")
+                raise self._body_error(operation, late) from None
             kind = "timed out" if isinstance(exc, requests.Timeout) else "could not connect"
-            raise _Transient(
-                ArtifactRepoError(
-                    f"{operation}: artifact repository {self.config.url} {kind}",
-                    "check the URL in artifact_repository.url and that the repository is up",
-                )
+            raise ArtifactRepoError(
+                f"{operation}: artifact repository {self.config.url} {kind}",
+                "check the URL in artifact_repository.url and that the repository is up",
+                transient=True,
             ) from None
         if resp.status_code in (401, 403):
             resp.close()
@@ -215,41 +215,52 @@ class ArtifactRepository:
                 f"{operation}: artifact repository refused the credentials (HTTP {resp.status_code})",
                 f"check {names}" if names else "set username_env/password_env or token_env in mlcd.yaml",
             )
-        if resp.status_code in TRANSIENT_STATUS:
+        if resp.status_code in TRANSIENT_STATUSES:
             resp.close()
-            raise _Transient(
-                ArtifactRepoError(
-                    f"{operation}: artifact repository answered HTTP {resp.status_code} {resp.reason}",
-                    "try again later or check the repository's health",
-                )
+            raise ArtifactRepoError(
+                f"{operation}: artifact repository answered HTTP {resp.status_code} "
+                f"{clip(resp.reason or '', 100)}",
+                "try again later or check the repository's health",
+                transient=True,
             )
         return resp
 
-    def _call(self, method: str, url: str, operation: str, **kwargs: Any) -> requests.Response:
-        try:
-            for attempt in self._retrying(operation):
-                with attempt:
-                    return self._request(method, url, operation, **kwargs)
-        except _Transient as exc:
-            raise exc.error from None
-        raise AssertionError("unreachable")
+    def _call(self, method: str, url: str, operation: str, **kwargs: Any) -> tuple[int, bytes]:
+        """A request whose (capped) body is read: (status, body), with retries."""
 
-    def _with_retries(self, operation: str, fn: Callable[[], Any]) -> Any:
-        try:
-            for attempt in self._retrying(operation):
-                with attempt:
-                    return fn()
-        except _Transient as exc:
-            raise exc.error from None
-        raise AssertionError("unreachable")
+        def attempt() -> tuple[int, bytes]:
+            deadline = Deadline(self.limits.request_deadline_s)
+            try:
+                resp = self._request(method, url, operation, deadline, **kwargs)
+                status, reason = resp.status_code, resp.reason
+                body = bodies.read_capped(resp, self.limits.max_json_bytes, deadline)
+            except bodies.BodyError as exc:
+                raise self._body_error(operation, exc) from None
+            except requests.RequestException:
+                raise ArtifactRepoError(
+                    f"{operation}: the answer was cut off", "try again", transient=True
+                ) from None
+            finally:
+                deadline.close()
+            self._check(status, reason, operation)
+            return status, body
+
+        return self._with_retries(attempt)
+
+    def _body_error(self, operation: str, exc: bodies.BodyError) -> ArtifactRepoError:
+        return ArtifactRepoError(
+            f"{operation}: refused the answer of the artifact repository: {exc.message}",
+            _LIMIT_HINT,
+            transient=exc.transient,
+        )
 
     @staticmethod
-    def _check(resp: requests.Response, operation: str, ok: tuple[int, ...] = (200, 201, 204)) -> None:
-        if resp.status_code not in ok:
-            status, reason = resp.status_code, resp.reason
-            resp.close()
+    def _check(
+        status: int, reason: str | None, operation: str, ok: tuple[int, ...] = (200, 201, 204, 404)
+    ) -> None:
+        if status not in ok:
             raise ArtifactRepoError(
-                f"{operation}: artifact repository answered HTTP {status} {redact(reason or '')}",
+                f"{operation}: artifact repository answered HTTP {status} {clip(reason or '', 100)}",
                 "check the repository URL and that it accepts PUT (generic/raw repository)",
             )
 
@@ -257,25 +268,25 @@ class ArtifactRepository:
     def get_metadata(self, bundle_id: str) -> dict[str, Any] | None:
         """The metadata of a published bundle, or None when it is not published."""
         op = f"read metadata of bundle {bundle_id}"
-        resp = self._call("GET", self.metadata_url(bundle_id), op)
-        if resp.status_code == 404:
-            resp.close()
+        status, body = self._call("GET", self.metadata_url(bundle_id), op)
+        if status == 404:
             return None
-        self._check(resp, op, ok=(200,))
+        self._check(status, None, op, ok=(200,))
         try:
-            data = resp.json()
+            data = json.loads(body)
         except ValueError:
             raise IntegrityError(
                 f"metadata of bundle {bundle_id} in the artifact repository is not JSON",
                 "publish the bundle again",
             ) from None
-        finally:
-            resp.close()
         if not isinstance(data, dict) or not data.get("sha256"):
             raise IntegrityError(
                 f"metadata of bundle {bundle_id} in the artifact repository has no sha256",
                 "publish the bundle again",
             )
+        size = data.get("size")
+        if isinstance(size, int) and size >= 0:
+            self._sizes[bundle_id] = size
         return data
 
     def put_archive(self, archive: Path, bundle_id: str, sums: Checksums, progress: Progress | None) -> str:
@@ -289,13 +300,9 @@ class ArtifactRepository:
             "X-Checksum-Md5": sums.md5,
             "X-Checksum-Deploy": "false",
         }
-
-        def attempt() -> None:
-            resp = self._request("PUT", url, op, data=_FileBody(archive, progress), headers=headers)
-            self._check(resp, op)
-            resp.close()
-
-        self._with_retries(op, attempt)
+        status, _ = self._call("PUT", url, op, data=_FileBody(archive, progress), headers=headers)
+        self._check(status, None, op, ok=(200, 201, 204))
+        self._sizes[bundle_id] = sums.size
         return url
 
     def put_metadata(self, bundle_id: str, metadata: dict[str, Any]) -> str:
@@ -309,89 +316,73 @@ class ArtifactRepository:
             "X-Checksum-Sha1": hashlib.sha1(body).hexdigest(),
             "X-Checksum-Md5": hashlib.md5(body).hexdigest(),
         }
-        resp = self._call("PUT", url, op, data=body, headers=headers)
-        self._check(resp, op)
-        resp.close()
+        status, _ = self._call("PUT", url, op, data=body, headers=headers)
+        self._check(status, None, op, ok=(200, 201, 204))
         return url
 
-    def download(self, bundle_id: str, dest: Path, progress: Progress | None = None) -> tuple[int, str]:
-        """Stream a published archive to ``dest`` (via ``dest.part``); returns (size, sha256)."""
+    def _receive(
+        self,
+        bundle_id: str,
+        dest: Path | None,
+        op: str,
+        missing: MlcdError,
+        expected: int | None,
+        progress: Progress | None,
+    ) -> tuple[int, str]:
+        """GET the archive into ``dest`` with the shared streaming download, within its size and deadline."""
         url = self.archive_url(bundle_id)
-        op = f"download bundle {bundle_id}"
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        part = dest.with_name(dest.name + ".part")
+        expected = expected if expected is not None else self._sizes.get(bundle_id)
 
         def attempt() -> tuple[int, str]:
-            resp = self._request("GET", url, op, stream=True, headers={"Accept-Encoding": "identity"})
-            if resp.status_code == 404:
-                resp.close()
-                raise InputError(
-                    f"bundle {bundle_id} of project {self.project} is not in the artifact repository",
-                    "check the bundle id, or run `mlcd publish` for it first",
-                )
-            self._check(resp, op, ok=(200,))
-            header = resp.headers.get("Content-Length", "")
-            total = int(header) if header.isdigit() else None
-            digest = hashlib.sha256()
-            done = 0
+            deadline = Deadline(self.limits.request_deadline_s)
             try:
-                with open(part, "wb") as out:
-                    for block in resp.iter_content(chunk_size=BLOCK):
-                        if not block:
-                            continue
-                        out.write(block)
-                        digest.update(block)
-                        done += len(block)
-                        if progress:
-                            progress(done, total)
-                    out.flush()
-                    os.fsync(out.fileno())
-            except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError, OSError) as exc:
-                with contextlib.suppress(OSError):
-                    part.unlink()
-                if isinstance(exc, OSError) and not isinstance(exc, requests.RequestException):
-                    raise InputError(f"cannot write {dest}: {exc.strerror}", "check disk space") from None
-                raise _Transient(ArtifactRepoError(f"{op}: the transfer was cut off", "try again")) from None
+                resp = self._request("GET", url, op, deadline)
+                if resp.status_code == 404:
+                    resp.close()
+                    raise missing
+                if resp.status_code != 200:
+                    resp.close()
+                    self._check(resp.status_code, resp.reason, op, ok=(200,))
+                got = bodies.receive_to_file(
+                    resp, dest, limits=self.limits, expected=expected, deadline=deadline, progress=progress
+                )
+            except bodies.BodyError as exc:
+                raise self._body_error(op, exc) from None
+            except OSError as exc:
+                raise InputError(f"cannot write {dest}: {exc.strerror}", "check disk space") from None
             finally:
-                resp.close()
-            if total is not None and done != total:
-                with contextlib.suppress(OSError):
-                    part.unlink()
-                raise _Transient(ArtifactRepoError(f"{op}: got {done} of {total} bytes", "try again"))
-            os.replace(part, dest)
-            return done, digest.hexdigest()
+                deadline.close()
+            return got.size, got.sha256
 
-        result: tuple[int, str] = self._with_retries(op, attempt)
-        return result
+        return self._with_retries(attempt)
+
+    def download(
+        self,
+        bundle_id: str,
+        dest: Path,
+        progress: Progress | None = None,
+        expected_size: int | None = None,
+    ) -> tuple[int, str]:
+        """Stream a published archive to ``dest`` (via ``dest.part``); returns (size, sha256).
+
+        The download may not exceed ``expected_size``, else the size in the metadata
+        :meth:`get_metadata` read, else ``Content-Length``: the first byte over aborts it.
+        """
+        missing = InputError(
+            f"bundle {bundle_id} of project {self.project} is not in the artifact repository",
+            "check the bundle id, or run `mlcd publish` for it first",
+        )
+        op = f"download bundle {bundle_id}"
+        return self._receive(bundle_id, dest, op, missing, expected_size, progress)
 
     def remote_sha256(self, bundle_id: str) -> tuple[int, str]:
-        """Read the stored archive back (streaming) and return its (size, sha256)."""
-        url = self.archive_url(bundle_id)
+        """Read the stored archive back (streaming, hashed, not stored) and return its (size, sha256)."""
+        missing = IntegrityError(
+            f"bundle {bundle_id} is missing from the artifact repository after upload",
+            "check the repository (quota, retention rules) and publish again",
+        )
         op = f"verify bundle {bundle_id} in the artifact repository"
-
-        def attempt() -> tuple[int, str]:
-            resp = self._request("GET", url, op, stream=True, headers={"Accept-Encoding": "identity"})
-            if resp.status_code == 404:
-                resp.close()
-                raise IntegrityError(
-                    f"bundle {bundle_id} is missing from the artifact repository after upload",
-                    "check the repository (quota, retention rules) and publish again",
-                )
-            self._check(resp, op, ok=(200,))
-            digest = hashlib.sha256()
-            size = 0
-            try:
-                for block in resp.iter_content(chunk_size=BLOCK):
-                    digest.update(block)
-                    size += len(block)
-            except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError):
-                raise _Transient(ArtifactRepoError(f"{op}: read-back was cut off", "try again")) from None
-            finally:
-                resp.close()
-            return size, digest.hexdigest()
-
-        result: tuple[int, str] = self._with_retries(op, attempt)
-        return result
+        return self._receive(bundle_id, None, op, missing, None, None)
 
     def close(self) -> None:
         """Release the HTTP session."""

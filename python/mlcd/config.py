@@ -156,6 +156,7 @@ class MlcdConfig:
     environments: tuple[EnvironmentConfig, ...]
     source_path: Path
     earlier_environments: str = "rollback"  # on_failure.earlier_environments: rollback | keep
+    allow_insecure_http: bool = False
 
     def environment(self, name: str) -> EnvironmentConfig:
         """The environment called ``name``; ConfigError with a "did you mean" otherwise."""
@@ -539,6 +540,7 @@ def parse_config(text: str, source: Path) -> MlcdConfig:
             password_env=repo.get("password_env"),
             token_env=repo.get("token_env"),
         )
+    _refuse_plain_http(data, loc)
     return MlcdConfig(
         project=str(data["project"]),
         design=_node(data["design"]),
@@ -550,7 +552,25 @@ def parse_config(text: str, source: Path) -> MlcdConfig:
         environments=tuple(envs),
         source_path=source,
         earlier_environments=str((data.get("on_failure") or {}).get("earlier_environments", "rollback")),
+        allow_insecure_http=bool(data.get("allow_insecure_http", False)),
     )
+
+
+def _refuse_plain_http(data: dict[str, Any], loc: _Located) -> None:
+    """Plain http:// URLs send keys in clear text: refused unless ``allow_insecure_http: true``."""
+    if data.get("allow_insecure_http") is True:
+        return
+    urls: dict[tuple[Any, ...], Any] = {("design", "url"): data["design"]["url"]}
+    urls.update({("environments", i, "url"): e["url"] for i, e in enumerate(data["environments"])})
+    if data.get("artifact_repository"):
+        urls[("artifact_repository", "url")] = data["artifact_repository"]["url"]
+    for path, url in urls.items():
+        if str(url).lower().startswith("http://"):
+            raise ConfigError(
+                f"{loc.where(path)}: {_path_text(path)} is a plain http:// URL, so API keys would travel "
+                "unencrypted",
+                "use https://, or set allow_insecure_http: true at the top of mlcd.yaml (loopback only)",
+            )
 
 
 def load_config(path: Path) -> MlcdConfig:

@@ -16,7 +16,7 @@ DSSForbidden           403     6 NODE_UNREACHABLE (key lacks the right)
 DSSNotFound            404     2 BAD_INPUT (project, bundle or scenario id wrong)
 DSSConflict            409     8 DEPLOY_FAILED (already exists / already running)
 DSSServerError         5xx     8 DEPLOY_FAILED
-DSSUnavailable         429/502/503/504 after retries: 6 NODE_UNREACHABLE
+DSSUnavailable         408/429/502/503/504 after retries: 6 NODE_UNREACHABLE
 DSSUnreachable         -       6 NODE_UNREACHABLE (connection, TLS, read timeout)
 DSSTransferIncomplete  -       6 NODE_UNREACHABLE (download cut off)
 DSSTimeout             -       8 DEPLOY_FAILED (a wait's deadline expired; ``run_id``)
@@ -29,8 +29,7 @@ from __future__ import annotations
 
 from mlcd.errors import ExitCode, MlcdError, NodeError
 from mlcd.redact import redact
-
-TRANSIENT_STATUSES = frozenset({429, 502, 503, 504})
+from mlcd.transport.retry import TRANSIENT_STATUSES
 
 
 class DSSError(MlcdError):

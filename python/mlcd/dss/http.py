@@ -1,11 +1,12 @@
-"""One DSS node's HTTP session: auth, TLS, timeouts, retries and error mapping.
+"""One DSS node's HTTP session: auth, TLS, timeouts, retries, bounds and error mapping.
 
 Every request goes to ``<url>/public/api/<path>`` with HTTP Basic auth (the API
 key as user, empty password, as the official client does), a connect and a read
-timeout, and TLS verification unless explicitly turned off. Idempotent calls are
-retried with :mod:`tenacity` (exponential backoff with jitter, bounded attempts
-and total time, ``Retry-After`` honoured on 429); non-idempotent ones are sent
-once and the caller checks the node's state before trying again.
+timeout, a wall-clock deadline for the whole answer, and TLS verification unless
+explicitly turned off. Sessions, the retry policy, the transient statuses and the
+body bounds are the shared ones of :mod:`mlcd.transport`. Idempotent calls are
+retried (``Retry-After`` honoured on 429); non-idempotent ones are sent once and
+the caller checks the node's state before trying again.
 """
 
 from __future__ import annotations
@@ -13,52 +14,39 @@ from __future__ import annotations
 import base64
 import logging
 import os
-import random
 import time
 import warnings
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
-from email.utils import parsedate_to_datetime
 from typing import Any, TypeVar
 
 import requests
-import tenacity
 from requests.auth import AuthBase
 from urllib3.exceptions import InsecureRequestWarning
 
-from mlcd.dss.errors import TRANSIENT_STATUSES, DSSError, DSSUnreachable, error_class_for_status
+from mlcd.dss.errors import DSSError, DSSUnreachable, error_class_for_status
 from mlcd.errors import ConfigError
-from mlcd.redact import redact, register_secret
+from mlcd.redact import clip, redact, register_secret
+from mlcd.transport.bodies import BodyError, DeadlineExceeded, read_capped
+from mlcd.transport.limits import Limits
+from mlcd.transport.retry import (
+    TRANSIENT_STATUSES,
+    Clock,
+    RetryPolicy,
+    Sleep,
+    call_with_retries,
+    retry_after_seconds,
+)
+from mlcd.transport.session import Deadline, keep_deadline, make_session, warn_if_insecure
+
+__all__ = ["READ_TIMEOUT_MESSAGE", "Clock", "DSSSession", "RetryPolicy", "Sleep", "fault_reason"]
 
 log = logging.getLogger("mlcd.dss")
 
 API_PREFIX = "/public/api/"
 USER_AGENT = "mlcd-dss-client"
+MESSAGE_CHARS = 300  # an error body is shown up to this many characters, after redaction
 
 T = TypeVar("T")
-
-Sleep = Callable[[float], None]
-Clock = Callable[[], float]
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """How transient faults of idempotent calls are retried.
-
-    ``max_attempts`` counts the first try; ``max_total_s`` bounds the time spent
-    from the first try to the start of the last one; waits grow from
-    ``initial_s`` exponentially with full jitter, capped at ``max_wait_s``.
-    """
-
-    max_attempts: int = 5
-    max_total_s: float = 60.0
-    initial_s: float = 0.5
-    max_wait_s: float = 8.0
-
-    def backoff(self, attempt: int, rng: Callable[[], float] = random.random) -> float:
-        """Seconds to wait after failed attempt number ``attempt`` (1-based): jittered exponential."""
-        ceiling = min(self.max_wait_s, self.initial_s * float(2 ** max(0, attempt - 1)))
-        return float(max(self.initial_s / 2, ceiling * rng()))
 
 
 class _KeyAuth(AuthBase):
@@ -81,21 +69,6 @@ class _KeyAuth(AuthBase):
         return hash(self._header)
 
 
-def _retry_after_seconds(value: str | None) -> float | None:
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
-
-
 def error_from_response(resp: requests.Response, node: str, operation: str) -> DSSError:
     """Map an HTTP error answer (JSON DSS error body or not) to a typed :class:`DSSError`."""
     status = resp.status_code
@@ -110,7 +83,7 @@ def error_from_response(resp: requests.Response, node: str, operation: str) -> D
     if isinstance(body, dict):
         error_type = _str_or_none(body.get("errorType"))
         code = _str_or_none(body.get("code"))
-        message = str(body.get("detailedMessage") or body.get("message") or "")
+        message = clip(str(body.get("detailedMessage") or body.get("message") or ""), 2 * MESSAGE_CHARS)
     if not message:
         text = ""
         try:
@@ -120,8 +93,8 @@ def error_from_response(resp: requests.Response, node: str, operation: str) -> D
         text = " ".join(text.split())
         if "<" in text and ">" in text:  # an HTML error page from a proxy: keep it short
             text = ""
-        message = text[:300] or (resp.reason or "")
-    retry_after = _retry_after_seconds(resp.headers.get("Retry-After")) if status == 429 else None
+        message = clip(text, MESSAGE_CHARS) or clip(resp.reason or "", MESSAGE_CHARS)
+    retry_after = retry_after_seconds(resp.headers.get("Retry-After")) if status == 429 else None
     cls = error_class_for_status(status)
     return cls(
         status,
@@ -178,7 +151,8 @@ class DSSSession:
     """The HTTP session of one DSS node.
 
     ``verify`` is ``True`` (system CAs), a CA-bundle path, or ``False`` (logs a
-    warning). ``sleep`` and ``clock`` are injectable so tests do not wait.
+    warning). ``sleep`` and ``clock`` are injectable so tests do not wait;
+    ``limits`` default to :meth:`Limits.from_env`.
     """
 
     def __init__(
@@ -194,6 +168,7 @@ class DSSSession:
         sleep: Sleep = time.sleep,
         clock: Clock = time.monotonic,
         session: requests.Session | None = None,
+        limits: Limits | None = None,
     ) -> None:
         if not api_key:
             raise ConfigError(
@@ -217,11 +192,12 @@ class DSSSession:
             )
         if verify is False:
             log.warning("TLS certificate verification is OFF for DSS node %s (%s)", name, self.url)
+        warn_if_insecure(self.url, f"DSS node {name}")
         self.verify = verify
-        self._session = session or requests.Session()
-        self._session.auth = _KeyAuth(api_key)
-        self._session.verify = verify
-        self._session.headers["User-Agent"] = USER_AGENT
+        self.limits = limits or Limits.from_env()
+        self._session = make_session(
+            verify=verify, auth=_KeyAuth(api_key), user_agent=USER_AGENT, session=session
+        )
 
     def __repr__(self) -> str:
         return f"DSSSession(name={self.name!r}, url={self.url!r})"
@@ -253,35 +229,68 @@ class DSSSession:
         stream: bool = False,
         read_timeout: float | None = None,
     ) -> requests.Response:
-        """Send one request, once; raise a typed :class:`DSSError` on failure."""
+        """Send one request, once; raise a typed :class:`DSSError` on failure.
+
+        The answer must be complete within ``limits.request_deadline_s`` (a streamed
+        one keeps its deadline armed for :func:`mlcd.dss.transfer.receive_to_file`),
+        and a body that is read here may be at most ``limits.max_json_bytes``.
+        """
         url = self.api_url(path)
         timeout = (self.connect_timeout, self.read_timeout if read_timeout is None else read_timeout)
         log.debug("DSS %s %s %s (%s)", self.name, method, path, operation)
+        deadline = Deadline(self.limits.request_deadline_s)
         try:
-            with warnings.catch_warnings():
+            resp = self._request(method, url, operation, deadline, params=params, json=json, data=data,
+                                 headers=dict(headers) if headers else None, timeout=timeout)  # fmt: skip
+            if resp.status_code >= 400 or not stream:
+                self._read_body(resp, operation, deadline)
+            if resp.status_code >= 400:
+                log.debug("DSS %s %s %s -> %s", self.name, method, path, resp.status_code)
+                raise error_from_response(resp, self.name, operation)
+        except BaseException:
+            deadline.close()
+            raise
+        if stream:
+            keep_deadline(resp, deadline)
+        else:
+            deadline.close()
+        return resp
+
+    def _request(
+        self, method: str, url: str, operation: str, deadline: Deadline, **kw: Any
+    ) -> requests.Response:
+        try:
+            with warnings.catch_warnings(), deadline:
                 if self.verify is False:  # already said once, in __init__; not once per request
                     warnings.simplefilter("ignore", InsecureRequestWarning)
-                resp = self._session.request(
-                    method,
-                    url,
-                    params=params,
-                    json=json,
-                    data=data,
-                    headers=dict(headers) if headers else None,
-                    stream=stream,
-                    timeout=timeout,
-                    verify=self.verify,  # per request: else REQUESTS_CA_BUNDLE would override a CA path
-                )
+                # verify per request: else REQUESTS_CA_BUNDLE would override a CA path
+                return self._session.request(method, url, stream=True, verify=self.verify, **kw)
+        except requests.RequestException as exc:
+            if deadline.expired:
+                raise self._deadline_error(operation) from None
+            raise error_from_exception(exc, self.name, operation) from None
+
+    def _read_body(self, resp: requests.Response, operation: str, deadline: Deadline) -> None:
+        """Read the body now, within the JSON size cap and the deadline (the response keeps it)."""
+        try:
+            body = read_capped(resp, self.limits.max_json_bytes, deadline)
+        except DeadlineExceeded:
+            raise self._deadline_error(operation) from None
+        except BodyError as exc:
+            raise DSSUnreachable(
+                None, None, None, f"refused the answer: {exc.message}", self.name, operation,
+                hint=_BODY_HINT,
+            ) from None  # fmt: skip
         except requests.RequestException as exc:
             raise error_from_exception(exc, self.name, operation) from None
-        if resp.status_code >= 400:
-            try:
-                err = error_from_response(resp, self.name, operation)
-            finally:
-                resp.close()
-            log.debug("DSS %s %s %s -> %s", self.name, method, path, resp.status_code)
-            raise err
-        return resp
+        resp._content = body  # requests' own cache of the body: .json()/.text read it from here
+
+    def _deadline_error(self, operation: str) -> DSSUnreachable:
+        return DSSUnreachable(
+            None, None, None,
+            f"no complete answer within the {self.limits.request_deadline_s:.0f} s deadline",
+            self.name, operation, hint=_BODY_HINT,
+        )  # fmt: skip
 
     # -- with retries ------------------------------------------------------------------------------
     def call(
@@ -307,45 +316,30 @@ class DSSSession:
 
         Each retry is logged at WARNING (``label`` names the request, default: the operation).
         """
-        policy = self.retry
-        started = self.clock()
 
-        def wait(state: tenacity.RetryCallState) -> float:
-            exc = state.outcome.exception() if state.outcome else None
-            delay = policy.backoff(state.attempt_number)
-            if isinstance(exc, DSSError) and exc.retry_after is not None:
-                delay = max(delay, exc.retry_after)
-            remaining = policy.max_total_s - (self.clock() - started)
-            return max(0.0, min(delay, remaining))
-
-        def stop(state: tenacity.RetryCallState) -> bool:
-            if state.attempt_number >= policy.max_attempts:
-                return True
-            exc = state.outcome.exception() if state.outcome else None
-            elapsed = self.clock() - started
-            if isinstance(exc, DSSError) and exc.retry_after is not None:
-                return elapsed + exc.retry_after > policy.max_total_s
-            return elapsed >= policy.max_total_s
-
-        def before_sleep(state: tenacity.RetryCallState) -> None:
-            exc = state.outcome.exception() if state.outcome else None
-            delay = state.next_action.sleep if state.next_action else 0.0
+        def on_retry(exc: BaseException | None, delay: float, attempt: int) -> None:
             log.warning(
                 "%s on %s: %s, retrying in %.1f s (attempt %d/%d)",
                 label or operation,
                 self.name,
                 fault_reason(exc),
                 delay,
-                state.attempt_number + 1,
-                policy.max_attempts,
+                attempt,
+                self.retry.max_attempts,
             )
 
-        retrying = tenacity.Retrying(
-            stop=stop,
-            wait=wait,
-            retry=tenacity.retry_if_exception(lambda e: isinstance(e, DSSError) and e.transient),
+        return call_with_retries(
+            fn,
+            self.retry,
+            transient=lambda e: isinstance(e, DSSError) and e.transient,
+            retry_after=lambda e: e.retry_after if isinstance(e, DSSError) else None,
+            on_retry=on_retry,
             sleep=self.sleep,
-            before_sleep=before_sleep,
-            reraise=True,
+            clock=self.clock,
         )
-        return retrying(fn)
+
+
+_BODY_HINT = (
+    "the node (or a proxy in front of it) sent an answer mlcd does not accept; check the URL in mlcd.yaml, "
+    "or raise the limit (docs/security.md, Network inputs) if the answer is genuine"
+)

@@ -1,41 +1,35 @@
 """Streaming bundle transfer: download with sha256 on the fly, upload as streaming multipart.
 
 Neither direction holds the archive in memory: data moves in 1 MiB blocks. A
-download goes to ``<dest>.part`` and is renamed only once complete (and its
-length matches ``Content-Length`` when sent). It is not fsynced: a process kill
-keeps the page cache, and after a power loss the sha256 that every later stage
-checks against the run record catches a damaged archive, so durability would
-only cost throughput. An upload body is an iterator
-with a known total length, so requests sends ``Content-Length`` (not chunked).
+download is the shared :func:`mlcd.transport.bodies.receive_to_file`: it goes to
+``<dest>.part``, is capped at its ``Content-Length`` (or the download limit when
+none is sent), must finish within its wall-clock deadline, and is renamed only
+once complete. It is not fsynced: a process kill keeps the page cache, and after
+a power loss the sha256 that every later stage checks against the run record
+catches a damaged archive, so durability would only cost throughput. An upload
+body is an iterator with a known total length, so requests sends
+``Content-Length`` (not chunked).
 """
 
 from __future__ import annotations
 
-import hashlib
-import os
+import json
 import secrets
 import zipfile
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
 
 import requests
 
-from mlcd.dss.errors import DSSTransferIncomplete
-from mlcd.dss.http import error_from_exception
+from mlcd.bounded_zip import ArchiveTooLarge, open_bounded_zip
+from mlcd.dss.errors import DSSTransferIncomplete, DSSUnreachable
+from mlcd.transport import bodies
+from mlcd.transport.bodies import BLOCK, Progress
+from mlcd.transport.bodies import Received as Transfer
+from mlcd.transport.limits import Limits
+from mlcd.transport.session import deadline_of
 
-BLOCK = 1024 * 1024
-
-Progress = Callable[[int, int | None], None]
-
-
-@dataclass(frozen=True)
-class Transfer:
-    """A downloaded archive: where it is, its size in bytes and its sha256 (hex)."""
-
-    path: Path
-    size: int
-    sha256: str
+__all__ = ["BLOCK", "MultipartFile", "Progress", "Transfer", "bundle_manifest", "receive_to_file"]
 
 
 def receive_to_file(
@@ -45,59 +39,28 @@ def receive_to_file(
     node: str,
     operation: str,
     progress: Progress | None = None,
+    limits: Limits | None = None,
 ) -> Transfer:
-    """Stream ``resp``'s body into ``dest`` (via ``dest.part``), hashing as it goes; closes ``resp``."""
-    dest = Path(dest)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    part = dest.with_name(dest.name + ".part")
-    expected: int | None = None
-    header = resp.headers.get("Content-Length")
-    if header is not None and header.strip().isdigit():
-        expected = int(header)
-    digest = hashlib.sha256()
-    done = 0
-    try:
-        with open(part, "wb", buffering=0) as out:
-            try:
-                for block in resp.iter_content(chunk_size=BLOCK):
-                    if not block:
-                        continue
-                    out.write(block)
-                    digest.update(block)
-                    done += len(block)
-                    if progress is not None:
-                        progress(done, expected)
-            except requests.RequestException as exc:
-                err = error_from_exception(exc, node, operation)
-                raise DSSTransferIncomplete(
-                    None,
-                    None,
-                    None,
-                    f"download cut off after {done} bytes"
-                    + (f" of {expected}" if expected is not None else "")
-                    + f" ({err.dss_message})",
-                    node,
-                    operation,
-                    transient=True,
-                ) from None
-            if expected is not None and done != expected:
-                raise DSSTransferIncomplete(
-                    None,
-                    None,
-                    None,
-                    f"download cut off: got {done} bytes of {expected}",
-                    node,
-                    operation,
-                    transient=True,
-                )
-        os.replace(part, dest)
-    except BaseException:
-        part.unlink(missing_ok=True)
-        raise
-    finally:
-        resp.close()
-    return Transfer(path=dest, size=done, sha256=digest.hexdigest())
+    """Stream ``resp``'s body into ``dest`` (via ``dest.part``), hashing as it goes; closes ``resp``.
 
+    A cut-off transfer is a transient :class:`DSSTransferIncomplete`; an answer over
+    its size, past its deadline or compressed is a :class:`DSSUnreachable` (exit 6).
+    """
+    try:
+        return bodies.receive_to_file(
+            resp,
+            Path(dest),
+            limits=limits or Limits.from_env(),
+            deadline=deadline_of(resp),
+            progress=progress,
+        )
+    except bodies.CutOff as exc:
+        raise DSSTransferIncomplete(None, None, None, exc.message, node, operation, transient=True) from None
+    except bodies.BodyError as exc:
+        raise DSSUnreachable(
+            None, None, None, f"refused the download: {exc.message}", node, operation,
+            hint="check the node URL in mlcd.yaml; raise the limit (docs/security.md) if it is genuine",
+        ) from None  # fmt: skip
 
 
 class MultipartFile:
@@ -153,15 +116,18 @@ class MultipartFile:
 
 
 def bundle_manifest(archive: Path) -> dict[str, object]:
-    """The ``manifest.json`` of a bundle archive, or ``{}`` if it has none or is not a zip."""
-    import json
+    """The ``manifest.json`` of a bundle archive, or ``{}`` if it has none or is not a zip.
 
+    Read within the archive limits (:mod:`mlcd.bounded_zip`); an archive over them is refused.
+    """
     try:
-        with zipfile.ZipFile(archive) as zf:
+        with open_bounded_zip(archive) as zf:
             for candidate in ("manifest.json", "export-manifest.json"):
                 if candidate in zf.namelist():
                     data = json.loads(zf.read(candidate).decode("utf-8"))
                     return data if isinstance(data, dict) else {}
+    except ArchiveTooLarge:
+        raise
     except (OSError, zipfile.BadZipFile, ValueError, UnicodeDecodeError):
         return {}
     return {}

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
+from mlcd.bounded_zip import open_bounded_zip
 from mlcd.errors import InputError
 
 if TYPE_CHECKING:
@@ -45,7 +46,7 @@ def file_sha256(path: Path) -> str:
 def read_bundle(archive: Path) -> BundleInfo:
     """Read ``manifest.json`` and ``project/scenarios/*.json`` of a bundle zip (InputError if not one)."""
     try:
-        with zipfile.ZipFile(archive) as zf:
+        with open_bounded_zip(archive) as zf:
             manifest = json.loads(zf.read("manifest.json"))
             scenarios: dict[str, dict[str, Any]] = {}
             for name in zf.namelist():

@@ -81,6 +81,7 @@ def main(out: Path) -> int:
         shutil.copytree(EXAMPLE / "project", out / "nodes" / "design" / "projects" / PROJECT,
                         ignore=shutil.ignore_patterns("__pycache__"))
         config = yaml.safe_load((EXAMPLE / "mlcd.yaml").read_text(encoding="utf-8"))
+        config["allow_insecure_http"] = True  # the stand-in nodes listen on plain http on loopback
         config["design"]["url"] = nodes["design"].url
         for env in config["environments"]:
             env["url"] = nodes[env["name"]].url

@@ -193,3 +193,33 @@ def test_progress_is_throttled() -> None:
         progress(done, total)
     assert 10 <= len(lines) <= 12  # about every 10 %, plus the end
     assert lines[-1].startswith("upload:") and "(100%)" in lines[-1]
+
+
+def test_download_stops_at_the_size_in_the_metadata(
+    server: tuple[str, Recorder], archive: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    url, rec = server
+    repo = repo_for(url, monkeypatch)
+    repo.put_archive(archive, "B1", checksums(archive), progress=None)
+    repo.put_metadata("B1", {"bundleId": "B1", "sha256": "ab", "size": 1000})
+    fresh = repo_for(url, monkeypatch)
+    assert fresh.get_metadata("B1") is not None  # remembers size 1000
+    before = len(rec.requests)
+    with pytest.raises(ArtifactRepoError, match="announces 2304000 bytes, but 1000 bytes were expected"):
+        fresh.download("B1", tmp_path / "out" / "B1.zip")
+    assert len(rec.requests) == before + 1  # refused, not retried
+    assert not list((tmp_path / "out").glob("*"))
+
+
+def test_read_back_hashes_without_writing(
+    server: tuple[str, Recorder], archive: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    url, _ = server
+    repo = repo_for(url, monkeypatch)
+    sums = checksums(archive)
+    repo.put_archive(archive, "B1", sums, progress=None)
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    monkeypatch.chdir(cwd)
+    assert repo.remote_sha256("B1") == (sums.size, sums.sha256)
+    assert list(cwd.iterdir()) == []

@@ -13,6 +13,7 @@ from mlcd.redact import redact
 
 GOOD = """\
 project: CHURN
+allow_insecure_http: true
 design:
   url: http://127.0.0.1:11200
   api_key_env: DSS_DESIGN_API_KEY

@@ -276,3 +276,26 @@ def test_non_json_success_answer_is_a_typed_error(clock: FakeClock) -> None:
     node, _ = make_node(lambda s: Reply(200, body=b"<html>login page</html>"), clock)
     with pytest.raises(DSSServerError, match="not JSON"):
         node.list_projects()
+
+
+def test_json_answer_over_the_cap_is_refused_not_retried(
+    clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MLCD_MAX_JSON_BYTES", "1024")
+    node, t = make_node(lambda s: Reply(200, json_body={"pad": "x" * 5000}), clock)
+    with pytest.raises(DSSUnreachable, match="larger than the 1024 bytes allowed") as info:
+        node.instance_info()
+    assert info.value.exit_code == ExitCode.NODE_UNREACHABLE and len(t.seen) == 1
+
+
+def test_compressed_answer_is_refused_and_identity_is_asked(clock: FakeClock) -> None:
+    node, t = make_node(lambda s: Reply(200, body=b"{}", headers={"Content-Encoding": "gzip"}), clock)
+    with pytest.raises(DSSUnreachable, match="came compressed"):
+        node.instance_info()
+    assert t.seen[0].headers["Accept-Encoding"] == "identity"
+
+
+def test_408_is_transient(clock: FakeClock) -> None:
+    answers = iter([Reply(408, body=b"slow"), ok_info()])
+    node, t = make_node(lambda s: next(answers), clock)
+    assert node.instance_info()["nodeType"] == "AUTOMATION" and len(t.seen) == 2

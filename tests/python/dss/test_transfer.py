@@ -13,7 +13,7 @@ import pytest
 from dssfakes import FakeClock, Reply, Seen, dss_error, make_node
 from werkzeug.formparser import parse_form_data
 
-from mlcd.dss.errors import DSSNotFound, DSSTransferIncomplete
+from mlcd.dss.errors import DSSNotFound, DSSTransferIncomplete, DSSUnreachable
 from mlcd.dss.http import RetryPolicy
 from mlcd.dss.transfer import BLOCK, MultipartFile
 
@@ -138,3 +138,23 @@ def test_multipart_body_length_matches_iteration(tmp_path: Path) -> None:
     assert len(body) == len(blob)
     assert b'filename="we_ird_name.zip"' in blob
     assert blob.endswith(f"--{body.boundary}--\r\n".encode())
+
+
+def test_download_without_length_stops_at_the_download_limit(
+    clock: FakeClock, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MLCD_MAX_DOWNLOAD_BYTES", "4096")
+    node, t = make_node(lambda s: Reply(body=payload(3 * BLOCK)), clock)
+    dest = tmp_path / "b1.zip"
+    with pytest.raises(DSSUnreachable, match="goes past the 4096 bytes expected") as info:
+        node.download_bundle("CHURN", "b1", dest)
+    assert info.value.exit_code == 6 and len(t.seen) == 1  # refused, not retried
+    assert not dest.exists() and not (tmp_path / "b1.zip.part").exists()
+
+
+def test_compressed_download_is_refused(clock: FakeClock, tmp_path: Path) -> None:
+    node, t = make_node(lambda s: Reply(body=b"x" * 100, headers={"Content-Encoding": "gzip"}), clock)
+    with pytest.raises(DSSUnreachable, match="came compressed"):
+        node.download_bundle("CHURN", "b1", tmp_path / "b1.zip")
+    assert t.seen[0].headers["Accept-Encoding"] == "identity"
+    assert not (tmp_path / "b1.zip.part").exists()

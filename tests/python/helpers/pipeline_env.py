@@ -239,6 +239,7 @@ def start_pipeline_env(
         environments.append(item)
     config: dict[str, Any] = {
         "project": project_key,
+        "allow_insecure_http": True,  # the stand-in nodes listen on plain http on loopback
         "design": {"url": design.url, "api_key_env": DESIGN_KEY_ENV},
     }
     if bundle:
