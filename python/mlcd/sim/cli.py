@@ -18,8 +18,6 @@ import threading
 from pathlib import Path
 from types import FrameType
 
-from mlcd.sim.faults import FaultPlanError, FaultState
-
 API_KEY_ENV = "MLCD_SIM_API_KEY"
 
 
@@ -45,7 +43,24 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--tls-cert", default=None, help="PEM certificate: serve HTTPS (needs --tls-key)")
     serve.add_argument("--tls-key", default=None, help="PEM private key of --tls-cert")
     serve.add_argument("--faults", default=None, help="JSON fault plan to install at start (tests only)")
+    serve.add_argument(
+        "--test-control",
+        action="store_true",
+        help="serve the test-control routes /__sim__/ (faults, stats; they need the API key too)",
+    )
     return parser
+
+
+def flask_missing() -> str | None:
+    """None when Flask is importable, else the one line saying how to install it."""
+    try:
+        import flask  # noqa: F401
+    except ImportError:
+        return (
+            "the stand-in needs Flask, which mlcd installs only with its 'sim' extra "
+            "(fix: pip install 'mlcd[sim]')"
+        )
+    return None
 
 
 def _fail(message: str) -> int:
@@ -74,6 +89,9 @@ def main(argv: list[str]) -> int:
 
 def serve(args: argparse.Namespace) -> int:
     """Run the node until a stop signal."""
+    missing = flask_missing()
+    if missing:
+        return _fail(missing)
     api_key = os.environ.get(API_KEY_ENV, "")
     if not api_key.strip():
         return _fail(f"no API key: set the environment variable {API_KEY_ENV} (it is never read from argv)")
@@ -81,6 +99,8 @@ def serve(args: argparse.Namespace) -> int:
         return _fail(f"--port {args.port} is not a port number (0-65535)")
     if bool(args.tls_cert) != bool(args.tls_key):
         return _fail("--tls-cert and --tls-key must be given together")
+    from mlcd.sim.faults import FaultPlanError, FaultState
+
     faults = FaultState()
     if args.faults:
         try:
@@ -108,7 +128,7 @@ def serve(args: argparse.Namespace) -> int:
     except OSError as exc:
         return _fail(f"cannot use data dir {args.data_dir}: {exc.strerror or exc}")
     runner = ScenarioRunner(store)
-    app = create_app(store, runner, api_key, faults)
+    app = create_app(store, runner, api_key, faults, test_control=bool(args.test_control or args.faults))
     try:
         listener = _listen(args.host, args.port)
     except OSError as exc:

@@ -24,14 +24,13 @@ from typing import Any
 from lxml import etree
 
 from mlcd.sim.errors import SimError, not_found
-from mlcd.sim.procs import PID_FILE, kill_orphaned_scripts
+from mlcd.sim.procs import PID_FILE, kill_orphaned_scripts, script_env
 from mlcd.sim.store import Store, check_id, now_ms, read_json, write_json
 
 OUTCOME_RANK = {"SUCCESS": 0, "WARNING": 1, "FAILED": 2, "ABORTED": 3}
 STEP_ERROR_CLASS = "com.dataiku.dip.scenario.step.StepExecutionException"
 ABORT_CLASS = "com.dataiku.dip.scenario.ScenarioAbortedException"
 MANUAL_TRIGGER = {"id": "manual", "type": "manual", "name": "Manual trigger", "active": True}
-SECRET_ENV = "MLCD_SIM_API_KEY"
 _counter = itertools.count(1)
 
 
@@ -530,8 +529,7 @@ class ScenarioRunner:
         if not script_rel or not script.is_file() or not script.is_relative_to(content.resolve()):
             return "FAILED", f"Step '{info['id']}': script '{script_rel}' not found in the project"
         result_path = step_dir / "result.json"
-        env = {k: v for k, v in os.environ.items() if k != SECRET_ENV}
-        env.update(
+        env = script_env(
             {
                 "MLCD_PROJECT_KEY": active.key,
                 "MLCD_SCENARIO_ID": active.sid,

@@ -151,8 +151,8 @@ def test_create_project_from_bundle_checks_project_exists(clock: FakeClock, tmp_
         if seen.method == "POST":
             state["posts"] += 1
             return dss_error(504)
-        if seen.path == "projects/CHURN":
-            return Reply(json_body={"projectKey": "CHURN"})
+        if seen.path == "projects/":  # found by listing keys, as a missing project's URL answers 401
+            return Reply(json_body=[{"projectKey": "CHURN"}])
         return dss_error(404)
 
     node, _ = make_node(handler, clock)
