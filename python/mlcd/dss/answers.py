@@ -93,25 +93,27 @@ def project_standards_findings(answer: Any, depth: int = 0) -> list[str]:
     The answer's shape is not documented: any key naming project standards is searched for
     check results (``status`` RUN_SUCCESS/RUN_ERROR/NOT_APPLICABLE, ``severity`` 0-5, ``message``).
     """
-    found: list[str] = []
     if depth > 4:
-        return found
+        return []
     if isinstance(answer, list):
-        for item in answer:
-            found += project_standards_findings(item, depth + 1)
-        return found
+        return [line for item in answer for line in project_standards_findings(item, depth + 1)]
     if not isinstance(answer, dict):
-        return found
+        return []
     result = _dict(answer.get("result")) or answer
     if depth > 0 and "status" in result and ("severity" in result or "message" in result):
-        check = _dict(answer.get("check"))
-        name = str(answer.get("checkName") or answer.get("name") or check.get("name") or "check")
-        severity = result.get("severity")
-        if result.get("status") == "RUN_ERROR" or (isinstance(severity, int) and severity > 0):
-            text = f"{name}: {result.get('status')}, severity {severity}: {result.get('message') or ''}"
-            found.append(text.strip())
-        return found
+        return _check_finding(answer, result)
+    found: list[str] = []
     for key, value in answer.items():
         if depth > 0 or "standard" in key.lower():
             found += project_standards_findings(value, depth + 1)
     return found
+
+
+def _check_finding(check_item: dict[str, Any], result: dict[str, Any]) -> list[str]:
+    """``[line]`` when one check's result is an issue (severity > 0) or an error, else ``[]``."""
+    check = _dict(check_item.get("check"))
+    name = str(check_item.get("checkName") or check_item.get("name") or check.get("name") or "check")
+    severity = result.get("severity")
+    if result.get("status") == "RUN_ERROR" or (isinstance(severity, int) and severity > 0):
+        return [f"{name}: {result.get('status')}, severity {severity}: {result.get('message') or ''}".strip()]
+    return []

@@ -101,16 +101,21 @@ def _parse_steps(step_runs: Any) -> list[StepResult]:
         step_id = _str(step.get("id")) or _str(sr.get("stepId")) or f"step_{i + 1}"
         name = _str(step.get("name")) or _str(sr.get("stepName")) or step_id
         result: dict[str, Any] = sr["result"] if isinstance(sr.get("result"), dict) else {}
-        error_type, error_message = _thrown(result)
-        thrown = _report_item_errors(sr.get("additionalReportItems"))
-        if thrown and error_message is None:
-            error_type, error_message = thrown[0]
-        elif thrown and error_message is not None and thrown[0][1] not in error_message:
-            error_message = f"{error_message}: {thrown[0][1]}"
+        error_type, error_message, messages = _step_error(result, sr.get("additionalReportItems"))
         outcome = _str(result.get("outcome")) or "UNKNOWN"
-        messages = tuple(m for _, m in thrown if m)
         steps.append(StepResult(step_id, name, outcome, error_message, error_type, messages))
     return steps
+
+
+def _step_error(result: dict[str, Any], items: Any) -> tuple[str | None, str | None, tuple[str, ...]]:
+    """(class, message, thrown messages) of a step: its own ``thrown``, completed by its report items'."""
+    error_type, error_message = _thrown(result)
+    thrown = _report_item_errors(items)
+    if thrown and error_message is None:
+        error_type, error_message = thrown[0]
+    elif thrown and error_message is not None and thrown[0][1] not in error_message:
+        error_message = f"{error_message}: {thrown[0][1]}"
+    return error_type, error_message, tuple(m for _, m in thrown if m)
 
 
 def _report_item_errors(items: Any) -> list[tuple[str | None, str]]:

@@ -1,9 +1,8 @@
 """Scenario runs, asynchronous as in DSS: trigger fire → run → steps in a background thread.
 
-``python`` steps run a script of the project content in a subprocess, ``wait``
-steps sleep; both stop at once on abort. Runs, trigger fires, step results and
-logs are files under ``state/runs/<KEY>/<SCENARIO>/`` and survive a restart (runs
-still in flight at start-up are marked ABORTED).
+``python`` steps run a project script in a subprocess, ``wait`` steps sleep; both stop on abort.
+Runs, fires, step results and logs are files under ``state/runs/<KEY>/<SCENARIO>/`` (they survive
+a restart; runs in flight at start-up are marked ABORTED).
 """
 
 from __future__ import annotations
@@ -529,19 +528,13 @@ class ScenarioRunner:
         if not script_rel or not script.is_file() or not script.is_relative_to(content.resolve()):
             return "FAILED", f"Step '{info['id']}': script '{script_rel}' not found in the project"
         result_path = step_dir / "result.json"
-        env = script_env(
-            {
-                "MLCD_PROJECT_KEY": active.key,
-                "MLCD_SCENARIO_ID": active.sid,
-                "MLCD_STEP_ID": info["id"],
-                "MLCD_RUN_ID": str(active.run_id),
-                "MLCD_NODE_NAME": self.store.node_name,
-                "MLCD_VARIABLES": str(run_dir / "variables.json"),
-                "MLCD_CONNECTIONS": str(run_dir / "connections.json"),
-                "MLCD_STEP_RESULT": str(result_path),
-                "PYTHONUNBUFFERED": "1",
-            }
-        )
+        env = script_env({
+            "MLCD_PROJECT_KEY": active.key, "MLCD_SCENARIO_ID": active.sid, "MLCD_STEP_ID": info["id"],
+            "MLCD_RUN_ID": str(active.run_id), "MLCD_NODE_NAME": self.store.node_name,
+            "MLCD_VARIABLES": str(run_dir / "variables.json"),
+            "MLCD_CONNECTIONS": str(run_dir / "connections.json"),
+            "MLCD_STEP_RESULT": str(result_path), "PYTHONUNBUFFERED": "1",
+        })  # fmt: skip
         with (step_dir / "stdout.txt").open("wb") as out, (step_dir / "stderr.txt").open("wb") as err:
             with self._lock:
                 if active.abort.is_set():
