@@ -46,6 +46,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "approve": ("approve", "record an approval of this run's bundle for an environment"),
     "status": ("status", "show the active bundle, imported bundles and last test outcomes"),
     "run": ("run", "the whole flow: validate, bundle, publish, then deploy/test/smoke per environment"),
+    "doctor": ("doctor", "check, read-only, what mlcd assumes about each DSS node (before a first deploy)"),
 }
 
 
@@ -152,6 +153,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--bundle-id", help="use this bundle id instead of the configured format")
     p.add_argument("--build-number", default=os.environ.get("BUILD_NUMBER"), help="CI build number")
     p.add_argument("--build-url", default=os.environ.get("BUILD_URL"), help="CI build URL")
+
+    _add_env(add("doctor"), required=False)
 
     sub.add_parser(
         "sim",
