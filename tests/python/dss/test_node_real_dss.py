@@ -216,3 +216,16 @@ def test_project_standards_findings_are_surfaced(clock: FakeClock, caplog: Any) 
     ]
     assert "project has no description" in caplog.text
     assert t.seen[0].query["evaluateProjectStandardsChecks"] == "false"
+
+
+def test_stack_trace_is_logged_only_at_debug_level(clock: FakeClock, caplog: Any) -> None:
+    """Item 8: the trace is for --debug (the CLI's DEBUG logging), never in the error line."""
+    trace = "Boom happened\n\tat com.dataiku.dip.Foo.bar(Foo.java:7)"
+    node, _ = make_node(lambda s: dss_error(400, message=trace), clock)
+    with caplog.at_level("INFO", logger="mlcd.dss"), pytest.raises(DSSBadRequest):
+        node.get_project_settings("CHURN")
+    assert "Foo.java:7" not in caplog.text
+    caplog.clear()
+    with caplog.at_level("DEBUG", logger="mlcd.dss"), pytest.raises(DSSBadRequest):
+        node.get_project_settings("CHURN")
+    assert "Foo.java:7" in caplog.text
