@@ -19,6 +19,7 @@ from mlcd.dss import answers
 from mlcd.dss.answers import REMAPPING_KEY, remappings_of
 from mlcd.dss.errors import (
     DSSBadRequest,
+    DSSConflict,
     DSSError,
     DSSForbidden,
     DSSSettingsNotKept,
@@ -251,9 +252,15 @@ class DSSNode(ScenarioCalls):
             before = {str(b.get("bundleId")) for b in self.list_imported_bundles(key)}
 
         def send() -> dict[str, Any]:
-            out = self._upload(
-                f"projects/{_q(key)}/bundles/imported/actions/importFromStream", archive, op, progress
-            )
+            try:
+                out = self._upload(
+                    f"projects/{_q(key)}/bundles/imported/actions/importFromStream", archive, op, progress
+                )
+            except DSSConflict:
+                # an earlier attempt (a killed mlcd) was still importing this very archive when we listed
+                if bundle_id is not None and self._imported_same(key, bundle_id, archive):
+                    return {"bundleId": bundle_id, "recovered": True}
+                raise
             result = dict(out) if isinstance(out, dict) else {}
             if bundle_id and "bundleId" not in result:
                 result["bundleId"] = bundle_id
@@ -269,6 +276,14 @@ class DSSNode(ScenarioCalls):
             return None
 
         return self._once_then_check(op, send, check)
+
+    def _imported_same(self, key: str, bundle_id: str, archive: Path) -> bool:
+        """Whether ``bundle_id`` is imported with this archive's export time (both must be known)."""
+        mine = bundle_manifest(archive).get("exportedOn")
+        for b in self.list_imported_bundles(key):
+            if b.get("bundleId") == bundle_id:
+                return mine not in (None, "", 0) and str(b.get("exportedOn")) == str(mine)
+        return False
 
     def list_imported_bundles(self, key: str) -> list[dict[str, Any]]:
         """GET /projects/{key}/bundles/imported: bundle dicts, ``importedOn``/``exportedOn`` flat.

@@ -249,11 +249,10 @@ def test_bad_project_files_give_clear_errors_and_runs_always_end(sim_design: Sim
 
 
 def test_step_scripts_see_an_allow_listed_environment_only(
-    tmp_path: Path, sim_api_key: str, monkeypatch: Any
+    tmp_path: Path, sim_api_key: str, monkeypatch: Any, sim_project_factory: Any
 ) -> None:
     """Issue 12 item 10: a script inherited the launcher's whole environment, other nodes' keys included."""
-    from conftest import write_sim_project
-
+    write_sim_project = sim_project_factory
     monkeypatch.setenv("DSS_PROD_API_KEY", "prod-key-must-not-leak")
     monkeypatch.setenv("SOME_TOKEN", "token-must-not-leak")
     dump = "import os, json\nprint('ENV', json.dumps(sorted(os.environ)))\n"
