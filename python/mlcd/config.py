@@ -61,6 +61,8 @@ class NodeConfig:
     tls: TLSConfig
     connect_timeout: float = 5.0
     read_timeout: float = 60.0
+    preload_timeout: float = 1800.0  # preload builds code environments: minutes, not seconds
+    project_standards_checks: bool = True  # sent with every export (DSS 14.1+)
 
 
 @dataclass(frozen=True)
@@ -207,6 +209,8 @@ def node_for(node: NodeConfig, name: str) -> DSSNode:
         verify=node.tls.requests_verify(),
         connect_timeout=node.connect_timeout,
         read_timeout=node.read_timeout,
+        preload_timeout=node.preload_timeout,
+        project_standards_checks=node.project_standards_checks,
     )
 
 
@@ -442,6 +446,8 @@ def _node(data: dict[str, Any]) -> NodeConfig:
         tls=TLSConfig(verify=bool(tls.get("verify", True)), ca_bundle=tls.get("ca_bundle")),
         connect_timeout=float(data.get("connect_timeout", 5.0)),
         read_timeout=float(data.get("read_timeout", 60.0)),
+        preload_timeout=float(data.get("preload_timeout", 1800.0)),
+        project_standards_checks=bool(data.get("project_standards_checks", True)),
     )
 
 

@@ -34,6 +34,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "approve": ("approve", "record an approval of this run's bundle for an environment"),
     "status": ("status", "show the active bundle, imported bundles and last test outcomes"),
+    "doctor": ("doctor", "check, read-only, what mlcd assumes about each DSS node (before a first deploy)"),
     "run": ("run", "the whole flow: validate, bundle, publish, then deploy/test/smoke per environment"),
 }
 
@@ -136,6 +137,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("status")
     _add_env(p)
+
+    _add_env(add("doctor"), required=False)
 
     p = add("run")
     p.add_argument(

@@ -21,15 +21,40 @@ DSSUnreachable         -       6 NODE_UNREACHABLE (connection, TLS, read timeout
 DSSTransferIncomplete  -       6 NODE_UNREACHABLE (download cut off)
 DSSTimeout             -       8 DEPLOY_FAILED (a wait's deadline expired; ``run_id``)
 DSSRunCancelled        -       8 DEPLOY_FAILED (trigger fire cancelled)
+DSSSettingsNotKept     -       8 DEPLOY_FAILED (DSS dropped written settings)
 other DSSError         any     8 DEPLOY_FAILED
 =====================  ======  =====================================================
+
+A DSS message is cut to its first line (the ``detailedMessage`` of some errors
+holds a whole Java stack trace); the rest is kept in ``trace`` and logged at
+debug level, so it shows only under ``--debug``.
 """
 
 from __future__ import annotations
 
+import logging
+import re
+
 from mlcd.errors import ExitCode, MlcdError, NodeError
 from mlcd.redact import redact
 from mlcd.transport.retry import TRANSIENT_STATUSES
+
+MAX_MESSAGE_CHARS = 400
+_JAVA_PREFIX = re.compile(r"^(?:[a-z_][\w$]*\.)+[A-Z][\w$]*(?:Exception|Error): ")
+log = logging.getLogger("mlcd.dss")
+
+
+def split_message(message: str) -> tuple[str, str]:
+    """(first line, minus a leading Java exception class, at most 400 chars; the rest: a stack trace...)."""
+    lines = [line for line in message.replace("\r", "").split("\n")]
+    head_index = next((i for i, line in enumerate(lines) if line.strip()), 0)
+    head = " ".join(lines[head_index].split()) if lines else ""
+    head = _JAVA_PREFIX.sub("", head)
+    rest = "\n".join(lines[head_index + 1 :]).strip("\n")
+    if len(head) > MAX_MESSAGE_CHARS:
+        rest = head[MAX_MESSAGE_CHARS:] + ("\n" + rest if rest else "")
+        head = head[:MAX_MESSAGE_CHARS].rstrip() + "..."
+    return head, rest
 
 
 class DSSError(MlcdError):
@@ -56,7 +81,9 @@ class DSSError(MlcdError):
         self.status = status
         self.error_type = error_type
         self.code = code
-        self.dss_message = redact(message or "")
+        self.dss_message, self.trace = split_message(redact(message or ""))
+        if self.trace:
+            log.debug("DSS %s: %s: rest of the message:\n%s", node, operation, self.trace)
         self.node = node
         self.operation = operation
         self.run_id = run_id
@@ -147,6 +174,12 @@ class DSSForbidden(DSSError, NodeError):
     exit_code = ExitCode.NODE_UNREACHABLE
     category = "node_forbidden"
     default_hint = "give the API key's user the needed permission on the project"
+
+
+class DSSSettingsNotKept(DSSError):
+    """DSS answered a settings write with success but did not keep what was written."""
+
+    category = "dss_settings_not_kept"
 
 
 class DSSNotFound(DSSError):

@@ -5,186 +5,46 @@ Calls with a side effect that must not happen twice (run a scenario, import a
 bundle, create a project from a bundle, activate, export) are sent once; if
 that attempt fails transiently, the node's state is read (is the bundle now
 imported / active / exported? did a run start after our trigger?) and the call
-is either reported done or sent again, within the retry policy.
+is either reported done or sent again, within the retry policy. Where DSS's
+answers have more than one shape, :mod:`mlcd.dss.answers` reads them all.
 """
 
 from __future__ import annotations
 
 import logging
-import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
-from urllib.parse import quote
+from typing import Any
 
-import requests
-
-from mlcd.dss.errors import DSSError, DSSNotFound, DSSServerError, DSSUnreachable
-from mlcd.dss.http import READ_TIMEOUT_MESSAGE, Clock, DSSSession, RetryPolicy, Sleep, fault_reason
+from mlcd.dss import answers
+from mlcd.dss.answers import REMAPPING_KEY, remappings_of
+from mlcd.dss.errors import (
+    DSSBadRequest,
+    DSSConflict,
+    DSSError,
+    DSSForbidden,
+    DSSSettingsNotKept,
+    DSSUnauthorized,
+    DSSUnreachable,
+)
+from mlcd.dss.http import READ_TIMEOUT_MESSAGE
+from mlcd.dss.nodebase import BACKGROUND_WAIT_S
+from mlcd.dss.nodebase import q as _q
+from mlcd.dss.scenario_calls import RUN_START_SLACK_MS, ScenarioCalls
 from mlcd.dss.transfer import MultipartFile, Progress, Transfer, bundle_manifest, receive_to_file
 
 log = logging.getLogger("mlcd.dss")
 
-T = TypeVar("T")
-
-# A run whose start is at most this long before our trigger time still counts as ours
-# (tolerates clock skew between mlcd and the node).
-RUN_START_SLACK_MS = 2000
+__all__ = ["BACKGROUND_WAIT_S", "REMAPPING_KEY", "RUN_START_SLACK_MS", "DSSNode", "remappings_of"]
 
 
-def remappings_of(settings: dict[str, Any]) -> dict[str, str]:
-    """``bundleActivationSettings.connectionsRemapping`` of project settings as ``{source: target}``."""
-    activation = settings.get("bundleActivationSettings")
-    items = activation.get("connectionsRemapping") if isinstance(activation, dict) else None
-    return {
-        str(r["source"]): str(r["target"])
-        for r in (items if isinstance(items, list) else [])
-        if isinstance(r, dict) and r.get("source") and r.get("target")
-    }
-
-
-def _q(part: str) -> str:
-    return quote(str(part), safe="")
-
-
-class DSSNode:
+class DSSNode(ScenarioCalls):
     """A client for one DSS node (design or automation).
 
     ``verify``: ``True``, a CA-bundle path, or ``False`` (warns). Every request has
-    a connect and a read timeout. ``sleep``/``clock``/``wall`` are injectable for tests.
+    a connect and a read timeout; preload has its own (``preload_timeout``).
+    ``project_standards_checks`` is sent with every export. ``sleep``/``clock``/``wall``
+    are injectable for tests.
     """
-
-    def __init__(
-        self,
-        url: str,
-        api_key: str,
-        name: str = "design",
-        verify: bool | str = True,
-        connect_timeout: float = 5.0,
-        read_timeout: float = 60.0,
-        retry: RetryPolicy | None = None,
-        *,
-        sleep: Sleep = time.sleep,
-        clock: Clock = time.monotonic,
-        wall: Clock = time.time,
-        session: requests.Session | None = None,
-    ) -> None:
-        self.http = DSSSession(
-            url,
-            api_key,
-            name=name,
-            verify=verify,
-            connect_timeout=connect_timeout,
-            read_timeout=read_timeout,
-            retry=retry,
-            sleep=sleep,
-            clock=clock,
-            session=session,
-        )
-        self.name = name
-        self.url = self.http.url
-        self.wall = wall
-
-    def __repr__(self) -> str:
-        return f"DSSNode(name={self.name!r}, url={self.url!r})"
-
-    def close(self) -> None:
-        """Release pooled connections."""
-        self.http.close()
-
-    @property
-    def sleep(self) -> Sleep:
-        """The sleep function used between retries and polls."""
-        return self.http.sleep
-
-    @property
-    def clock(self) -> Clock:
-        """The monotonic clock used for deadlines."""
-        return self.http.clock
-
-    # -- plumbing ----------------------------------------------------------------------------------
-    def _json(self, resp: requests.Response, operation: str) -> Any:
-        try:
-            if not resp.content:
-                return None
-            try:
-                return resp.json()
-            except ValueError:
-                raise DSSServerError(
-                    resp.status_code,
-                    None,
-                    None,
-                    "the node answered with something that is not JSON",
-                    self.name,
-                    operation,
-                ) from None
-        finally:
-            resp.close()
-
-    def _get(self, path: str, operation: str, params: dict[str, Any] | None = None) -> Any:
-        return self._json(self.http.call("GET", path, operation=operation, params=params), operation)
-
-    def _list(self, payload: Any, key: str) -> list[dict[str, Any]]:
-        if isinstance(payload, dict):
-            payload = payload.get(key, [])
-        return [x for x in (payload or []) if isinstance(x, dict)]
-
-    def _once_then_check(
-        self,
-        operation: str,
-        send: Callable[[], T],
-        check: Callable[[], T | None],
-    ) -> T:
-        """Send a non-idempotent call; on a transient fault read the node's state, then continue or retry."""
-        policy = self.http.retry
-        started = self.clock()
-        attempt = 0
-        while True:
-            attempt += 1
-            try:
-                return send()
-            except DSSError as exc:
-                if not exc.transient:
-                    raise
-                last = exc
-            log.warning(
-                "%s on %s: %s; checking the node's state before trying again (attempt %d/%d)",
-                operation,
-                self.name,
-                fault_reason(last),
-                attempt,
-                policy.max_attempts,
-            )
-            done = self._check_state(operation, last, check)
-            if done is not None:
-                return done
-            if attempt >= policy.max_attempts or self.clock() - started >= policy.max_total_s:
-                raise last
-            delay = max(policy.backoff(attempt), last.retry_after or 0.0)
-            self.sleep(min(delay, max(0.0, policy.max_total_s - (self.clock() - started))))
-            # the lost request may still have been in progress on the node: look again before resending
-            done = self._check_state(operation, last, check)
-            if done is not None:
-                return done
-
-    def _check_state(self, operation: str, last: DSSError, check: Callable[[], T | None]) -> T | None:
-        try:
-            done = check()
-        except DSSError as check_exc:
-            raise DSSUnreachable(
-                None,
-                None,
-                None,
-                f"{last.dss_message or 'transient fault'}; the node's state could not be checked "
-                f"afterwards ({check_exc.dss_message or type(check_exc).__name__}), so it is unknown "
-                "whether the step took effect",
-                self.name,
-                operation,
-                hint="look at the node (mlcd status) before running again",
-            ) from None
-        if done is not None:
-            log.info("DSS %s: %s had taken effect despite the fault", self.name, operation)
-        return done
 
     # -- node --------------------------------------------------------------------------------------
     def instance_info(self) -> dict[str, Any]:
@@ -195,22 +55,16 @@ class DSSNode:
         """GET /auth/info: ``authIdentifier``, ``groups``."""
         return dict(self._get("auth/info", "check the API key") or {})
 
-    # -- projects ----------------------------------------------------------------------------------
-    def list_projects(self) -> list[dict[str, Any]]:
-        """GET /projects/: one dict per project (``projectKey``, ``activeBundleState``...)."""
-        return self._list(self._get("projects/", "list projects"), "projects")
-
     def get_project(self, key: str) -> dict[str, Any]:
         """GET /projects/{key}: the project summary (DSSNotFound if absent)."""
         return dict(self._get(f"projects/{_q(key)}", f"read project {key}") or {})
 
     def project_exists(self, key: str) -> bool:
-        """Whether project ``key`` exists on the node."""
-        try:
-            self.get_project(key)
-        except DSSNotFound:
-            return False
-        return True
+        """Whether project ``key`` exists on the node: listed by GET /projects/ (as Dataiku's samples check).
+
+        A missing project's own URL answers 401 on real DSS, not 404, so it is never asked.
+        """
+        return key in self.list_project_keys()
 
     def get_variables(self, key: str) -> dict[str, Any]:
         """GET /projects/{key}/variables/: ``{"standard": {...}, "local": {...}}``."""
@@ -237,54 +91,90 @@ class DSSNode:
     def set_project_settings(self, key: str, settings: dict[str, Any]) -> None:
         """PUT /projects/{key}/settings with the whole object read by :meth:`get_project_settings`."""
         op = f"save settings of project {key}"
-        self.http.call("PUT", f"projects/{_q(key)}/settings", operation=op, json=settings).close()
+        path = f"projects/{_q(key)}/settings"
+        with self._missing_project_is_not_found(path, op):
+            self.http.call("PUT", path, operation=op, json=settings).close()
 
     def get_connection_remappings(self, key: str) -> dict[str, str]:
         """Source -> target connection remappings of the project's activation settings."""
         return remappings_of(self.get_project_settings(key))
 
     def set_connection_remappings(self, key: str, remappings: dict[str, str]) -> bool:
-        """Write connection remappings into the project's activation settings; False if already so.
+        """Write connection remappings into the project's settings, then read them back; False if already so.
 
-        GET the settings, replace ``bundleActivationSettings.connectionsRemapping`` with
+        GET the settings, replace ``bundleContainerSettings.remapping.connections`` with
         ``[{"source": design connection, "target": node connection}]``, PUT the whole
-        object back (every other key as read). The key path is inferred (see docs/design.md).
+        object back (every other key as read) and GET it again: if DSS did not keep the
+        remappings (it ignores keys it does not know), :class:`DSSSettingsNotKept` (exit 8).
         """
         settings = self.get_project_settings(key)
         if remappings_of(settings) == remappings:
             return False
-        activation = settings.get("bundleActivationSettings")
-        activation = dict(activation) if isinstance(activation, dict) else {}
-        activation["connectionsRemapping"] = [
-            {"source": source, "target": target} for source, target in sorted(remappings.items())
-        ]
-        settings["bundleActivationSettings"] = activation
-        self.set_project_settings(key, settings)
+        self.set_project_settings(key, answers.with_remappings(settings, remappings))
+        kept = remappings_of(self.get_project_settings(key))
+        lost = sorted(s for s, t in remappings.items() if kept.get(s) != t)
+        if lost:
+            raise DSSSettingsNotKept(
+                None, None, None,
+                f"DSS did not keep the connection remapping(s) of {', '.join(lost)} written to "
+                f"{REMAPPING_KEY} of project {key} (read back: {kept or 'none'}); nothing was activated",
+                self.name, f"set connection remappings of project {key}",
+                hint="check where this DSS version keeps activation remappings (mlcd doctor); until then "
+                "create same-named connections on the node or set the remapping in DSS's UI",
+            )  # fmt: skip
         return True
 
     # -- connections -------------------------------------------------------------------------------
     def list_connections(self) -> dict[str, dict[str, Any]]:
-        """GET /admin/connections/ (needs an admin key): connection name -> its description."""
-        payload = self._get("admin/connections/", "list connections")
+        """GET /admin/connections/ (needs an admin key): connection name -> its description.
+
+        A key that may not list them gets 403 or 401 depending on the DSS version: both are
+        :class:`DSSForbidden` here (the caller skips its pre-check with a note).
+        """
+        try:
+            payload = self._get("admin/connections/", "list connections")
+        except DSSUnauthorized as exc:
+            raise DSSForbidden(
+                exc.status, exc.error_type, exc.code, exc.dss_message, self.name, "list connections"
+            ) from None
         if isinstance(payload, dict):
             return {str(k): dict(v) if isinstance(v, dict) else {} for k, v in payload.items()}
         return {str(c.get("name")): dict(c) for c in (payload or []) if isinstance(c, dict) and c.get("name")}
 
     # -- design node: exported bundles -------------------------------------------------------------
     def export_bundle(self, key: str, bundle_id: str, release_notes: str | None = None) -> dict[str, Any]:
-        """PUT /projects/{key}/bundles/exported/{id}: export a bundle (sent once; state-checked on faults)."""
+        """PUT /projects/{key}/bundles/exported/{id}: export a bundle (sent once; state-checked on faults).
+
+        ``evaluateProjectStandardsChecks`` is sent as dataikuapi does (``project_standards_checks``);
+        Project Standards findings in the answer are logged and returned in ``projectStandardsFindings``.
+        After a lost answer, a bundle the list shows as still building is waited for (DSS exports
+        large projects in the background) before it is reported done.
+        """
         op = f"export bundle {bundle_id} of project {key}"
-        params = {"releaseNotes": release_notes} if release_notes else None
+        standards = str(self.project_standards_checks).lower()
+        params: dict[str, Any] = {"evaluateProjectStandardsChecks": standards}
+        if release_notes:
+            params["releaseNotes"] = release_notes
+        path = f"projects/{_q(key)}/bundles/exported/{_q(bundle_id)}"
 
         def send() -> dict[str, Any]:
-            resp = self.http.send(
-                "PUT", f"projects/{_q(key)}/bundles/exported/{_q(bundle_id)}", operation=op, params=params
-            )
-            return dict(self._json(resp, op) or {})
+            with self._missing_project_is_not_found(path, op):
+                resp = self.http.send("PUT", path, operation=op, params=params)
+            answer = dict(self._json(resp, op) or {})
+            findings = answers.project_standards_findings(answer)
+            for line in findings:
+                log.warning("Project Standards on %s: %s", self.name, line)
+            if findings:
+                answer["projectStandardsFindings"] = findings
+            return answer
 
         def check() -> dict[str, Any] | None:
-            ids = [b.get("bundleId") for b in self.list_exported_bundles(key)]
-            return {"bundleId": bundle_id, "recovered": True} if bundle_id in ids else None
+            def look() -> dict[str, Any] | None:
+                listed = self.list_exported_bundles(key)
+                return next((b for b in listed if b.get("bundleId") == bundle_id), None)
+
+            done = {"bundleId": bundle_id, "recovered": True}
+            return self._wait_background(op, look, answers.export_in_progress, done)
 
         return self._once_then_check(op, send, check)
 
@@ -362,9 +252,15 @@ class DSSNode:
             before = {str(b.get("bundleId")) for b in self.list_imported_bundles(key)}
 
         def send() -> dict[str, Any]:
-            out = self._upload(
-                f"projects/{_q(key)}/bundles/imported/actions/importFromStream", archive, op, progress
-            )
+            try:
+                out = self._upload(
+                    f"projects/{_q(key)}/bundles/imported/actions/importFromStream", archive, op, progress
+                )
+            except DSSConflict:
+                # an earlier attempt (a killed mlcd) was still importing this very archive when we listed
+                if bundle_id is not None and self._imported_same(key, bundle_id, archive):
+                    return {"bundleId": bundle_id, "recovered": True}
+                raise
             result = dict(out) if isinstance(out, dict) else {}
             if bundle_id and "bundleId" not in result:
                 result["bundleId"] = bundle_id
@@ -381,21 +277,49 @@ class DSSNode:
 
         return self._once_then_check(op, send, check)
 
+    def _imported_same(self, key: str, bundle_id: str, archive: Path) -> bool:
+        """Whether ``bundle_id`` is imported with this archive's export time (both must be known)."""
+        mine = bundle_manifest(archive).get("exportedOn")
+        for b in self.list_imported_bundles(key):
+            if b.get("bundleId") == bundle_id:
+                return mine not in (None, "", 0) and str(b.get("exportedOn")) == str(mine)
+        return False
+
     def list_imported_bundles(self, key: str) -> list[dict[str, Any]]:
-        """GET /projects/{key}/bundles/imported: list of bundle dicts (``bundleId``...)."""
+        """GET /projects/{key}/bundles/imported: bundle dicts, ``importedOn``/``exportedOn`` flat.
+
+        Nested fields (``importState.importedOn``, ``exportManifest.exportUserInfo.exportedOn``)
+        are copied to the top level when the top level lacks them.
+        """
         payload = self._get(f"projects/{_q(key)}/bundles/imported", f"list imported bundles of project {key}")
-        return self._list(payload, "bundles")
+        return [answers.imported_item(b) for b in self._list(payload, "bundles")]
 
     def preload_bundle(self, key: str, bundle_id: str) -> dict[str, Any]:
-        """POST …/imported/{id}/actions/preload (repeatable, so retried on transient faults)."""
+        """POST …/imported/{id}/actions/preload: builds the bundle's code envs; its report.
+
+        Sent once, with its own read timeout (``preload_timeout``): a slow preload is never sent
+        twice. Each report message is logged (shown); a failed report raises
+        :class:`DSSBadRequest` with the failing code environment's message.
+        """
         op = f"preload bundle {bundle_id} of project {key}"
-        resp = self.http.call(
-            "POST",
-            f"projects/{_q(key)}/bundles/imported/{_q(bundle_id)}/actions/preload",
-            operation=op,
-            json={},
-        )
-        return dict(self._json(resp, op) or {})
+        path = f"projects/{_q(key)}/bundles/imported/{_q(bundle_id)}/actions/preload"
+        resp = self.http.send("POST", path, operation=op, read_timeout=self.preload_timeout)
+        report = dict(self._json(resp, op) or {})
+        for m in report.get("messages") or []:
+            if isinstance(m, dict):
+                level = logging.WARNING if m in answers.report_errors(report) else logging.INFO
+                log.log(level, "preload of %s on %s: %s: %s", bundle_id, self.name,
+                        str(m.get("severity") or "INFO").lower(), answers.message_text(m))  # fmt: skip
+        if answers.report_failed(report):
+            errors = answers.report_errors(report)
+            first = errors[0] if errors else {}
+            raise DSSBadRequest(
+                None, None, str(first.get("code") or "") or None,
+                f"the preload report says it failed: {answers.message_text(first) or 'no message'}",
+                self.name, op, hint="fix the bundle's code environment on the node (see the message), "
+                "then deploy again",
+            )  # fmt: skip
+        return report
 
     def activate_bundle(
         self,
@@ -410,7 +334,10 @@ class DSSNode:
         sends): connection remappings are project settings. ``connection_remappings``,
         when given, are written there first (:meth:`set_connection_remappings`).
         Sent once; on a transient fault the active bundle is read: if it is now
-        ``bundle_id`` the activation is reported done (``{"recovered": True}``).
+        ``bundle_id`` the activation is reported done (``{"recovered": True}``); after a read
+        timeout it is read again for a while (DSS may still be activating) before sending again.
+        A refusal that comes as a report (``success: false`` or an ERROR/fatal message, and the
+        bundle not active) raises :class:`DSSBadRequest` as the HTTP-error form does.
         """
         op = f"activate bundle {bundle_id} of project {key}"
         body: dict[str, Any] = {}
@@ -419,23 +346,47 @@ class DSSNode:
         if connection_remappings:
             self.set_connection_remappings(key, dict(connection_remappings))
 
+        timed_out = False
+
         def send() -> dict[str, Any]:
-            resp = self.http.send(
-                "POST",
-                f"projects/{_q(key)}/bundles/imported/{_q(bundle_id)}/actions/activate",
-                operation=op,
-                json=body,
-            )
-            return dict(self._json(resp, op) or {})
+            nonlocal timed_out
+            try:
+                resp = self.http.send(
+                    "POST",
+                    f"projects/{_q(key)}/bundles/imported/{_q(bundle_id)}/actions/activate",
+                    operation=op,
+                    json=body,
+                )
+            except DSSUnreachable as exc:
+                timed_out = timed_out or exc.dss_message.startswith(READ_TIMEOUT_MESSAGE)
+                raise
+            return self._refused_by_report(key, bundle_id, op, dict(self._json(resp, op) or {}))
 
         def check() -> dict[str, Any] | None:
-            return (
-                {"bundleId": bundle_id, "recovered": True}
-                if self.active_bundle_id(key) == bundle_id
-                else None
-            )
+            done = {"bundleId": bundle_id, "recovered": True}
+            if not timed_out:
+                return done if self.active_bundle_id(key) == bundle_id else None
+            waited = 0.0  # the lost activation may still be running on the node: give it time
+            while waited < BACKGROUND_WAIT_S:
+                if self.active_bundle_id(key) == bundle_id:
+                    return done
+                self.sleep(1.0)
+                waited += 1.0
+            return None
 
         return self._once_then_check(op, send, check)
+
+    def _refused_by_report(self, key: str, bundle_id: str, op: str, report: dict[str, Any]) -> dict[str, Any]:
+        """``report``, unless it refuses the activation (failed and ``bundle_id`` not active): then raise."""
+        if not answers.report_failed(report) or self.active_bundle_id(key) == bundle_id:
+            return report
+        errors = answers.report_errors(report)
+        first = errors[0] if errors else {}
+        raise DSSBadRequest(
+            None, None, str(first.get("code") or "") or None,
+            f"DSS refused the activation: {answers.message_text(first) or 'the report says it failed'}",
+            self.name, op,
+        )  # fmt: skip
 
     def active_bundle_id(self, key: str) -> str | None:
         """``activeBundleState.bundleId`` of ``key`` from GET /projects/; None if no bundle or project."""
@@ -445,164 +396,3 @@ class DSSNode:
                 bid = state.get("bundleId") if isinstance(state, dict) else None
                 return str(bid) if bid else None
         return None
-
-    # -- scenarios ---------------------------------------------------------------------------------
-    def list_scenarios(self, key: str) -> list[dict[str, Any]]:
-        """GET /projects/{key}/scenarios/: dicts with ``id``, ``name``, ``active``, ``running``..."""
-        return self._list(
-            self._get(f"projects/{_q(key)}/scenarios/", f"list scenarios of project {key}"), "scenarios"
-        )
-
-    def run_scenario(self, key: str, sid: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
-        """POST …/scenarios/{sid}/run: the trigger fire (``trigger.id``, ``runId``, ``cancelled``).
-
-        Never blindly retried: after a transient fault, a run of ``sid`` that
-        started after our trigger (GET get-last-runs) means the trigger worked; the
-        answer is then ``{"recovered": True, "scenarioRun": <run>, "cancelled": False}``.
-        """
-        op = f"run scenario {sid} of project {key}"
-        trigger_ms = 0
-        unanswered = False  # the trigger reached the node but no answer came: it may still be processed
-
-        def send() -> dict[str, Any]:
-            nonlocal trigger_ms, unanswered
-            trigger_ms = int(self.wall() * 1000)
-            try:
-                resp = self.http.send(
-                    "POST", f"projects/{_q(key)}/scenarios/{_q(sid)}/run", operation=op, json=params or {}
-                )
-            except DSSUnreachable as exc:
-                unanswered = exc.dss_message.startswith(READ_TIMEOUT_MESSAGE)
-                raise
-            return dict(self._json(resp, op) or {})
-
-        def ours() -> dict[str, Any] | None:
-            for run in self.get_last_runs(key, sid, limit=5):
-                rid = str(run.get("runId") or "")
-                start = run.get("start") or 0
-                if rid and isinstance(start, int | float) and start >= trigger_ms - RUN_START_SLACK_MS:
-                    return {"recovered": True, "cancelled": False, "runId": None, "scenarioRun": run}
-            return None
-
-        def check() -> dict[str, Any] | None:
-            if unanswered:
-                # the node may still be working on our trigger: resending could start a second run,
-                # so wait (bounded) for the run to appear, and never send again
-                waited = 0.0
-                while waited <= max(self.http.read_timeout, 5.0):
-                    found = ours()
-                    if found is not None:
-                        return found
-                    self.sleep(1.0)
-                    waited += 1.0
-                raise DSSError(
-                    None,
-                    None,
-                    None,
-                    "the node did not answer the trigger in time and no run of it appeared; "
-                    "not sent again, to avoid a second run",
-                    self.name,
-                    op,
-                    hint="check the scenario's last runs on the node, then run the stage again",
-                )
-            for _ in range(3):
-                found = ours()
-                if found is not None:
-                    return found
-                running = any(s.get("id") == sid and s.get("running") for s in self.list_scenarios(key))
-                if not running:
-                    return None  # no run of ours and nothing running: safe to trigger again
-                self.sleep(1.0)  # running but not visible yet: give it a moment
-            raise DSSError(
-                None, None, None, "a run is in progress but it is not known whether it is ours", self.name, op
-            )
-
-        return self._once_then_check(op, send, check)
-
-    def get_run_for_trigger(
-        self, key: str, sid: str, trigger_id: str, trigger_run_id: str
-    ) -> dict[str, Any] | None:
-        """GET …/get-run-for-trigger: the ``scenarioRun`` dict once the run exists, else None."""
-        payload = self._get(
-            f"projects/{_q(key)}/scenarios/{_q(sid)}/get-run-for-trigger",
-            f"find the run of scenario {sid} of project {key}",
-            params={"triggerId": trigger_id, "triggerRunId": trigger_run_id},
-        )
-        run = payload.get("scenarioRun") if isinstance(payload, dict) else None
-        return dict(run) if isinstance(run, dict) else None
-
-    def get_trigger_fire(self, key: str, sid: str, trigger_id: str, trigger_run_id: str) -> dict[str, Any]:
-        """GET …/scenarios/trigger/{sid}/{triggerId}?triggerRunId=: the fire's state (``cancelled``)."""
-        return dict(
-            self._get(
-                f"projects/{_q(key)}/scenarios/trigger/{_q(sid)}/{_q(trigger_id)}",
-                f"read the trigger fire of scenario {sid} of project {key}",
-                params={"triggerRunId": trigger_run_id},
-            )
-            or {}
-        )
-
-    def get_last_runs(
-        self, key: str, sid: str, limit: int = 10, only_finished: bool = False
-    ) -> list[dict[str, Any]]:
-        """GET …/get-last-runs: scenarioRun dicts, newest first."""
-        payload = self._get(
-            f"projects/{_q(key)}/scenarios/{_q(sid)}/get-last-runs",
-            f"list last runs of scenario {sid} of project {key}",
-            params={"limit": limit, "onlyFinishedRuns": "true" if only_finished else "false"},
-        )
-        return self._list(payload, "runs")
-
-    def get_run(self, key: str, sid: str, run_id: str) -> dict[str, Any]:
-        """GET …/scenarios/{sid}/{runId}/: ``{"scenarioRun": {...}, "stepRuns": [...]}``."""
-        return dict(
-            self._get(
-                f"projects/{_q(key)}/scenarios/{_q(sid)}/{_q(run_id)}/",
-                f"read run {run_id} of scenario {sid} of project {key}",
-            )
-            or {}
-        )
-
-    def get_run_log(self, key: str, sid: str, run_id: str, step_id: str | None = None) -> str:
-        """GET …/{runId}/log: the run's (or one step's) log as text."""
-        op = f"read the log of run {run_id} of scenario {sid} of project {key}"
-        resp = self.http.call(
-            "GET",
-            f"projects/{_q(key)}/scenarios/{_q(sid)}/{_q(run_id)}/log",
-            operation=op,
-            params={"stepId": step_id} if step_id else None,
-        )
-        try:
-            return resp.text
-        finally:
-            resp.close()
-
-    def get_run_junit(self, key: str, sid: str, run_id: str) -> bytes:
-        """GET …/{runId}/scenario-run-report: DSS's JUnit XML of one run."""
-        op = f"read the JUnit report of run {run_id} of scenario {sid} of project {key}"
-        resp = self.http.call(
-            "GET", f"projects/{_q(key)}/scenarios/{_q(sid)}/{_q(run_id)}/scenario-run-report", operation=op
-        )
-        try:
-            return resp.content
-        finally:
-            resp.close()
-
-    def abort_scenario(self, key: str, sid: str) -> None:
-        """POST …/scenarios/{sid}/abort (a no-op if not running, so retried)."""
-        op = f"abort scenario {sid} of project {key}"
-        self.http.call("POST", f"projects/{_q(key)}/scenarios/{_q(sid)}/abort", operation=op, json={}).close()
-
-    # -- futures -----------------------------------------------------------------------------------
-    def get_future(self, job_id: str, peek: bool = False) -> dict[str, Any]:
-        """GET /futures/{id}?peek=: the future's state (``hasResult``, ``result``, ``alive``...)."""
-        return dict(
-            self._get(
-                f"futures/{_q(job_id)}", f"read future {job_id}", params={"peek": "true" if peek else "false"}
-            )
-            or {}
-        )
-
-    def abort_future(self, job_id: str) -> None:
-        """DELETE /futures/{id}."""
-        self.http.call("DELETE", f"futures/{_q(job_id)}", operation=f"abort future {job_id}").close()

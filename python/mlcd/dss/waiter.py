@@ -34,6 +34,7 @@ class StepResult:
     outcome: str
     error_message: str | None = None
     error_type: str | None = None
+    thrown_messages: tuple[str, ...] = ()  # ``additionalReportItems[].thrown`` (failing build jobs...)
 
 
 @dataclass
@@ -52,6 +53,9 @@ class ScenarioResult:
     failing_step_name: str | None = None
     error_type: str | None = None
     error_message: str | None = None
+    #: messages of ``additionalReportItems[].thrown`` of the failing step (e.g. a failed build job);
+    #: the first is also in ``error_message`` when the step itself carries none
+    thrown_messages: list[str] = field(default_factory=list)
 
     @property
     def duration_s(self) -> float | None:
@@ -97,10 +101,33 @@ def _parse_steps(step_runs: Any) -> list[StepResult]:
         step_id = _str(step.get("id")) or _str(sr.get("stepId")) or f"step_{i + 1}"
         name = _str(step.get("name")) or _str(sr.get("stepName")) or step_id
         result: dict[str, Any] = sr["result"] if isinstance(sr.get("result"), dict) else {}
-        error_type, error_message = _thrown(result)
+        error_type, error_message, messages = _step_error(result, sr.get("additionalReportItems"))
         outcome = _str(result.get("outcome")) or "UNKNOWN"
-        steps.append(StepResult(step_id, name, outcome, error_message, error_type))
+        steps.append(StepResult(step_id, name, outcome, error_message, error_type, messages))
     return steps
+
+
+def _step_error(result: dict[str, Any], items: Any) -> tuple[str | None, str | None, tuple[str, ...]]:
+    """(class, message, thrown messages) of a step: its own ``thrown``, completed by its report items'."""
+    error_type, error_message = _thrown(result)
+    thrown = _report_item_errors(items)
+    if thrown and error_message is None:
+        error_type, error_message = thrown[0]
+    elif thrown and error_message is not None and thrown[0][1] not in error_message:
+        error_message = f"{error_message}: {thrown[0][1]}"
+    return error_type, error_message, tuple(m for _, m in thrown if m)
+
+
+def _report_item_errors(items: Any) -> list[tuple[str | None, str]]:
+    """(class, message) of each ``additionalReportItems[].thrown`` (DSS puts build-job errors there)."""
+    out: list[tuple[str | None, str]] = []
+    for item in items if isinstance(items, list) else []:
+        if not isinstance(item, dict):
+            continue
+        error_type, message = _thrown(item)
+        if isinstance(item.get("thrown"), dict) and message:
+            out.append((error_type, message))
+    return out
 
 
 class ScenarioWaiter:
@@ -346,6 +373,7 @@ class ScenarioWaiter:
         if failing is not None and outcome != "SUCCESS":
             res.failing_step_id, res.failing_step_name = failing.step_id, failing.name
             res.error_type, res.error_message = failing.error_type, failing.error_message
+            res.thrown_messages = list(failing.thrown_messages)
         if res.error_message is None and outcome != "SUCCESS":
             res.error_type, res.error_message = _thrown(run_result)
         if outcome != "SUCCESS" and run_id is not None:

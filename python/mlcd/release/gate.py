@@ -17,10 +17,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from mlcd.reports import shown_path
 from mlcd.errors import ConfigError, InputError, MlcdError, NodeError
 from mlcd.release.decisions import Failed
 from mlcd.release.failure import Settled, settle
+from mlcd.reports import shown_path
 
 if TYPE_CHECKING:
     from mlcd.release.session import Release

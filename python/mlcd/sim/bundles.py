@@ -1,7 +1,9 @@
 """Bundle archives: export a project folder to a zip, validate and unpack an uploaded one.
 
 A bundle is a zip holding ``manifest.json`` and the project content under
-``project/``. Files are copied in fixed-size chunks, so memory use does not
+``project/`` (layout "mlcd"), or, in the "opaque" dialect,
+``_dss/bundle-info.json`` and ``content/``: a layout mlcd does not know, as a
+real DSS archive may be. Files are copied in fixed-size chunks, so memory use does not
 depend on the archive's size.
 """
 
@@ -24,6 +26,8 @@ from mlcd.sim.store import now_ms
 CHUNK = 1024 * 1024
 STORE_ABOVE = 16 * 1024 * 1024  # larger files are stored, not deflated (keeps export fast)
 CORRUPT = "ERR_BUNDLE_INVALID_ARCHIVE"
+#: layout name -> (manifest member, folder of the project content)
+LAYOUTS = {"mlcd": ("manifest.json", "project"), "opaque": ("_dss/bundle-info.json", "content")}
 
 
 def _copy_hashing(src: Any, dst: Any) -> tuple[str, int]:
@@ -46,8 +50,10 @@ def export_project(
     release_notes: str | None,
     exported_by: str,
     dest: Path,
+    layout: str = "mlcd",
 ) -> dict[str, Any]:
-    """Write the bundle zip of ``project_dir`` to ``dest`` (atomically); return its manifest."""
+    """Write the bundle zip of ``project_dir`` to ``dest`` (atomically, in ``layout``); its manifest."""
+    manifest_name, content_dir = LAYOUTS[layout]
     dest.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=".export-", suffix=".zip", dir=dest.parent)
     os.close(fd)
@@ -56,7 +62,7 @@ def export_project(
         with zipfile.ZipFile(tmp_name, "w", allowZip64=True) as zf:
             for path in sorted(p for p in project_dir.rglob("*") if p.is_file()):
                 rel = path.relative_to(project_dir).as_posix()
-                arcname = f"project/{rel}"
+                arcname = f"{content_dir}/{rel}"
                 if rel == "variables.json":
                     data = json.loads(path.read_text(encoding="utf-8") or "{}")
                     payload = json.dumps({"standard": data.get("standard") or {}, "local": {}}, indent=1)
@@ -80,7 +86,7 @@ def export_project(
                 "requiredConnections": list(project_meta.get("connections") or []),
                 "files": files,
             }
-            zf.writestr("manifest.json", json.dumps(manifest, indent=1), compress_type=zipfile.ZIP_DEFLATED)
+            zf.writestr(manifest_name, json.dumps(manifest, indent=1), compress_type=zipfile.ZIP_DEFLATED)
         os.replace(tmp_name, dest)
     except BaseException:
         Path(tmp_name).unlink(missing_ok=True)
@@ -88,24 +94,30 @@ def export_project(
     return manifest
 
 
-def _member_target(name: str) -> str | None:
-    """The path under ``project/`` a zip member unpacks to (None if not project content)."""
+def _member_target(name: str, content_dir: str = "project") -> str | None:
+    """The path under ``content_dir/`` a zip member unpacks to (None if not project content)."""
     pure = PurePosixPath(name)
     if pure.is_absolute() or ".." in pure.parts or "\\" in name:
         raise SimError(400, f"Bundle archive has an unsafe entry '{name[:100]}'", code=CORRUPT)
-    if len(pure.parts) < 2 or pure.parts[0] != "project":
+    if len(pure.parts) < 2 or pure.parts[0] != content_dir:
         return None
     return PurePosixPath(*pure.parts[1:]).as_posix()
 
 
+def _layout_of(zf: zipfile.ZipFile) -> tuple[str, str]:
+    names = set(zf.namelist())
+    for manifest_name, content_dir in LAYOUTS.values():
+        if manifest_name in names:
+            return manifest_name, content_dir
+    raise SimError(400, "Bundle archive has no manifest.json", code=CORRUPT)
+
+
 def read_manifest(archive: Path) -> dict[str, Any]:
-    """Open ``archive`` and return its manifest; 400 if it is not a valid bundle."""
+    """Open ``archive`` and return its manifest (either layout); 400 if it is not a valid bundle."""
     try:
         with zipfile.ZipFile(archive) as zf:
-            try:
-                raw = zf.read("manifest.json")
-            except KeyError:
-                raise SimError(400, "Bundle archive has no manifest.json", code=CORRUPT) from None
+            manifest_name, _ = _layout_of(zf)
+            raw = zf.read(manifest_name)
     except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as exc:
         raise SimError(
             400, f"Bundle archive is truncated or corrupt ({type(exc).__name__})", code=CORRUPT
@@ -132,8 +144,9 @@ def unpack(archive: Path, dest_content: Path) -> dict[str, Any]:
     try:
         seen: set[str] = set()
         with zipfile.ZipFile(archive) as zf:
+            _, content_dir = _layout_of(zf)
             for info in zf.infolist():
-                target = _member_target(info.filename)
+                target = _member_target(info.filename, content_dir)
                 if target is None or info.is_dir():
                     continue
                 out_path = tmp_dir / target

@@ -18,8 +18,6 @@ import threading
 from pathlib import Path
 from types import FrameType
 
-from mlcd.sim.faults import FaultPlanError, FaultState
-
 API_KEY_ENV = "MLCD_SIM_API_KEY"
 
 
@@ -45,7 +43,24 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--tls-cert", default=None, help="PEM certificate: serve HTTPS (needs --tls-key)")
     serve.add_argument("--tls-key", default=None, help="PEM private key of --tls-cert")
     serve.add_argument("--faults", default=None, help="JSON fault plan to install at start (tests only)")
+    serve.add_argument(
+        "--test-control",
+        action="store_true",
+        help="serve the test-control routes /__sim__/ (faults, stats; they need the API key too)",
+    )
     return parser
+
+
+def flask_missing() -> str | None:
+    """None when Flask is importable, else the one line saying how to install it."""
+    try:
+        import flask  # noqa: F401
+    except ImportError:
+        return (
+            "the stand-in needs Flask, which mlcd installs only with its 'sim' extra "
+            "(fix: pip install 'mlcd[sim]')"
+        )
+    return None
 
 
 def _fail(message: str) -> int:
@@ -72,29 +87,47 @@ def main(argv: list[str]) -> int:
     return serve(args)
 
 
+def _refusal(args: argparse.Namespace) -> str | None:
+    """Why ``serve`` cannot start with these arguments and this environment (None: it can)."""
+    missing = flask_missing()
+    if missing:
+        return missing
+    if not os.environ.get(API_KEY_ENV, "").strip():
+        return f"no API key: set the environment variable {API_KEY_ENV} (it is never read from argv)"
+    if not 0 <= args.port <= 65535:
+        return f"--port {args.port} is not a port number (0-65535)"
+    if bool(args.tls_cert) != bool(args.tls_key):
+        return "--tls-cert and --tls-key must be given together"
+    return None
+
+
+def _tls_context(args: argparse.Namespace) -> ssl.SSLContext | None:
+    if not args.tls_cert:
+        return None
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(args.tls_cert, args.tls_key)
+    return context
+
+
 def serve(args: argparse.Namespace) -> int:
     """Run the node until a stop signal."""
-    api_key = os.environ.get(API_KEY_ENV, "")
-    if not api_key.strip():
-        return _fail(f"no API key: set the environment variable {API_KEY_ENV} (it is never read from argv)")
-    if not 0 <= args.port <= 65535:
-        return _fail(f"--port {args.port} is not a port number (0-65535)")
-    if bool(args.tls_cert) != bool(args.tls_key):
-        return _fail("--tls-cert and --tls-key must be given together")
+    refusal = _refusal(args)
+    if refusal:
+        return _fail(refusal)
+    api_key = os.environ[API_KEY_ENV]
+    from mlcd.sim.faults import FaultPlanError, FaultState
+
     faults = FaultState()
-    if args.faults:
-        try:
+    try:
+        if args.faults:
             faults.set_plan(json.loads(Path(args.faults).read_text(encoding="utf-8")))
-        except (OSError, ValueError) as exc:
-            kind = "invalid" if isinstance(exc, (FaultPlanError, ValueError)) else "unreadable"
-            return _fail(f"--faults {args.faults}: {kind} fault plan ({str(exc)[:200]})")
-    ssl_context: ssl.SSLContext | None = None
-    if args.tls_cert:
-        try:
-            ssl_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-            ssl_context.load_cert_chain(args.tls_cert, args.tls_key)
-        except (OSError, ssl.SSLError) as exc:
-            return _fail(f"cannot load TLS certificate/key: {exc}")
+    except (OSError, ValueError) as exc:
+        kind = "invalid" if isinstance(exc, (FaultPlanError, ValueError)) else "unreadable"
+        return _fail(f"--faults {args.faults}: {kind} fault plan ({str(exc)[:200]})")
+    try:
+        ssl_context = _tls_context(args)
+    except (OSError, ssl.SSLError) as exc:
+        return _fail(f"cannot load TLS certificate/key: {exc}")
 
     # imported late so that `mlcd sim --help` stays fast
     from werkzeug.serving import make_server
@@ -108,7 +141,7 @@ def serve(args: argparse.Namespace) -> int:
     except OSError as exc:
         return _fail(f"cannot use data dir {args.data_dir}: {exc.strerror or exc}")
     runner = ScenarioRunner(store)
-    app = create_app(store, runner, api_key, faults)
+    app = create_app(store, runner, api_key, faults, test_control=bool(args.test_control or args.faults))
     try:
         listener = _listen(args.host, args.port)
     except OSError as exc:

@@ -9,6 +9,7 @@ from werkzeug.wrappers import Response
 
 NOT_FOUND = "com.dataiku.dip.server.controllers.NotFoundException"
 UNAUTHORIZED = "com.dataiku.dip.exceptions.UnauthorizedException"
+NOT_AUTHENTICATED = "com.dataiku.dip.exceptions.NotAuthenticatedException"
 FORBIDDEN = "com.dataiku.dip.exceptions.ForbiddenException"
 CODED = "com.dataiku.dip.exceptions.CodedException"
 ILLEGAL_ARGUMENT = "java.lang.IllegalArgumentException"

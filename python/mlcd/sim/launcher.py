@@ -60,6 +60,7 @@ class SimNode:
         self._returncode: int | None = None
         self._readers: list[threading.Thread] = []
         self._stderr_lines: list[str] = []
+        self.test_control = True
 
     # -- life cycle -------------------------------------------------------------------------------
 
@@ -76,8 +77,11 @@ class SimNode:
         faults: dict[str, Any] | None = None,
         startup_timeout: float = 20.0,
         port: int = 0,
+        test_control: bool = True,
     ) -> SimNode:
         """Start a node on a free loopback port and wait until it is ready.
+
+        ``test_control`` serves the ``/__sim__/`` routes (faults, stats), which need the node's key.
 
         ``connections`` (if given) is written to ``<data_dir>/node.json`` together
         with the node name; an existing ``node.json`` is otherwise left as it is.
@@ -91,6 +95,7 @@ class SimNode:
         if connections is not None or not node_json.exists():
             node_json.write_text(json.dumps({"nodeName": name, "connections": connections or {}}, indent=2))
         node = cls(role, data_dir, api_key, name, tls_cert, tls_key, faults, startup_timeout, port)
+        node.test_control = test_control
         node._spawn()
         return node
 
@@ -103,6 +108,8 @@ class SimNode:
             "--data-dir", str(self.data_dir),
             "--node-name", self.node_name,
         ]  # fmt: skip
+        if self.test_control:
+            argv.append("--test-control")
         if self.tls_cert is not None and self.tls_key is not None:
             argv += ["--tls-cert", str(self.tls_cert), "--tls-key", str(self.tls_key)]
         if self._faults is not None:
@@ -228,7 +235,14 @@ class SimNode:
         verify: bool | str = True
         if self.url.startswith("https"):
             verify = str(self.tls_cert) if self.tls_cert is not None else False
-        resp = requests.request(method, f"{self.url}/__sim__/{path}", json=body, timeout=10, verify=verify)
+        resp = requests.request(
+            method,
+            f"{self.url}/__sim__/{path}",
+            json=body,
+            timeout=10,
+            verify=verify,
+            auth=(self.api_key, ""),
+        )
         resp.raise_for_status()
         return resp.json() if resp.content else None
 

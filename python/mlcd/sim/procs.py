@@ -1,4 +1,4 @@
-"""Step-script processes of a node: find and kill the ones a dead node left behind."""
+"""Step-script processes of a node: their environment, and killing the ones a dead node left behind."""
 
 from __future__ import annotations
 
@@ -10,6 +10,21 @@ import time
 from pathlib import Path
 
 PID_FILE = "script.pid"
+
+#: the only variables of the node's own environment a step script inherits (never API keys)
+SCRIPT_ENV_ALLOWED = ("PATH", "HOME", "LANG", "LANGUAGE", "TZ", "TMPDIR", "PYTHONPATH", "VIRTUAL_ENV",
+                      "SYSTEMROOT", "COVERAGE_PROCESS_START")  # fmt: skip
+
+
+def script_env(extra: dict[str, str]) -> dict[str, str]:
+    """Environment of a step script: an allow-list of the node's variables (and ``LC_*``) plus ``extra``.
+
+    The node was started by a launcher whose environment may hold other nodes' API keys;
+    none of it reaches a script unless allow-listed here.
+    """
+    env = {k: v for k, v in os.environ.items() if k in SCRIPT_ENV_ALLOWED or k.startswith("LC_")}
+    env.update(extra)
+    return env
 
 
 def kill_orphaned_scripts(state_dir: Path) -> int:

@@ -1,9 +1,8 @@
 """Scenario runs, asynchronous as in DSS: trigger fire → run → steps in a background thread.
 
-``python`` steps run a script of the project content in a subprocess, ``wait``
-steps sleep; both stop at once on abort. Runs, trigger fires, step results and
-logs are files under ``state/runs/<KEY>/<SCENARIO>/`` and survive a restart (runs
-still in flight at start-up are marked ABORTED).
+``python`` steps run a project script in a subprocess, ``wait`` steps sleep; both stop on abort.
+Runs, fires, step results and logs are files under ``state/runs/<KEY>/<SCENARIO>/`` (they survive
+a restart; runs in flight at start-up are marked ABORTED).
 """
 
 from __future__ import annotations
@@ -24,14 +23,13 @@ from typing import Any
 from lxml import etree
 
 from mlcd.sim.errors import SimError, not_found
-from mlcd.sim.procs import PID_FILE, kill_orphaned_scripts
+from mlcd.sim.procs import PID_FILE, kill_orphaned_scripts, script_env
 from mlcd.sim.store import Store, check_id, now_ms, read_json, write_json
 
 OUTCOME_RANK = {"SUCCESS": 0, "WARNING": 1, "FAILED": 2, "ABORTED": 3}
 STEP_ERROR_CLASS = "com.dataiku.dip.scenario.step.StepExecutionException"
 ABORT_CLASS = "com.dataiku.dip.scenario.ScenarioAbortedException"
 MANUAL_TRIGGER = {"id": "manual", "type": "manual", "name": "Manual trigger", "active": True}
-SECRET_ENV = "MLCD_SIM_API_KEY"
 _counter = itertools.count(1)
 
 
@@ -530,20 +528,13 @@ class ScenarioRunner:
         if not script_rel or not script.is_file() or not script.is_relative_to(content.resolve()):
             return "FAILED", f"Step '{info['id']}': script '{script_rel}' not found in the project"
         result_path = step_dir / "result.json"
-        env = {k: v for k, v in os.environ.items() if k != SECRET_ENV}
-        env.update(
-            {
-                "MLCD_PROJECT_KEY": active.key,
-                "MLCD_SCENARIO_ID": active.sid,
-                "MLCD_STEP_ID": info["id"],
-                "MLCD_RUN_ID": str(active.run_id),
-                "MLCD_NODE_NAME": self.store.node_name,
-                "MLCD_VARIABLES": str(run_dir / "variables.json"),
-                "MLCD_CONNECTIONS": str(run_dir / "connections.json"),
-                "MLCD_STEP_RESULT": str(result_path),
-                "PYTHONUNBUFFERED": "1",
-            }
-        )
+        env = script_env({
+            "MLCD_PROJECT_KEY": active.key, "MLCD_SCENARIO_ID": active.sid, "MLCD_STEP_ID": info["id"],
+            "MLCD_RUN_ID": str(active.run_id), "MLCD_NODE_NAME": self.store.node_name,
+            "MLCD_VARIABLES": str(run_dir / "variables.json"),
+            "MLCD_CONNECTIONS": str(run_dir / "connections.json"),
+            "MLCD_STEP_RESULT": str(result_path), "PYTHONUNBUFFERED": "1",
+        })  # fmt: skip
         with (step_dir / "stdout.txt").open("wb") as out, (step_dir / "stderr.txt").open("wb") as err:
             with self._lock:
                 if active.abort.is_set():

@@ -253,27 +253,36 @@ class Store:
         self.auto_project(key)
         return self.auto_dir(key) / "settings.json"
 
-    def get_settings(self, key: str) -> dict[str, Any]:
-        """The project's settings (GET /projects/{key}/settings); defaults until first saved."""
+    def read_settings(self, key: str) -> dict[str, Any] | None:
+        """The project's saved settings (None until first saved)."""
         data = read_json(self._settings_path(key))
-        if isinstance(data, dict) and data:
-            return dict(data)
-        return default_settings(key)
+        return dict(data) if isinstance(data, dict) and data else None
 
-    def set_settings(self, key: str, body: Any) -> None:
-        """Replace the project's settings (the whole object, as read then modified)."""
-        check_settings(body)
+    def write_settings(self, key: str, body: dict[str, Any]) -> None:
+        """Replace the project's saved settings."""
         with self.lock:
             write_json(self._settings_path(key), body)
 
-    def connection_remappings(self, key: str) -> dict[str, str]:
-        """Source -> target connection remappings from the project's activation settings."""
-        activation = self.get_settings(key).get("bundleActivationSettings") or {}
-        return {
-            str(r["source"]): str(r["target"])
-            for r in activation.get("connectionsRemapping") or []
-            if isinstance(r, dict) and r.get("source") and r.get("target")
-        }
+    def switch_active_bundle(self, key: str, bundle_id: str, scenarios_on: dict[str, Any]) -> str | None:
+        """Make ``bundle_id`` active (variables, scenario states) in one save; the previous id."""
+        content = self.imported_dir(key, bundle_id) / "content"
+        bundle_vars = read_json(content / "variables.json", {}) or {}
+        with self.lock:
+            project = self.auto_project(key)
+            previous = project.get("activeBundleId")
+            local = (project.get("variables") or {}).get("local") or {}
+            states = dict(project.get("scenarioActive") or {})
+            project["activeBundleId"] = bundle_id
+            for sid, definition in read_scenario_defs(content / "scenarios").items():
+                if sid in scenarios_on:
+                    states[sid] = bool(scenarios_on[sid])
+                elif sid not in states:
+                    states[sid] = bool(definition.get("active", False))
+            project["activatedOn"] = now_ms()
+            project["variables"] = {"standard": dict(bundle_vars.get("standard") or {}), "local": local}
+            project["scenarioActive"] = states
+            self.save_auto_project(key, project)
+        return str(previous) if previous else None
 
     # -- scenarios definitions -----------------------------------------------------------------
 
@@ -286,16 +295,7 @@ class Store:
             if not project.get("activeBundleId"):
                 return {}
             base = self.imported_dir(key, str(project["activeBundleId"])) / "content" / "scenarios"
-        result: dict[str, dict[str, Any]] = {}
-        if base.is_dir():
-            for path in sorted(base.glob("*.json")):
-                data = read_json(path, {}) or {}
-                if not isinstance(data, dict):
-                    continue
-                sid = str(data.get("id") or path.stem)
-                data["id"] = sid
-                result[sid] = data
-        return result
+        return read_scenario_defs(base)
 
     def scenario_def(self, key: str, sid: str) -> dict[str, Any]:
         """One scenario definition; 404 if absent."""
@@ -327,40 +327,16 @@ class Store:
         return dict(data)
 
 
-def default_settings(key: str) -> dict[str, Any]:
-    """Settings of a project never saved: the shape dataikuapi's DSSProjectSettings reads.
 
-    ``bundleActivationSettings.connectionsRemapping`` is where the stand-in reads
-    connection remappings at activation (inferred from DSS's "Activation settings"
-    tab; to verify on a real automation node).
-    """
-    return {
-        "projectKey": key,
-        "settings": {
-            "codeEnvs": {
-                "python": {"mode": "USE_BUILTIN_MODE", "useBuiltinEnv": True},
-                "r": {"mode": "USE_BUILTIN_MODE", "useBuiltinEnv": True},
-            },
-            "container": {"containerMode": "NONE"},
-        },
-        "bundleActivationSettings": {"connectionsRemapping": []},
-        "exposedObjects": {"objects": []},
-    }
-
-
-def check_settings(body: Any) -> None:
-    """Refuse settings that are not an object, or whose connection remappings are malformed (400)."""
-    if not isinstance(body, dict):
-        raise SimError(400, "Project settings must be a JSON object", code="ERR_INVALID_SETTINGS")
-    activation = body.get("bundleActivationSettings", {})
-    remaps = activation.get("connectionsRemapping", []) if isinstance(activation, dict) else None
-    if not isinstance(remaps, list) or not all(
-        isinstance(r, dict) and isinstance(r.get("source"), str) and isinstance(r.get("target"), str)
-        for r in remaps
-    ):
-        raise SimError(
-            400,
-            "bundleActivationSettings.connectionsRemapping must be a list of "
-            '{"source": "<connection>", "target": "<connection>"}',
-            code="ERR_INVALID_SETTINGS",
-        )
+def read_scenario_defs(base: Path) -> dict[str, dict[str, Any]]:
+    """Scenario definitions (``*.json``) of a project content's ``scenarios`` folder, by id."""
+    result: dict[str, dict[str, Any]] = {}
+    if base.is_dir():
+        for path in sorted(base.glob("*.json")):
+            data = read_json(path, {}) or {}
+            if not isinstance(data, dict):
+                continue
+            sid = str(data.get("id") or path.stem)
+            data["id"] = sid
+            result[sid] = data
+    return result

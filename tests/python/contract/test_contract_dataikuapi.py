@@ -104,9 +104,10 @@ def test_abort_and_cancelled_trigger(clients: tuple[object, object]) -> None:
 
 def test_errors_surface_as_dataiku_exceptions(clients: tuple[object, object], sim_design: SimNode) -> None:
     design, auto = clients
-    with pytest.raises(DataikuException, match="NotFoundException"):
+    with pytest.raises(DataikuException, match="UnauthorizedException: Failed to read project permissions"):
         design.get_project("NOPE").get_summary()  # type: ignore[attr-defined]
-    with pytest.raises(DataikuException, match="Unauthorized"):
+    assert "NOPE" not in design.list_project_keys()  # type: ignore[attr-defined]
+    with pytest.raises(DataikuException, match="NotAuthenticatedException: Unknown API Key"):
         dataikuapi.DSSClient(sim_design.url, "not-the-key").list_projects()
     with pytest.raises(DataikuException, match="design node"):
         auto.get_project(KEY).export_bundle("v1")  # type: ignore[attr-defined]
@@ -120,7 +121,7 @@ def test_project_delete_future(clients: tuple[object, object]) -> None:
     future.abort()
 
 
-def test_settings_round_trip_and_remapping_through_activation_settings(
+def test_settings_round_trip_and_remapping_where_dss_holds_it(
     clients: tuple[object, object], sim_automation: SimNode, tmp_path: Path
 ) -> None:
     design, auto = clients
@@ -142,13 +143,13 @@ def test_settings_round_trip_and_remapping_through_activation_settings(
 
     settings = target.get_settings()
     settings.set_python_code_env("py311")
-    settings.get_raw()["bundleActivationSettings"]["connectionsRemapping"] = [
+    settings.get_raw()["bundleContainerSettings"]["remapping"]["connections"] = [
         {"source": "warehouse", "target": "warehouse_test"}
     ]
     settings.save()
     again = target.get_settings().get_raw()
     assert again["settings"]["codeEnvs"]["python"]["envName"] == "py311"
-    assert again["bundleActivationSettings"]["connectionsRemapping"][0]["target"] == "warehouse_test"
+    assert again["bundleContainerSettings"]["remapping"]["connections"][0]["target"] == "warehouse_test"
     report = target.activate_bundle("v1")
     assert "remapped to 'warehouse_test'" in report["messages"][0]["message"]
     assert auto.list_projects()[0]["activeBundleState"]["bundleId"] == "v1"  # type: ignore[attr-defined]

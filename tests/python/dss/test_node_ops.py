@@ -109,7 +109,7 @@ def test_export_list_delete_exported(clock: FakeClock) -> None:
         clock,
     )
     assert node.export_bundle("CHURN", "b1", release_notes="fix: x")["bundleId"] == "b1"
-    assert t.seen[0].query == {"releaseNotes": "fix: x"}
+    assert t.seen[0].query == {"releaseNotes": "fix: x", "evaluateProjectStandardsChecks": "true"}
     assert node.list_exported_bundles("CHURN") == [{"bundleId": "b1"}]
     node.delete_exported_bundle("CHURN", "b1")
     assert t.seen[-1].method == "DELETE"
@@ -153,7 +153,7 @@ def test_imported_bundles_preload_activate(clock: FakeClock, tmp_path: Path) -> 
 
 
 def test_activate_with_remappings_writes_them_to_the_settings_not_the_body(clock: FakeClock) -> None:
-    settings: dict[str, Any] = {"projectKey": "CHURN", "bundleActivationSettings": {}}
+    settings: dict[str, Any] = {"projectKey": "CHURN", "bundleContainerSettings": {}}
 
     def put(seen: Seen) -> Reply:
         settings.update(seen.json())
@@ -170,10 +170,10 @@ def test_activate_with_remappings_writes_them_to_the_settings_not_the_body(clock
         clock,
     )
     node.activate_bundle("CHURN", "b7", connection_remappings={"warehouse": "wh_test"})
-    assert [s.method for s in t.seen] == ["GET", "PUT", "POST"]
+    assert [s.method for s in t.seen] == ["GET", "PUT", "GET", "POST"]  # read back before activating
     assert t.seen[-1].json() == {}
-    assert settings["bundleActivationSettings"] == {
-        "connectionsRemapping": [{"source": "warehouse", "target": "wh_test"}]
+    assert settings["bundleContainerSettings"] == {
+        "remapping": {"connections": [{"source": "warehouse", "target": "wh_test"}]}
     }
 
 
@@ -259,7 +259,10 @@ def test_connection_remappings_written_into_project_settings_keeping_other_keys(
     stored: dict[str, Any] = {
         "projectKey": "CHURN",
         "settings": {"codeEnvs": {"python": {"mode": "USE_BUILTIN_MODE"}}},
-        "bundleActivationSettings": {"connectionsRemapping": [{"source": "old", "target": "x"}], "keep": 1},
+        "bundleContainerSettings": {
+            "remapping": {"connections": [{"source": "old", "target": "x"}], "codeEnvs": []},
+            "keep": 1,
+        },
     }
 
     def put(seen: Seen) -> Reply:
@@ -280,13 +283,17 @@ def test_connection_remappings_written_into_project_settings_keeping_other_keys(
     assert [(s.method, s.path) for s in t.seen] == [
         ("GET", "projects/CHURN/settings"),
         ("PUT", "projects/CHURN/settings"),
+        ("GET", "projects/CHURN/settings"),
     ]
     assert stored["settings"] == {"codeEnvs": {"python": {"mode": "USE_BUILTIN_MODE"}}}
-    assert stored["bundleActivationSettings"] == {
-        "connectionsRemapping": [
-            {"source": "files", "target": "files_test"},
-            {"source": "warehouse", "target": "wh_test"},
-        ],
+    assert stored["bundleContainerSettings"] == {
+        "remapping": {
+            "connections": [
+                {"source": "files", "target": "files_test"},
+                {"source": "warehouse", "target": "wh_test"},
+            ],
+            "codeEnvs": [],
+        },
         "keep": 1,
     }
     assert node.get_project_settings("CHURN") == stored

@@ -10,7 +10,7 @@ import pytest
 import requests
 from dssfakes import FakeClock, Reply, Seen, dss_error, make_node
 
-from mlcd.dss.errors import DSSError, DSSUnavailable, DSSUnreachable
+from mlcd.dss.errors import DSSConflict, DSSError, DSSUnavailable, DSSUnreachable
 from mlcd.dss.http import RetryPolicy
 
 READ_TIMEOUT = requests.exceptions.ReadTimeout("read timed out")
@@ -151,8 +151,8 @@ def test_create_project_from_bundle_checks_project_exists(clock: FakeClock, tmp_
         if seen.method == "POST":
             state["posts"] += 1
             return dss_error(504)
-        if seen.path == "projects/CHURN":
-            return Reply(json_body={"projectKey": "CHURN"})
+        if seen.path == "projects/":  # found by listing keys, as a missing project's URL answers 401
+            return Reply(json_body=[{"projectKey": "CHURN"}])
         return dss_error(404)
 
     node, _ = make_node(handler, clock)
@@ -248,3 +248,26 @@ def test_run_in_progress_of_unknown_origin_fails_clearly(clock: FakeClock) -> No
     with pytest.raises(DSSUnreachable, match="not known whether it is ours"):
         node.run_scenario("CHURN", "TEST_A")
     assert fake.posts == 1
+
+
+@pytest.mark.parametrize(("listed_on", "recovered"), [(1700, True), (1699, False)])
+def test_import_conflict_with_the_same_archive_still_importing_is_recovered(
+    clock: FakeClock, tmp_path: Path, listed_on: int, recovered: bool
+) -> None:
+    """A killed mlcd's import finished after the new deploy listed the bundles: 409, same archive."""
+    archive = tmp_path / "b9.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        manifest = {"bundleId": "b9", "projectKey": "CHURN", "exportedOn": 1700}
+        zf.writestr("manifest.json", json.dumps(manifest))
+
+    def handler(seen: Seen) -> Reply:
+        if seen.method == "POST":
+            return dss_error(409, "ERR_BUNDLE_ALREADY_IMPORTED", "already imported")
+        return Reply(json_body={"bundles": [{"bundleId": "b9", "exportedOn": listed_on}]})
+
+    node, _ = make_node(handler, clock)
+    if recovered:
+        assert node.import_bundle("CHURN", archive, bundle_id="b9") == {"bundleId": "b9", "recovered": True}
+    else:
+        with pytest.raises(DSSConflict):
+            node.import_bundle("CHURN", archive, bundle_id="b9")

@@ -114,7 +114,7 @@ def faulted_run(pipe: PipelineEnv, seed: int) -> RunReport:
         fired = 0
         total = 0
         for node in pipe.nodes():
-            plan = requests.get(node.url + "/__sim__/faults", timeout=10).json()
+            plan = requests.get(node.url + "/__sim__/faults", auth=(node.api_key, ""), timeout=10).json()
             fired += sum(int(r["fired"]) for r in plan["rules"])
             total += int(node.stats()["total"])
             node.clear_faults()

@@ -53,7 +53,7 @@ def test_export_refused_on_automation_and_bad_ids(sim_design: SimNode, sim_autom
     assert resp.status_code in (400, 404)
     assert resp.json()["code"]
     resp = Api(sim_design).call("PUT", "/projects/NOPE/bundles/exported/v1")
-    assert resp.status_code == 404
+    assert resp.status_code == 401  # an unknown project: "Failed to read project permissions" (evidence)
     resp = Api(sim_design).call("PUT", f"/projects/{KEY}/bundles/exported/..%2Fescape")
     assert resp.status_code in (400, 404)
 
@@ -65,7 +65,7 @@ def test_import_activate_and_active_state(
     v1 = design.export(KEY, "v1", tmp_path / "v1.zip")
     v2 = design.export(KEY, "v2", tmp_path / "v2.zip")
     # importing into a project that does not exist yet is refused; creating from the bundle works
-    assert auto.upload(f"/projects/{KEY}/bundles/imported/actions/importFromStream", v1).status_code == 404
+    assert auto.upload(f"/projects/{KEY}/bundles/imported/actions/importFromStream", v1).status_code == 401
     created = auto.upload("/projectsFromBundle/", v1)
     assert created.status_code == 200, created.text
     assert created.json()["projectKey"] == KEY
@@ -131,7 +131,7 @@ def test_activation_refuses_missing_connection_unless_remapped(
         assert resp.json()["code"] == "ERR_BUNDLE_ACTIVATE_MISSING_CONNECTION"
         assert "warehouse" in resp.json()["message"]
         settings = auto.json("GET", f"/projects/{KEY}/settings")
-        settings["bundleActivationSettings"]["connectionsRemapping"] = [
+        settings["bundleContainerSettings"]["remapping"]["connections"] = [
             {"source": "warehouse", "target": "warehouse_nope"}
         ]
         assert auto.call("PUT", f"/projects/{KEY}/settings", json=settings).status_code == 204
@@ -139,7 +139,7 @@ def test_activation_refuses_missing_connection_unless_remapped(
         assert resp.json()["code"] == "ERR_BUNDLE_ACTIVATE_MISSING_CONNECTION"
         assert "warehouse_nope" in resp.json()["message"]
         assert "activeBundleState" not in auto.json("GET", "/projects/")[0]
-        settings["bundleActivationSettings"]["connectionsRemapping"][0]["target"] = "warehouse_prod"
+        settings["bundleContainerSettings"]["remapping"]["connections"][0]["target"] = "warehouse_prod"
         assert auto.call("PUT", f"/projects/{KEY}/settings", json=settings).status_code == 204
         resp = auto.call("POST", path, json={})
         assert resp.status_code == 200, resp.text

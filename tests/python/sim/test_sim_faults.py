@@ -99,7 +99,7 @@ def test_faults_from_file_at_start(tmp_path: Path, sim_api_key: str, sim_project
     with SimNode.start("design", tmp_path / "d", api_key=sim_api_key, faults=plan) as node:
         api = Api(node)
         assert _statuses_of(api, "/instance-info", 3) == [502, 502, 200]
-        faults = requests.get(node.url + "/__sim__/faults", timeout=10).json()
+        faults = requests.get(node.url + "/__sim__/faults", auth=(sim_api_key, ""), timeout=10).json()
         assert faults["rules"][0]["fired"] == 2
 
 
@@ -109,7 +109,10 @@ def _statuses_of(api: Api, path: str, n: int) -> list[int]:
 
 def test_invalid_plans_are_refused(sim_design: SimNode) -> None:
     resp = requests.put(
-        sim_design.url + "/__sim__/faults", data=json.dumps({"rules": [{"path": "("}]}), timeout=10
+        sim_design.url + "/__sim__/faults",
+        data=json.dumps({"rules": [{"path": "("}]}),
+        auth=(sim_design.api_key, ""),
+        timeout=10,
     )
     assert resp.status_code == 400
     assert "regex" in resp.json()["message"]

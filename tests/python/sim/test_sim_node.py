@@ -95,9 +95,9 @@ def test_accepted_auth_forms(sim_design: SimNode) -> None:
 def test_errors_are_dss_shaped(sim_design: SimNode) -> None:
     api = Api(sim_design)
     resp = api.call("GET", "/projects/NOPE/")
-    assert resp.status_code == 404
-    assert resp.json()["errorType"] == NOT_FOUND
-    assert "NOPE" in resp.json()["message"]
+    assert resp.status_code == 401  # as a real DSS 14 node answers an unknown project (dialect: 404)
+    assert resp.json()["errorType"] == "com.dataiku.dip.exceptions.UnauthorizedException"
+    assert resp.json()["message"] == "Failed to read project permissions"
     resp = api.call("GET", "/projects/SIMPRJ/bundles/exported/no_such_bundle/archive")
     assert resp.status_code == 404
     assert resp.json()["code"] == "ERR_BUNDLE_NOT_FOUND"
@@ -179,5 +179,6 @@ def test_project_delete_answers_a_finished_future(sim_design: SimNode) -> None:
     state = api.json("GET", f"/futures/{future['jobId']}")
     assert state["hasResult"] is True and "result" in state
     assert "result" not in api.json("GET", f"/futures/{future['jobId']}", params={"peek": "true"})
-    assert api.call("GET", "/projects/SIMPRJ").status_code == 404
+    assert api.call("GET", "/projects/SIMPRJ").status_code == 401
+    assert "SIMPRJ" not in [p["projectKey"] for p in api.json("GET", "/projects/")]
     assert api.call("GET", "/futures/no-such-job").status_code == 404

@@ -129,8 +129,7 @@ def test_concurrent_runs_and_abort_kills_script(sim_design: SimNode) -> None:
     run = api.wait_run(KEY, "SLEEPY_SCRIPT", fire_script, finished=False)
     deadline = time.monotonic() + 30
     while (
-        "sleeping"
-        not in api.call("GET", f"/projects/{KEY}/scenarios/SLEEPY_SCRIPT/{run['runId']}/log").text
+        "sleeping" not in api.call("GET", f"/projects/{KEY}/scenarios/SLEEPY_SCRIPT/{run['runId']}/log").text
     ):
         assert time.monotonic() < deadline, "script never started"
         time.sleep(0.05)
@@ -229,9 +228,7 @@ def test_bad_project_files_give_clear_errors_and_runs_always_end(sim_design: Sim
     )
     (project / "scenarios" / "BAD_STEPS.json").write_text(json.dumps({"id": "BAD_STEPS", "steps": "oops"}))
     (project / "scenarios" / "NO_SCRIPT.json").write_text(
-        json.dumps(
-            {"id": "NO_SCRIPT", "steps": [{"id": "s", "type": "python", "script": "../../escape.py"}]}
-        )
+        json.dumps({"id": "NO_SCRIPT", "steps": [{"id": "s", "type": "python", "script": "../../escape.py"}]})
     )
     api = Api(sim_design)
     for sid, message in [
@@ -249,3 +246,27 @@ def test_bad_project_files_give_clear_errors_and_runs_always_end(sim_design: Sim
     assert resp.status_code == 500
     assert resp.json()["code"] == "ERR_INVALID_DATA_FILE"
     assert "BROKEN.json" in resp.json()["message"]
+
+
+def test_step_scripts_see_an_allow_listed_environment_only(
+    tmp_path: Path, sim_api_key: str, monkeypatch: Any, sim_project_factory: Any
+) -> None:
+    """Issue 12 item 10: a script inherited the launcher's whole environment, other nodes' keys included."""
+    write_sim_project = sim_project_factory
+    monkeypatch.setenv("DSS_PROD_API_KEY", "prod-key-must-not-leak")
+    monkeypatch.setenv("SOME_TOKEN", "token-must-not-leak")
+    dump = "import os, json\nprint('ENV', json.dumps(sorted(os.environ)))\n"
+    scenarios = {
+        "DUMP": {"name": "Dump env", "steps": [{"id": "d", "type": "python", "script": "scripts/dump.py"}]}
+    }
+    write_sim_project(tmp_path / "d", scenarios=scenarios, files={"scripts/dump.py": dump})
+    with SimNode.start("design", tmp_path / "d", api_key=sim_api_key) as node:
+        api = Api(node)
+        run = api.wait_run(KEY, "DUMP", api.run(KEY, "DUMP"))
+        assert run["result"]["outcome"] == "SUCCESS"
+        log = api.call("GET", f"/projects/{KEY}/scenarios/DUMP/{run['runId']}/log").text
+    names = json.loads(log.split("ENV ", 1)[1].splitlines()[0])
+    assert "PATH" in names and "MLCD_PROJECT_KEY" in names
+    for leaked in ("DSS_PROD_API_KEY", "SOME_TOKEN", "MLCD_SIM_API_KEY"):
+        assert leaked not in names
+    assert "prod-key-must-not-leak" not in log and sim_api_key not in log

@@ -28,10 +28,10 @@ def test_settings_round_trip_keeps_every_key(
 ) -> None:
     auto = _activated_v1(tmp_path, sim_design, sim_automation)
     settings = auto.json("GET", f"/projects/{KEY}/settings")
-    assert settings["bundleActivationSettings"]["connectionsRemapping"] == []
+    assert settings["bundleContainerSettings"]["remapping"]["connections"] == []
     settings["settings"]["codeEnvs"]["python"]["envName"] = "py311"
     settings["custom"] = {"kept": [1, 2]}
-    settings["bundleActivationSettings"]["connectionsRemapping"] = [{"source": "a", "target": "b"}]
+    settings["bundleContainerSettings"]["remapping"]["connections"] = [{"source": "a", "target": "b"}]
     assert auto.call("PUT", f"/projects/{KEY}/settings", json=settings).status_code == 204
     sim_automation.restart()
     assert Api(sim_automation).json("GET", f"/projects/{KEY}/settings") == settings
@@ -41,11 +41,11 @@ def test_settings_refused_when_malformed_or_project_missing(
     tmp_path: Path, sim_design: SimNode, sim_automation: SimNode
 ) -> None:
     auto = _activated_v1(tmp_path, sim_design, sim_automation)
-    bad = {"bundleActivationSettings": {"connectionsRemapping": {"warehouse": "other"}}}
+    bad = {"bundleContainerSettings": {"remapping": {"connections": {"warehouse": "other"}}}}
     resp = auto.call("PUT", f"/projects/{KEY}/settings", json=bad)
     assert resp.status_code == 400 and resp.json()["code"] == "ERR_INVALID_SETTINGS"
     assert auto.call("PUT", f"/projects/{KEY}/settings", json=[1]).status_code == 400
-    assert auto.call("GET", "/projects/NOPE/settings").status_code == 404
+    assert auto.call("GET", "/projects/NOPE/settings").status_code == 401
     assert Api(sim_design).json("GET", f"/projects/{KEY}/settings")["projectKey"] == KEY
 
 

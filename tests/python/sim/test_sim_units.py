@@ -88,17 +88,20 @@ def test_export_then_unpack_round_trip(tmp_path: Path) -> None:
     assert variables == {"standard": {"x": 1}, "local": {}}
 
 
-def test_test_control_needs_the_key_unless_from_loopback(tmp_path: Path) -> None:
+def test_test_control_routes_exist_only_when_asked_and_always_need_the_key(tmp_path: Path) -> None:
+    """Issue 12 item 10: a process on the machine could inject faults into a running node without its key."""
     from mlcd.sim.scenarios import ScenarioRunner
     from mlcd.sim.server import create_app
     from mlcd.sim.store import Store
 
     store = Store(tmp_path, "design")
-    app = create_app(store, ScenarioRunner(store), "the-key-123")
-    client = app.test_client()
-    assert client.get("/__sim__/stats").status_code == 200
-    remote = {"REMOTE_ADDR": "10.1.2.3"}
-    resp = client.get("/__sim__/stats", environ_base=remote)
+    plan = {"rules": [{"path": "/instance-info", "status": 503}]}
+    plain = create_app(store, ScenarioRunner(store), "the-key-123").test_client()
+    assert plain.put("/__sim__/faults", json=plan).status_code == 404
+    assert plain.get("/__sim__/stats", headers={"Authorization": "Bearer the-key-123"}).status_code == 404
+    client = create_app(store, ScenarioRunner(store), "the-key-123", test_control=True).test_client()
+    resp = client.put("/__sim__/faults", json=plan)  # from loopback, without the key
     assert resp.status_code == 401 and resp.json is not None and resp.json["errorType"]
-    ok = client.get("/__sim__/stats", environ_base=remote, headers={"Authorization": "Bearer the-key-123"})
+    assert client.get("/__sim__/stats", headers={"Authorization": "Bearer wrong"}).status_code == 401
+    ok = client.get("/__sim__/stats", headers={"Authorization": "Bearer the-key-123"})
     assert ok.status_code == 200

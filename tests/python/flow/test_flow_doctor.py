@@ -1,0 +1,64 @@
+"""`mlcd doctor`: read-only checks of every node, through the real CLI against the stand-in."""
+
+from __future__ import annotations
+
+import json
+
+from flowtools import make_bundle, stage
+from lxml import etree
+
+from helpers.pipeline_env import PipelineEnv
+from mlcd.sim.dialects import NAMED, REMAPPING_KEY
+
+
+def _dialect(pipe: PipelineEnv, name: str) -> None:
+    for node in pipe.nodes():
+        path = node.data_dir / "node.json"
+        data = json.loads(path.read_text())
+        data["dialect"] = NAMED[name]
+        path.write_text(json.dumps(data))
+
+
+def test_doctor_passes_and_sends_only_gets(pipe: PipelineEnv) -> None:
+    for node in pipe.nodes():
+        node.reset_stats()
+    proc = pipe.mlcd("doctor")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "absent (the first deploy creates it)" in proc.stdout
+    assert "DSS version" in proc.stdout and "15.2.0" in proc.stdout
+    for node in pipe.nodes():
+        routes = node.stats()["routes"]
+        assert routes and all(r.startswith("GET ") for r in routes), routes
+    suite = etree.parse(str(pipe.out_dir / "reports" / "doctor.xml")).getroot()
+    assert suite.get("failures") == "0" and int(str(suite.get("tests"))) >= 10
+    assert stage(pipe, "doctor")["exitCode"] == 0
+    make_bundle(pipe, 1)
+    assert pipe.mlcd("deploy", "--env", "test").returncode == 0
+    after = pipe.mlcd("doctor", "--env", "test")
+    assert after.returncode == 0 and f"{REMAPPING_KEY}: present" in after.stdout
+
+
+def test_doctor_verdicts_in_the_other_dialects(pipe: PipelineEnv) -> None:
+    _dialect(pipe, "connections-non-admin-401")
+    proc = pipe.mlcd("doctor", "--env", "prod")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "no (HTTP 401): deploy skips its connection pre-check" in proc.stdout
+    _dialect(pipe, "missing-project-404")
+    assert pipe.mlcd("doctor").returncode == 0
+
+
+def test_doctor_names_a_missing_remapping_target_exit_2(pipe: PipelineEnv) -> None:
+    pipe.env_config("prod")["connection_remappings"] = {"warehouse": "warehouse_nope"}
+    pipe.write_config()
+    proc = pipe.mlcd("doctor")
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    [line] = proc.stderr.strip().splitlines()
+    assert line.startswith("mlcd doctor: error: ") and "warehouse_nope" in line and "(fix: " in line
+
+
+def test_doctor_against_a_stopped_node_prints_one_line_exit_6(pipe: PipelineEnv) -> None:
+    pipe.automation["prod"].stop()
+    proc = pipe.mlcd("doctor", "--env", "prod")
+    assert proc.returncode == 6, proc.stdout + proc.stderr
+    [line] = proc.stderr.strip().splitlines()
+    assert line.startswith("mlcd doctor: error: ") and "prod" in line
