@@ -34,6 +34,7 @@ AREAS = {  # test module -> row of the table
     "test_secrets": "4. secrets (canary keys: output, files, argv)",
     "test_tls": "5. TLS (test CA, verify by default)",
     "test_concurrency": "6. concurrency (lock, racer activation)",
+    "test_security_local": "7. security, local (lock dir, audit trail, provenance, approvals)",
 }
 
 
