@@ -45,6 +45,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "rollback": ("rollback", "re-activate the previous (or a named) bundle, verify it, re-run smoke"),
     "approve": ("approve", "record an approval of this run's bundle for an environment"),
     "status": ("status", "show the active bundle, imported bundles and last test outcomes"),
+    "audit": ("audit", "`audit verify`: check the audit trail's chain, naming the first bad line"),
     "run": ("run", "the whole flow: validate, bundle, publish, then deploy/test/smoke per environment"),
 }
 
@@ -137,6 +138,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("status")
     _add_env(p)
+
+    p = add("audit")
+    p.add_argument("action", choices=["verify"], help="verify: check every record's MAC and link")
 
     p = add("run")
     p.add_argument(

@@ -35,3 +35,33 @@ def test_symlinked_deploy_lock_is_refused_and_its_target_kept(rpipe: PipelineEnv
     assert line.startswith("mlcd deploy: error: deploy lock file") and "symbolic link" in line
     assert victim.read_text() == "a file the CI user can write\n"
     assert node_state(rpipe) == before
+
+
+def test_edited_audit_trail_is_refused_by_status_naming_the_line(rpipe: PipelineEnv) -> None:
+    """Finding 8: `sed s/FAILED_ROLLED_BACK/SUCCEEDED/` on the audit trail made `status` report success."""
+    assert rpipe.mlcd("bundle", "--build-number", "1").returncode == 0
+    assert rpipe.mlcd("deploy", "--env", "test").returncode == 0
+    rpipe.set_design_variables(fail_smoke=True)
+    assert rpipe.mlcd("bundle", "--build-number", "2").returncode == 0
+    assert rpipe.mlcd("deploy", "--env", "test").returncode == 0
+    assert rpipe.mlcd("smoke", "--env", "test").returncode == 4
+    intact = rpipe.mlcd("audit", "verify")
+    assert intact.returncode == 0 and "chain intact (HMAC-SHA256 under MLCD_SIGNING_KEY)" in intact.stdout
+    path = rpipe.out_dir / "audit.jsonl"
+    lines = path.read_text().splitlines()
+    bad = next(n for n, line in enumerate(lines, start=1) if "FAILED_ROLLED_BACK" in line)
+    edited = path.read_text().replace("FAILED_ROLLED_BACK", "SUCCEEDED").replace('"FAILED"', '"SUCCESS"')
+    path.write_text(edited)
+    status = rpipe.mlcd("status", "--env", "test")
+    verify = rpipe.mlcd("audit", "verify")
+    status_line, verify_line = one_line_error(status.stderr), one_line_error(verify.stderr)
+    first_bad = min(
+        n for n, line in enumerate(path.read_text().splitlines(), start=1) if line != lines[n - 1]
+    )
+    assert first_bad <= bad
+    ok = status.returncode == verify.returncode == 2 and f"line {first_bad}:" in status_line
+    record_result("security_local", case="audit-edit", passed=ok)
+    assert status.returncode == 2, status.stdout + status.stderr
+    assert f"audit trail {path} is broken at line {first_bad}: its HMAC does not match" in status_line
+    assert "SUCCEEDED" not in status.stdout
+    assert verify.returncode == 2 and f"line {first_bad}:" in verify_line
