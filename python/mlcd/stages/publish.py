@@ -5,13 +5,21 @@ headers (computed in one pass before the upload; the body is streamed), then PUT
 ``<bundleId>.json`` metadata, then read the archive back and compare its sha256.
 A bundle already published with the same sha256 is verified and reported as NOOP;
 one published with different bytes is refused (published bundles are immutable).
+
+With a signing key (``signing.key_env``) the metadata carries ``signature``: an
+HMAC-SHA256 over bundle id, project, sha256, size and the creation facts, which
+`mlcd fetch` verifies (the repository never holds the key, so it cannot forge it).
+A same-bytes bundle whose stored metadata is not validly signed gets signed metadata.
 """
 
 from __future__ import annotations
 
-from mlcd.artifacts import ArtifactRepository, IntegrityError, TransferProgress, checksums
+from typing import Any
+
+from mlcd.artifacts import ArtifactRepository, Checksums, IntegrityError, TransferProgress, checksums
 from mlcd.errors import ConfigError, InputError
 from mlcd.runrecord import RunRecord, utc_now_iso
+from mlcd.signing import metadata_problem, sign_metadata, signing_keys
 from mlcd.stages.bundle import check_bundle_id
 from mlcd.stages.runner import StageContext, StageResult
 
@@ -26,6 +34,35 @@ def repository(ctx: StageContext) -> ArtifactRepository:
             "(see docs/configuration.md)",
         )
     return ArtifactRepository(cfg.artifact_repository, cfg.project)
+
+
+def signed_metadata(
+    ctx: StageContext, record: RunRecord, bundle_id: str, sums: Checksums, key: bytes | None
+) -> dict[str, Any]:
+    """The ``<bundleId>.json`` metadata, signed under ``key`` (unsigned, with a warning, without one)."""
+    metadata: dict[str, Any] = {
+        "bundleId": bundle_id,
+        "project": ctx.config().project,
+        "sha256": sums.sha256,
+        "sha1": sums.sha1,
+        "md5": sums.md5,
+        "size": sums.size,
+        "gitSha": record.data.get("gitSha"),
+        "buildUrl": record.data.get("buildUrl"),
+        "buildNumber": record.data.get("buildNumber"),
+        "createdAt": record.data.get("createdAt"),
+        "publishedAt": utc_now_iso(),
+        "publishedBy": ctx.actor,
+        "releaseNotes": record.data.get("releaseNotes"),
+    }
+    if key is not None:
+        metadata["signature"] = sign_metadata(metadata, key)
+    else:
+        ctx.progress(
+            "WARNING publishing unsigned metadata: mlcd.yaml names no signing key "
+            "(signing.key_env), so `mlcd fetch` of this bundle needs --sha256"
+        )
+    return metadata
 
 
 def run(ctx: StageContext) -> StageResult:
@@ -44,6 +81,7 @@ def run(ctx: StageContext) -> StageResult:
         )
     repo = repository(ctx)
     audit = ctx.audit()
+    keys = signing_keys(cfg)
     ctx.progress(f"computing checksums of {archive.name}")
     sums = checksums(archive)
     if bundle_id == record.bundle_id and record.sha256 and sums.sha256 != record.sha256:
@@ -71,21 +109,11 @@ def run(ctx: StageContext) -> StageResult:
                 repo.put_archive(
                     archive, bundle_id, sums, progress=TransferProgress(ctx.progress, f"upload {bundle_id}")
                 )
-                metadata = {
-                    "bundleId": bundle_id,
-                    "project": cfg.project,
-                    "sha256": sums.sha256,
-                    "sha1": sums.sha1,
-                    "md5": sums.md5,
-                    "size": sums.size,
-                    "gitSha": record.data.get("gitSha"),
-                    "buildUrl": record.data.get("buildUrl"),
-                    "buildNumber": record.data.get("buildNumber"),
-                    "createdAt": record.data.get("createdAt"),
-                    "publishedAt": utc_now_iso(),
-                    "publishedBy": ctx.actor,
-                    "releaseNotes": record.data.get("releaseNotes"),
-                }
+            unsigned = existing is not None and keys.current is not None and metadata_problem(existing, keys)
+            if existing is None or unsigned:
+                if unsigned:
+                    ctx.progress(f"the stored metadata of {bundle_id} is not validly signed; signing it")
+                metadata = signed_metadata(ctx, record, bundle_id, sums, keys.current)
                 repo.put_metadata(bundle_id, metadata)
             ctx.progress("reading the archive back to verify it")
             size, sha = repo.remote_sha256(bundle_id)
@@ -95,7 +123,7 @@ def run(ctx: StageContext) -> StageResult:
                     f"({size} bytes), expected {sums.sha256[:12]}… ({sums.size} bytes)",
                     "check the repository (proxy rewriting, storage errors) and publish again",
                 )
-            detail.update(verified=True, noop=noop, size=size)
+            detail.update(verified=True, noop=noop, size=size, signed=keys.current is not None)
     finally:
         repo.close()
     published = {

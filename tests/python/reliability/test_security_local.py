@@ -5,10 +5,14 @@ fails safe: the documented exit code, one line on stderr, nothing deployed.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from pathlib import Path
 
+import pytest
 from reltools import node_state, one_line_error, record_result
 
+from helpers.artifact_server import ArtifactServer, nginx_available
 from helpers.pipeline_env import PipelineEnv
 from mlcd.locking import lock_path
 
@@ -65,3 +69,44 @@ def test_edited_audit_trail_is_refused_by_status_naming_the_line(rpipe: Pipeline
     assert f"audit trail {path} is broken at line {first_bad}: its HMAC does not match" in status_line
     assert "SUCCEEDED" not in status.stdout
     assert verify.returncode == 2 and f"line {first_bad}:" in verify_line
+
+
+def test_forged_bundle_in_the_repository_is_not_fetched_nor_deployed(
+    rpipe: PipelineEnv, tmp_path: Path
+) -> None:
+    """Finding 1: an archive + metadata put into the repository was "fetched and verified" and deployed."""
+    if not nginx_available():
+        pytest.skip("nginx is not installed")
+    with ArtifactServer.start(tmp_path / "repo", username="ci", password="repo-pw-Forge9") as repo:
+        rpipe.config["artifact_repository"] = {
+            "url": repo.url,
+            "username_env": "AR_U",
+            "password_env": "AR_P",
+        }
+        rpipe.write_config()
+        rpipe.env.update(AR_U="ci", AR_P="repo-pw-Forge9")
+        rpipe.set_design_variables(model_version="evil")  # exported, never published by a build
+        assert rpipe.mlcd("bundle", "--build-number", "66").returncode == 0
+        record = rpipe.run_record()
+        data = Path(record["archive"]).read_bytes()
+        folder = repo.store_dir / rpipe.project_key / record["bundleId"]
+        folder.mkdir(parents=True)
+        (folder / f"{record['bundleId']}.zip").write_bytes(data)
+        meta = {"bundleId": record["bundleId"], "project": rpipe.project_key,
+                "sha256": hashlib.sha256(data).hexdigest(), "size": len(data)}  # fmt: skip
+        (folder / f"{record['bundleId']}.json").write_text(json.dumps(meta))
+        agent = {"MLCD_OUT_DIR": str(tmp_path / "deploy-agent" / ".mlcd")}
+        before = node_state(rpipe)
+        fetch = rpipe.mlcd("fetch", "--bundle-id", record["bundleId"], extra_env=agent)
+        deploy = rpipe.mlcd("deploy", "--env", "test", extra_env=agent)
+    line = one_line_error(fetch.stderr)
+    ok = (
+        fetch.returncode == 2
+        and "is not signed" in line
+        and deploy.returncode == 2
+        and node_state(rpipe) == before
+    )
+    record_result("security_local", case="forged-bundle", passed=ok)
+    assert fetch.returncode == 2, fetch.stdout + fetch.stderr
+    assert f"bundle {record['bundleId']} refused: its metadata is not signed" in line
+    assert deploy.returncode == 2 and node_state(rpipe) == before
