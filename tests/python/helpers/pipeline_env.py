@@ -164,6 +164,29 @@ class PipelineEnv:
         self.stop()
 
 
+APPROVAL_KEY_ENV = "MLCD_APPROVAL_KEY"
+
+
+def enable_approval_signing(pipe: PipelineEnv) -> str:
+    """Make approvals signed: a new Ed25519 key in ``MLCD_APPROVAL_KEY``, its public half beside mlcd.yaml.
+
+    Returns the private key (hex); it is also added to ``pipe.keys`` (a secret to scan for).
+    """
+    from mlcd.signing import keygen
+
+    private, public = pipe.root / "approval.key", pipe.root / "approval-key.pub"
+    private.unlink(missing_ok=True)
+    keygen(private, public)
+    seed = private.read_text().strip()
+    private.unlink()
+    pipe.config.setdefault("signing", {}).update(
+        approval_key_env=APPROVAL_KEY_ENV, approval_public_key_file=public.name
+    )
+    pipe.write_config()
+    pipe.env[APPROVAL_KEY_ENV] = pipe.keys[APPROVAL_KEY_ENV] = seed
+    return seed
+
+
 def dict_any(value: Any) -> dict[str, Any]:
     """``value`` typed as a dict (for JSON/YAML mappings)."""
     assert isinstance(value, dict)

@@ -13,7 +13,7 @@ import pytest
 from reltools import node_state, one_line_error, record_result
 
 from helpers.artifact_server import ArtifactServer, nginx_available
-from helpers.pipeline_env import PipelineEnv
+from helpers.pipeline_env import PipelineEnv, enable_approval_signing
 from mlcd.locking import lock_path
 
 
@@ -110,3 +110,23 @@ def test_forged_bundle_in_the_repository_is_not_fetched_nor_deployed(
     assert fetch.returncode == 2, fetch.stdout + fetch.stderr
     assert f"bundle {record['bundleId']} refused: its metadata is not signed" in line
     assert deploy.returncode == 2 and node_state(rpipe) == before
+
+
+def test_hand_edited_prod_approval_deploys_nothing(rpipe: PipelineEnv) -> None:
+    """Finding 2: an `environments.prod.approval` typed into run.json let `deploy --env prod` pass."""
+    rpipe.env_config("prod")["approval"] = True
+    rpipe.write_config()
+    enable_approval_signing(rpipe)
+    assert rpipe.mlcd("bundle").returncode == 0
+    record = rpipe.run_record()
+    record["environments"]["prod"] = {"approval": {"approver": "mallory", "sha256": record["sha256"]}}
+    (rpipe.out_dir / "run.json").write_text(json.dumps(record))
+    before = node_state(rpipe)
+    proc = rpipe.mlcd("deploy", "--env", "prod")
+    line = one_line_error(proc.stderr)
+    ok = proc.returncode == 2 and "is not signed" in line and node_state(rpipe) == before
+    record_result("security_local", case="forged-approval", passed=ok)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "the approval of environment 'prod' in the run record is not signed" in line
+    assert node_state(rpipe) == before
+    assert not [r for r in rpipe.audit_records() if r["operation"] == "approve"]
