@@ -65,6 +65,24 @@ def signed_metadata(
     return metadata
 
 
+def _store_metadata(
+    ctx: StageContext,
+    repo: ArtifactRepository,
+    record: RunRecord,
+    bundle_id: str,
+    sums: Checksums,
+    existing: dict[str, Any] | None,
+) -> None:
+    """PUT the (signed) metadata when there is none, or when the stored one is not validly signed."""
+    keys = signing_keys(ctx.config())
+    unsigned = existing is not None and keys.current is not None and metadata_problem(existing, keys)
+    if existing is not None and not unsigned:
+        return
+    if unsigned:
+        ctx.progress(f"the stored metadata of {bundle_id} is not validly signed; signing it")
+    repo.put_metadata(bundle_id, signed_metadata(ctx, record, bundle_id, sums, keys.current))
+
+
 def run(ctx: StageContext) -> StageResult:
     """Upload, describe and verify the bundle archive; record it in the run record and audit trail."""
     cfg = ctx.config()
@@ -81,7 +99,6 @@ def run(ctx: StageContext) -> StageResult:
         )
     repo = repository(ctx)
     audit = ctx.audit()
-    keys = signing_keys(cfg)
     ctx.progress(f"computing checksums of {archive.name}")
     sums = checksums(archive)
     if bundle_id == record.bundle_id and record.sha256 and sums.sha256 != record.sha256:
@@ -109,12 +126,7 @@ def run(ctx: StageContext) -> StageResult:
                 repo.put_archive(
                     archive, bundle_id, sums, progress=TransferProgress(ctx.progress, f"upload {bundle_id}")
                 )
-            unsigned = existing is not None and keys.current is not None and metadata_problem(existing, keys)
-            if existing is None or unsigned:
-                if unsigned:
-                    ctx.progress(f"the stored metadata of {bundle_id} is not validly signed; signing it")
-                metadata = signed_metadata(ctx, record, bundle_id, sums, keys.current)
-                repo.put_metadata(bundle_id, metadata)
+            _store_metadata(ctx, repo, record, bundle_id, sums, existing)
             ctx.progress("reading the archive back to verify it")
             size, sha = repo.remote_sha256(bundle_id)
             if sha != sums.sha256 or size != sums.size:
@@ -123,7 +135,7 @@ def run(ctx: StageContext) -> StageResult:
                     f"({size} bytes), expected {sums.sha256[:12]}… ({sums.size} bytes)",
                     "check the repository (proxy rewriting, storage errors) and publish again",
                 )
-            detail.update(verified=True, noop=noop, size=size, signed=keys.current is not None)
+            detail.update(verified=True, noop=noop, size=size, signed=cfg.signing.key_env is not None)
     finally:
         repo.close()
     published = {
