@@ -36,6 +36,7 @@ AREAS = {  # test module -> row of the table
     "test_concurrency": "6. concurrency (lock, racer activation)",
     "test_security_network": "security: hostile node/repository (size, compression, deadline, zip, http://)",
     "test_security_redaction": "security: keys echoed in error bodies (every cut offset, every encoding)",
+    "test_security_local": "7. security, local (lock dir, audit trail, provenance, approvals)",
 }
 
 

@@ -148,6 +148,22 @@ class ArtifactRepoConfig:
 
 
 @dataclass(frozen=True)
+class SigningConfig:
+    """Names of the signing keys' environment variables (see docs/security.md).
+
+    ``key_env``: HMAC key of published metadata and of the audit chain;
+    ``previous_key_env``: the key before a rotation, still accepted when verifying;
+    ``approval_key_env``: Ed25519 private key of approvals (bound only where a person approves);
+    ``approval_public_key_file``: its public key, a file beside mlcd.yaml that deploy verifies with.
+    """
+
+    key_env: str | None = None
+    previous_key_env: str | None = None
+    approval_key_env: str | None = None
+    approval_public_key_file: Path | None = None
+
+
+@dataclass(frozen=True)
 class MlcdConfig:
     """The whole validated `mlcd.yaml`."""
 
@@ -159,6 +175,7 @@ class MlcdConfig:
     source_path: Path
     earlier_environments: str = "rollback"  # on_failure.earlier_environments: rollback | keep
     allow_insecure_http: bool = False
+    signing: SigningConfig = SigningConfig()
 
     def environment(self, name: str) -> EnvironmentConfig:
         """The environment called ``name``; ConfigError with a "did you mean" otherwise."""
@@ -559,6 +576,23 @@ def parse_config(text: str, source: Path) -> MlcdConfig:
         source_path=source,
         earlier_environments=str((data.get("on_failure") or {}).get("earlier_environments", "rollback")),
         allow_insecure_http=bool(data.get("allow_insecure_http", False)),
+        signing=_signing(data.get("signing") or {}, source, loc),
+    )
+
+
+def _signing(data: dict[str, Any], source: Path, loc: _Located) -> SigningConfig:
+    """The ``signing`` section; the public key file is resolved against mlcd.yaml's directory."""
+    if data.get("approval_key_env") and not data.get("approval_public_key_file"):
+        raise ConfigError(
+            f"{loc.where(('signing',))}: signing.approval_key_env needs signing.approval_public_key_file",
+            "add approval_public_key_file: the file with the approval key's public half (docs/security.md)",
+        )
+    public = data.get("approval_public_key_file")
+    return SigningConfig(
+        key_env=data.get("key_env"),
+        previous_key_env=data.get("previous_key_env"),
+        approval_key_env=data.get("approval_key_env"),
+        approval_public_key_file=(source.parent / str(public)) if public else None,
     )
 
 
@@ -594,4 +628,8 @@ def load_config(path: Path) -> MlcdConfig:
         raise ConfigError(
             f"cannot read configuration file {path}: {reason}", "check the path and permissions"
         ) from None
-    return parse_config(text, path)
+    config = parse_config(text, path)
+    from mlcd.signing import use_signing_config
+
+    use_signing_config(config.signing)  # for approval checks (mlcd.signing.verify_approval)
+    return config

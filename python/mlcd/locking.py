@@ -7,16 +7,24 @@ file (pid, host, build URL, since) so a waiter can show it. The OS releases the
 lock when the holder exits, even if it crashed. Across Jenkins agents the
 pipeline's ``lock`` step does this job; this lock does not span machines.
 
+The lock directory is private to the user: created with mode 0700, refused when
+another user owns it. Lock files are opened without following symbolic links
+and never created truncated, so another local user can neither make a deploy
+overwrite a file of theirs choosing nor hold a deploy's lock.
+
 The lock is re-entrant inside one process (``mlcd run`` deploys, tests and
 rolls back under one hold).
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import fcntl
 import json
 import os
 import socket
+import stat
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -54,12 +62,74 @@ class LockHolder:
 
 
 def default_lock_dir() -> Path:
-    """``$MLCD_LOCK_DIR``, else ``$XDG_RUNTIME_DIR/mlcd-locks``, else ``/tmp/mlcd-locks``."""
+    """``$MLCD_LOCK_DIR``, else ``$XDG_RUNTIME_DIR/mlcd-locks``, else ``/tmp/mlcd-locks-<uid>``."""
     explicit = os.environ.get("MLCD_LOCK_DIR")
     if explicit:
         return Path(explicit)
-    base = os.environ.get("XDG_RUNTIME_DIR") or "/tmp"
-    return Path(base) / "mlcd-locks"
+    runtime = os.environ.get("XDG_RUNTIME_DIR")
+    if runtime:
+        return Path(runtime) / "mlcd-locks"
+    return Path("/tmp") / f"mlcd-locks-{os.geteuid()}"
+
+
+def private_lock_dir(directory: Path) -> None:
+    """Create ``directory`` with mode 0700, or check an existing one is this user's own.
+
+    An existing directory of this user with group/other bits is narrowed to 0700;
+    one owned by another user (or a symbolic link another user made) is refused
+    with InputError, before any lock file is opened in it.
+    """
+    fix = "set MLCD_LOCK_DIR to a directory only this user can write"
+    try:
+        directory.parent.mkdir(parents=True, exist_ok=True)
+        with contextlib.suppress(FileExistsError):
+            os.mkdir(directory, 0o700)
+        link = os.lstat(directory)
+        info = os.stat(directory)
+    except OSError as exc:
+        problem = f"cannot create the deploy lock directory {directory}: {exc.strerror}"
+        raise InputError(problem, fix) from None
+    me = os.geteuid()
+    for what, st in (("symbolic link", link), ("directory", info)):
+        if st.st_uid != me:
+            raise InputError(
+                f"deploy lock {what} {directory} belongs to user id {st.st_uid}, not to this user ({me}); "
+                "refusing to use it",
+                fix,
+            )
+    if not stat.S_ISDIR(info.st_mode):
+        raise InputError(f"deploy lock directory {directory} is not a directory", fix)
+    if stat.S_IMODE(info.st_mode) & 0o077:
+        try:
+            os.chmod(directory, 0o700)
+        except OSError as exc:
+            raise InputError(f"cannot make {directory} private (mode 0700): {exc.strerror}", fix) from None
+
+
+def open_lock_file(path: Path) -> int:
+    """Open (or create, mode 0600) a lock file without following a symbolic link; check it is ours.
+
+    Never truncates on open. InputError (exit 2) for a link, a non-regular file or
+    another user's file.
+    """
+    fix = f"remove {path} (nothing else may live in the lock directory) or set MLCD_LOCK_DIR"
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise InputError(
+                f"deploy lock file {path} is a symbolic link; refusing to follow it, nothing was changed", fix
+            ) from None
+        raise InputError(f"cannot open the deploy lock file {path}: {exc.strerror}", fix) from None
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode) or info.st_uid != os.geteuid() or info.st_nlink != 1:
+        os.close(fd)
+        raise InputError(
+            f"deploy lock file {path} is not a regular file of this user (owner id {info.st_uid}, "
+            f"{info.st_nlink} links); refusing to use it, nothing was changed",
+            fix,
+        )
+    return fd
 
 
 def lock_path(project: str, environment: str, directory: Path | None = None) -> Path:
@@ -71,7 +141,9 @@ def lock_path(project: str, environment: str, directory: Path | None = None) -> 
 def read_holder(path: Path) -> LockHolder | None:
     """The holder recorded in a lock file, or None if it is empty or unreadable."""
     try:
-        text = path.read_text(encoding="utf-8").strip()
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        with os.fdopen(fd, "r", encoding="utf-8") as handle:
+            text = handle.read(64 * 1024).strip()
         data = json.loads(text) if text else None
     except (OSError, ValueError):
         return None
@@ -114,13 +186,7 @@ def deploy_lock(
     naming the holder. Nothing is changed while waiting.
     """
     path = lock_path(project, environment, directory)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise InputError(
-            f"cannot create the deploy lock directory {path.parent}: {exc.strerror}",
-            "set MLCD_LOCK_DIR to a writable directory",
-        ) from None
+    private_lock_dir(path.parent)
     key = str(path.parent.resolve() / path.name)
     with _held_lock:
         entry = _held.get(key)
@@ -133,13 +199,7 @@ def deploy_lock(
             _release(key)
         return
 
-    try:
-        handle = open(path, "a+", encoding="utf-8")  # noqa: SIM115 - held beyond this block
-    except OSError as exc:
-        raise InputError(
-            f"cannot open the deploy lock file {path}: {exc.strerror}",
-            "set MLCD_LOCK_DIR to a writable directory",
-        ) from None
+    handle = os.fdopen(open_lock_file(path), "r+", encoding="utf-8")
     deadline = time.monotonic() + max(0.0, timeout)
     announced = False
     while True:
@@ -179,7 +239,7 @@ def _write_holder(handle: IO[str], build_url: str | None, command: str | None) -
         "since": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
     }
     handle.seek(0)
-    handle.truncate()
+    handle.truncate()  # our own regular file, checked by open_lock_file, and locked by us
     handle.write(json.dumps(info) + "\n")
     handle.flush()
 

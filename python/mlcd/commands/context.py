@@ -92,8 +92,12 @@ class StageContext:
         """The append-only audit trail in the out dir."""
         if self._audit is None:
             from mlcd.audit import AuditTrail
+            from mlcd.signing import signing_keys
 
-            self._audit = AuditTrail(self.out_dir / "audit.jsonl", actor=self.actor, build_url=self.build_url)
+            key = signing_keys(self.config()).current  # exit 2 when mlcd.yaml names an unset key
+            self._audit = AuditTrail(
+                self.out_dir / "audit.jsonl", actor=self.actor, build_url=self.build_url, key=key
+            )
         return self._audit
 
     # -- output ----------------------------------------------------------------------------------

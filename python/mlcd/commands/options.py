@@ -56,6 +56,20 @@ class BundleIdOptions(Options):
 
 
 @dataclass(frozen=True)
+class FetchOptions(BundleIdOptions):
+    """`mlcd fetch`: ``--sha256`` pins the archive the producing build reported."""
+
+    sha256: str | None = None
+
+
+@dataclass(frozen=True)
+class AuditOptions(Options):
+    """`mlcd audit ACTION`."""
+
+    action: str = "verify"
+
+
+@dataclass(frozen=True)
 class PlanOptions(Options):
     """`mlcd plan`."""
 
@@ -115,7 +129,8 @@ class RunOptions(Options):
 OPTIONS_BY_COMMAND: dict[str, type[Options]] = {
     "bundle": BundleOptions,
     "publish": BundleIdOptions,
-    "fetch": BundleIdOptions,
+    "fetch": FetchOptions,
+    "audit": AuditOptions,
     "plan": PlanOptions,
     "deploy": DeployOptions,
     "test": GateOptions,

@@ -22,7 +22,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "export a bundle on the design node, download it with its sha256, start the run record",
     ),
     "publish": ("publish", "store the bundle archive in the artifact repository (HTTP PUT) and verify it"),
-    "fetch": ("fetch", "download a published bundle archive by id and verify its sha256"),
+    "fetch": ("fetch", "download a published bundle by id; verify its signature (or --sha256) and sha256"),
     "plan": ("plan", "show what `deploy --env E` would change, changing nothing"),
     "deploy": ("deploy", "import, preload, activate and verify the bundle on an environment"),
     "test": ("test", "run an environment's test scenarios; JUnit XML and HTML report out"),
@@ -34,6 +34,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "approve": ("approve", "record an approval of this run's bundle for an environment"),
     "status": ("status", "show the active bundle, imported bundles and last test outcomes"),
+    "audit": ("audit", "`audit verify`: check the audit trail's chain, naming the first bad line"),
     "doctor": ("doctor", "check, read-only, what mlcd assumes about each DSS node (before a first deploy)"),
     "run": ("run", "the whole flow: validate, bundle, publish, then deploy/test/smoke per environment"),
 }
@@ -96,6 +97,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("fetch")
     p.add_argument("--bundle-id", required=True, help="bundle id to download from the artifact repository")
+    p.add_argument(
+        "--sha256",
+        metavar="HEX",
+        help="accept only this archive (sha256 from the build that produced it), signed metadata or not",
+    )
 
     p = add("plan")
     _add_env(p)
@@ -139,6 +145,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_env(p)
 
     _add_env(add("doctor"), required=False)
+
+    p = add("audit")
+    p.add_argument("action", choices=["verify"], help="verify: check every record's MAC and link")
 
     p = add("run")
     p.add_argument(

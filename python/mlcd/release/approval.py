@@ -31,6 +31,11 @@ def approval_problem(entry: dict[str, Any], env_name: str, sha256: str) -> str |
     who, sha = approval_of(entry)
     if not who:
         return f"environment '{env_name}' needs an approval and this run has none"
+    from mlcd.signing import verify_approval  # only the approval step can sign one
+
+    forged = verify_approval(entry, env_name, sha256)
+    if forged:
+        return forged
     if sha != sha256:
         return (
             f"the approval of environment '{env_name}' by {who} is for other bundle bytes "

@@ -5,16 +5,24 @@ headers (computed in one pass before the upload; the body is streamed), then PUT
 ``<bundleId>.json`` metadata, then read the archive back and compare its sha256.
 A bundle already published with the same sha256 is verified and reported as NOOP;
 one published with different bytes is refused (published bundles are immutable).
+
+With a signing key (``signing.key_env``) the metadata carries ``signature``: an
+HMAC-SHA256 over bundle id, project, sha256, size and the creation facts, which
+`mlcd fetch` verifies (the repository never holds the key, so it cannot forge it).
+A same-bytes bundle whose stored metadata is not validly signed gets signed metadata.
 """
 
 from __future__ import annotations
 
-from mlcd.artifacts import ArtifactRepository, IntegrityError, TransferProgress, checksums
+from typing import Any
+
+from mlcd.artifacts import ArtifactRepository, Checksums, IntegrityError, TransferProgress, checksums
 from mlcd.commands.context import StageContext
 from mlcd.commands.options import BundleIdOptions
 from mlcd.commands.result import StageResult
 from mlcd.errors import ConfigError, InputError
 from mlcd.runrecord import RunRecord, utc_now_iso
+from mlcd.signing import metadata_problem, sign_metadata, signing_keys
 from mlcd.stages.bundle import check_bundle_id
 
 
@@ -28,6 +36,53 @@ def repository(ctx: StageContext) -> ArtifactRepository:
             "(see docs/configuration.md)",
         )
     return ArtifactRepository(cfg.artifact_repository, cfg.project)
+
+
+def signed_metadata(
+    ctx: StageContext, record: RunRecord, bundle_id: str, sums: Checksums, key: bytes | None
+) -> dict[str, Any]:
+    """The ``<bundleId>.json`` metadata, signed under ``key`` (unsigned, with a warning, without one)."""
+    metadata: dict[str, Any] = {
+        "bundleId": bundle_id,
+        "project": ctx.config().project,
+        "sha256": sums.sha256,
+        "sha1": sums.sha1,
+        "md5": sums.md5,
+        "size": sums.size,
+        "gitSha": record.data.get("gitSha"),
+        "buildUrl": record.data.get("buildUrl"),
+        "buildNumber": record.data.get("buildNumber"),
+        "createdAt": record.data.get("createdAt"),
+        "publishedAt": utc_now_iso(),
+        "publishedBy": ctx.actor,
+        "releaseNotes": record.data.get("releaseNotes"),
+    }
+    if key is not None:
+        metadata["signature"] = sign_metadata(metadata, key)
+    else:
+        ctx.progress(
+            "WARNING publishing unsigned metadata: mlcd.yaml names no signing key "
+            "(signing.key_env), so `mlcd fetch` of this bundle needs --sha256"
+        )
+    return metadata
+
+
+def _store_metadata(
+    ctx: StageContext,
+    repo: ArtifactRepository,
+    record: RunRecord,
+    bundle_id: str,
+    sums: Checksums,
+    existing: dict[str, Any] | None,
+) -> None:
+    """PUT the (signed) metadata when there is none, or when the stored one is not validly signed."""
+    keys = signing_keys(ctx.config())
+    unsigned = existing is not None and keys.current is not None and metadata_problem(existing, keys)
+    if existing is not None and not unsigned:
+        return
+    if unsigned:
+        ctx.progress(f"the stored metadata of {bundle_id} is not validly signed; signing it")
+    repo.put_metadata(bundle_id, signed_metadata(ctx, record, bundle_id, sums, keys.current))
 
 
 def run(ctx: StageContext) -> StageResult:
@@ -74,22 +129,7 @@ def run(ctx: StageContext) -> StageResult:
                 repo.put_archive(
                     archive, bundle_id, sums, progress=TransferProgress(ctx.progress, f"upload {bundle_id}")
                 )
-                metadata = {
-                    "bundleId": bundle_id,
-                    "project": cfg.project,
-                    "sha256": sums.sha256,
-                    "sha1": sums.sha1,
-                    "md5": sums.md5,
-                    "size": sums.size,
-                    "gitSha": record.data.get("gitSha"),
-                    "buildUrl": record.data.get("buildUrl"),
-                    "buildNumber": record.data.get("buildNumber"),
-                    "createdAt": record.data.get("createdAt"),
-                    "publishedAt": utc_now_iso(),
-                    "publishedBy": ctx.actor,
-                    "releaseNotes": record.data.get("releaseNotes"),
-                }
-                repo.put_metadata(bundle_id, metadata)
+            _store_metadata(ctx, repo, record, bundle_id, sums, existing)
             ctx.progress("reading the archive back to verify it")
             size, sha = repo.remote_sha256(bundle_id)
             if sha != sums.sha256 or size != sums.size:
@@ -98,7 +138,7 @@ def run(ctx: StageContext) -> StageResult:
                     f"({size} bytes), expected {sums.sha256[:12]}… ({sums.size} bytes)",
                     "check the repository (proxy rewriting, storage errors) and publish again",
                 )
-            detail.update(verified=True, noop=noop, size=size)
+            detail.update(verified=True, noop=noop, size=size, signed=cfg.signing.key_env is not None)
     finally:
         repo.close()
     published = {

@@ -73,9 +73,12 @@ def this_run_results(out_dir: Path, env_name: str, bundle_id: str) -> list[dict[
 
 
 def run(ctx: StageContext) -> StageResult:
-    """Read and print the state of ``--env``."""
+    """Read and print the state of ``--env`` (refused, exit 2, when the audit trail's chain is broken)."""
+    from mlcd.stages.audit import check_trail
+
     cfg = ctx.config()
     env = ctx.environment()
+    check_trail(ctx)
     key = cfg.project
     node = ctx.env_node()
     ctx.progress(f"reading project {key} on {env.name} ({env.node.url})")

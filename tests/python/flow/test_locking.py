@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import stat
 import subprocess
 import sys
 import textwrap
@@ -10,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from mlcd.errors import LockTimeout
-from mlcd.locking import LockHolder, deploy_lock, lock_path, read_holder
+from mlcd.errors import InputError, LockTimeout
+from mlcd.locking import LockHolder, default_lock_dir, deploy_lock, lock_path, read_holder
 
 HOLDER = textwrap.dedent(
     """
@@ -97,3 +99,62 @@ def test_lock_is_reentrant_within_one_process_and_held_until_the_outer_exit(tmp_
         blocked = _child_takes_lock(tmp_path)
         assert blocked.returncode != 0 and "LockTimeout" in blocked.stderr
     assert _child_takes_lock(tmp_path).returncode == 0
+
+
+# -- a private lock directory (issue 12, finding 6) ------------------------------------------------
+def test_pre_created_symlink_lock_is_refused_and_its_target_untouched(tmp_path: Path) -> None:
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious\n")
+    locks = tmp_path / "locks"
+    locks.mkdir(mode=0o700)
+    lock_path("P", "prod", locks).symlink_to(victim)
+    with pytest.raises(InputError) as err, deploy_lock("P", "prod", 0.1, directory=locks):
+        pytest.fail("a symbolic link must never be taken as the lock file")
+    assert victim.read_text() == "precious\n"
+    text = err.value.one_line()
+    assert "symbolic link" in text and "\n" not in text and err.value.exit_code == 2
+
+
+def test_hard_link_lock_is_refused(tmp_path: Path) -> None:
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious\n")
+    locks = tmp_path / "locks"
+    locks.mkdir(mode=0o700)
+    os.link(victim, lock_path("P", "prod", locks))
+    with (
+        pytest.raises(InputError, match="not a regular file of this user"),
+        deploy_lock("P", "prod", 0.1, directory=locks),
+    ):
+        pass
+    assert victim.read_text() == "precious\n"
+
+
+def test_lock_dir_is_created_private_and_an_open_one_is_narrowed(tmp_path: Path) -> None:
+    fresh = tmp_path / "a" / "locks"
+    with deploy_lock("P", "prod", 0.1, directory=fresh) as path:
+        assert stat.S_IMODE(os.stat(fresh).st_mode) == 0o700
+        assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o777)
+    with deploy_lock("P", "prod", 0.1, directory=shared):
+        assert stat.S_IMODE(os.stat(shared).st_mode) == 0o700
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to give a directory to another user")
+def test_lock_dir_of_another_user_is_refused(tmp_path: Path) -> None:
+    theirs = tmp_path / "theirs"
+    theirs.mkdir(mode=0o777)
+    os.chown(theirs, 65534, 65534)
+    with (
+        pytest.raises(InputError, match="belongs to user id 65534"),
+        deploy_lock("P", "prod", 0.1, directory=theirs),
+    ):
+        pass
+    assert not any(theirs.iterdir())
+
+
+def test_default_lock_dir_is_per_user(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("MLCD_LOCK_DIR", raising=False)
+    monkeypatch.delenv("XDG_RUNTIME_DIR", raising=False)
+    assert default_lock_dir() == Path(f"/tmp/mlcd-locks-{os.geteuid()}")

@@ -23,9 +23,10 @@ What it sets up, under ``root``:
   defaults per environment are in :data:`DEFAULT_ENV_OPTIONS` and can be
   overridden per environment with ``env_options={"prod": {"approval": False}}``.
 * ``pipe.env``: a copy of ``os.environ`` plus a distinct random API key per node
-  in ``DSS_DESIGN_API_KEY`` / ``DSS_<ENV>_API_KEY`` and ``MLCD_CONFIG``/``MLCD_OUT_DIR``
-  pointing at the config and ``root/.mlcd``; ``pipe.mlcd(...)`` runs the real CLI
-  (``python -m mlcd``) with it, cwd = ``root``.
+  in ``DSS_DESIGN_API_KEY`` / ``DSS_<ENV>_API_KEY``, a signing key in
+  ``MLCD_SIGNING_KEY`` (``signing: {key_env: MLCD_SIGNING_KEY}`` in mlcd.yaml) and
+  ``MLCD_CONFIG``/``MLCD_OUT_DIR`` pointing at the config and ``root/.mlcd``;
+  ``pipe.mlcd(...)`` runs the real CLI (``python -m mlcd``) with it, cwd = ``root``.
 
 ``pipe.stop()`` (or leaving the ``with`` block) stops every node it started.
 """
@@ -51,6 +52,7 @@ from mlcd.sim.launcher import SimNode
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
 SAMPLE_PROJECT = FIXTURES / "projects" / "SAMPLE"
 DESIGN_KEY_ENV = "DSS_DESIGN_API_KEY"
+SIGNING_KEY_ENV = "MLCD_SIGNING_KEY"  # HMAC key of published metadata and the audit chain
 
 DEFAULT_ENV_OPTIONS: dict[str, Any] = {
     "approval": False,
@@ -162,6 +164,29 @@ class PipelineEnv:
         self.stop()
 
 
+APPROVAL_KEY_ENV = "MLCD_APPROVAL_KEY"
+
+
+def enable_approval_signing(pipe: PipelineEnv) -> str:
+    """Make approvals signed: a new Ed25519 key in ``MLCD_APPROVAL_KEY``, its public half beside mlcd.yaml.
+
+    Returns the private key (hex); it is also added to ``pipe.keys`` (a secret to scan for).
+    """
+    from mlcd.signing import keygen
+
+    private, public = pipe.root / "approval.key", pipe.root / "approval-key.pub"
+    private.unlink(missing_ok=True)
+    keygen(private, public)
+    seed = private.read_text().strip()
+    private.unlink()
+    pipe.config.setdefault("signing", {}).update(
+        approval_key_env=APPROVAL_KEY_ENV, approval_public_key_file=public.name
+    )
+    pipe.write_config()
+    pipe.env[APPROVAL_KEY_ENV] = pipe.keys[APPROVAL_KEY_ENV] = seed
+    return seed
+
+
 def dict_any(value: Any) -> dict[str, Any]:
     """``value`` typed as a dict (for JSON/YAML mappings)."""
     assert isinstance(value, dict)
@@ -196,6 +221,7 @@ def start_pipeline_env(
     keys: dict[str, str] = {DESIGN_KEY_ENV: "dk-" + secrets.token_hex(16)}
     for name in envs:
         keys[key_env_name(name)] = f"ak{name[:3]}-" + secrets.token_hex(16)
+    keys[SIGNING_KEY_ENV] = "sk-" + secrets.token_hex(24)
     design_dir = root / "design"
     (design_dir / "projects").mkdir(parents=True, exist_ok=True)
     copy_sample_project(design_dir / "projects", project)
@@ -246,6 +272,7 @@ def start_pipeline_env(
         config["bundle"] = bundle
     if artifact_repository:
         config["artifact_repository"] = artifact_repository
+    config["signing"] = {"key_env": SIGNING_KEY_ENV}
     config["environments"] = environments
 
     out_dir = root / ".mlcd"

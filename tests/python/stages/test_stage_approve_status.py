@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from helpers.pipeline_env import PipelineEnv
+import json
+
+from helpers.pipeline_env import APPROVAL_KEY_ENV, PipelineEnv, enable_approval_signing
 
 
 def test_approve_records_approver_bound_to_the_bundle_bytes(pipeline: PipelineEnv) -> None:
@@ -90,3 +92,72 @@ def test_status_keeps_the_failed_release_results_after_a_rollback(pipeline: Pipe
     lines = proc.stdout.splitlines()
     line = next(line for line in lines if line.startswith("smoke ") and "TEST_SMOKE" in line)
     assert "FAILED" in line
+
+
+# -- signed approvals (issue 12, finding 2) ----------------------------------------------------------
+def _approval_env(pipeline: PipelineEnv) -> None:
+    pipeline.env_config("prod")["approval"] = True
+    pipeline.write_config()
+    enable_approval_signing(pipeline)
+    assert pipeline.mlcd("bundle").returncode == 0
+
+
+def test_signed_approval_lets_deploy_proceed_and_is_audited(pipeline: PipelineEnv) -> None:
+    _approval_env(pipeline)
+    assert pipeline.mlcd("approve", "--env", "prod", "--approver", "bob").returncode == 0
+    approval = pipeline.run_record()["environments"]["prod"]["approval"]
+    assert approval["signature"]["alg"] == "ed25519" and approval["environment"] == "prod"
+    (audit,) = [r for r in pipeline.audit_records() if r["operation"] == "approve"]
+    assert audit["detail"]["signed"] is True and audit["detail"]["approvalKeyId"]
+    deploy = pipeline.mlcd("deploy", "--env", "prod", extra_env={APPROVAL_KEY_ENV: ""})  # deploy has no key
+    assert deploy.returncode == 0, deploy.stderr
+
+
+def test_hand_written_approval_is_refused_by_deploy(pipeline: PipelineEnv) -> None:
+    _approval_env(pipeline)
+    record = pipeline.run_record()
+    record["environments"]["prod"] = {
+        "approvedBy": "mallory",
+        "approvedSha256": record["sha256"],
+        "approval": {"approver": "mallory", "sha256": record["sha256"]},
+    }
+    (pipeline.out_dir / "run.json").write_text(json.dumps(record))
+    proc = pipeline.mlcd("deploy", "--env", "prod")
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    (line,) = proc.stderr.splitlines()
+    assert "the approval of environment 'prod' in the run record is not signed" in line
+    assert "nothing was deployed" in line
+    assert pipeline.stage_file("deploy-prod")["outcome"] == "FAILED"
+    assert not [
+        r for r in pipeline.audit_records() if r["environment"] == "prod" and r["operation"] != "deployment"
+    ]
+
+
+def test_edited_signed_approval_is_refused(pipeline: PipelineEnv) -> None:
+    _approval_env(pipeline)
+    assert pipeline.mlcd("approve", "--env", "prod", "--approver", "bob").returncode == 0
+    record = pipeline.run_record()
+    record["environments"]["prod"]["approval"]["approver"] = "the-cto"
+    (pipeline.out_dir / "run.json").write_text(json.dumps(record))
+    proc = pipeline.mlcd("deploy", "--env", "prod")
+    assert proc.returncode == 2 and "signature that does not match it" in proc.stderr
+
+
+def test_approve_needs_the_right_approval_key(pipeline: PipelineEnv) -> None:
+    _approval_env(pipeline)
+    unset = pipeline.mlcd("approve", "--env", "prod", "--approver", "bob", extra_env={APPROVAL_KEY_ENV: ""})
+    assert unset.returncode == 2 and "MLCD_APPROVAL_KEY is not set" in unset.stderr
+    other = "11" * 32
+    wrong = pipeline.mlcd(
+        "approve", "--env", "prod", "--approver", "bob", extra_env={APPROVAL_KEY_ENV: other}
+    )
+    assert wrong.returncode == 2 and "is not the one whose public key is in" in wrong.stderr
+    assert other not in wrong.stdout + wrong.stderr
+    assert "approval" not in pipeline.run_record()["environments"].get("prod", {})
+
+
+def test_approver_with_control_characters_is_refused(pipeline: PipelineEnv) -> None:
+    assert pipeline.mlcd("bundle").returncode == 0
+    proc = pipeline.mlcd("approve", "--env", "prod", "--approver", "bob\x1b[2Kalice")
+    assert proc.returncode == 2 and "control character U+001B" in proc.stderr
+    assert "prod" not in pipeline.run_record()["environments"]
