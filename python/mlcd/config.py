@@ -192,11 +192,15 @@ def read_secret(env_var: str, purpose: str) -> str:
 
 
 def node_for(node: NodeConfig, name: str) -> DSSNode:
-    """A DSS client for ``node``: key from its env var, its TLS options and timeouts."""
+    """A DSS client for ``node``: key from its env var, its TLS options and timeouts.
+
+    The URL is checked to be a DSS node before anything else is sent (exit 6 otherwise).
+    """
+    from mlcd.dss.identity import ensure_dss
     from mlcd.dss.node import DSSNode
 
     api_key = read_secret(node.api_key_env, f"API key of the {name} node")
-    return DSSNode(
+    client = DSSNode(
         node.url,
         api_key,
         name=name,
@@ -204,6 +208,8 @@ def node_for(node: NodeConfig, name: str) -> DSSNode:
         connect_timeout=node.connect_timeout,
         read_timeout=node.read_timeout,
     )
+    ensure_dss(client)
+    return client
 
 
 # -- loading -----------------------------------------------------------------------------------------
