@@ -62,7 +62,8 @@ def _add_common(p: argparse.ArgumentParser) -> None:
         "--out-dir",
         default=os.environ.get("MLCD_OUT_DIR", ".mlcd"),
         type=text_arg,
-        help="where run record, stage results, reports and audit trail go (default: .mlcd)",
+        help="where run record, stage results, reports and audit trail go "
+        "(default: $MLCD_OUT_DIR or ./.mlcd)",
     )
     p.add_argument("--debug", action="store_true", help="print tracebacks and HTTP details (never secrets)")
 
@@ -113,7 +114,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--build-number", default=os.environ.get("BUILD_NUMBER"), type=text_arg, help="CI build number"
     )
     p.add_argument("--build-url", default=os.environ.get("BUILD_URL"), type=text_arg, help="CI build URL")
-    p.add_argument("--git-sha", default=None, type=text_arg, help="git commit (default: git rev-parse HEAD)")
+    p.add_argument(
+        "--git-sha",
+        default=None,
+        type=text_arg,
+        help="git commit for {git_sha} in the bundle id "
+        "(default: git rev-parse --short=8 HEAD in mlcd.yaml's directory)",
+    )
 
     p = add("publish")
     p.add_argument("--bundle-id", type=bundle_id_arg, help="bundle to publish (default: the run record's)")

@@ -66,3 +66,14 @@ def install() -> None:
         stream = getattr(sys, name)
         if stream is not None and not isinstance(stream, RobustStream):
             setattr(sys, name, RobustStream(stream))
+
+
+def human_size(size: int) -> str:
+    """``size`` bytes for a person: '812 bytes', '48 KB', '3.4 MB', '1.2 GB' (powers of 1000)."""
+    if size < 1000:
+        return f"{size} bytes"
+    for unit, scale in (("KB", 1e3), ("MB", 1e6), ("GB", 1e9)):
+        value = size / scale
+        if value < 1000 or unit == "GB":
+            return f"{value:.0f} {unit}" if value >= 10 else f"{value:.1f} {unit}"
+    raise AssertionError("unreachable")  # pragma: no cover
