@@ -12,6 +12,7 @@ import json
 import math
 import re
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -125,92 +126,147 @@ def _number_text(value: Any) -> str:
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 
-def _range_error(path: tuple[Any, ...], instance: Any, schema: dict[str, Any], loc: Located) -> ConfigError:
-    name = path_text(path)
-    wanted = range_text(schema)
+@dataclass(frozen=True)
+class _Problem:
+    """One schema violation, with what every message needs."""
+
+    err: jsonschema.ValidationError
+    loc: Located
+
+    @property
+    def path(self) -> tuple[Any, ...]:
+        return tuple(self.err.absolute_path)
+
+    @property
+    def name(self) -> str:
+        return path_text(self.path)
+
+    @property
+    def at(self) -> str:
+        return self.loc.where(self.path)
+
+    @property
+    def hint(self) -> str | None:
+        key = next((str(p) for p in reversed(self.path) if not isinstance(p, int)), "")
+        return _KEY_HINTS.get(key)
+
+    @property
+    def schema(self) -> dict[str, Any]:
+        return self.err.schema if isinstance(self.err.schema, dict) else {}
+
+    @property
+    def where(self) -> str:
+        return f"in '{self.name}'" if self.path else "at top level"
+
+
+def _unknown_key(p: _Problem) -> ConfigError:
+    allowed = sorted(p.schema.get("properties", {}))
+    extra = [k for k in p.err.instance if k not in allowed] if isinstance(p.err.instance, dict) else []
+    unknown = visible(str(extra[0])) if extra else "?"
+    close = difflib.get_close_matches(unknown, allowed, n=1, cutoff=0.6)
+    fix = f"did you mean '{close[0]}'? " if close else ""
     return ConfigError(
-        f"{loc.where(path)}: '{name}' is {_number_text(instance)}, out of range: it must be {wanted}",
-        f"set '{name}' to {wanted}",
+        f"{p.loc.where((*p.path, unknown))}: unknown key '{unknown}' {p.where}",
+        f"{fix}allowed keys: {', '.join(allowed)}",
     )
 
 
-def _pattern_error(
-    path: tuple[Any, ...], schema: dict[str, Any], hint: str | None, loc: Located
-) -> ConfigError:
-    name = path_text(path)
-    if schema.get("pattern") == schema_defs()["text"]["pattern"]:
+def _missing_key(p: _Problem) -> ConfigError:
+    instance = p.err.instance if isinstance(p.err.instance, dict) else {}
+    missing = [k for k in p.schema.get("required", []) if k not in instance]
+    miss = missing[0] if missing else "?"
+    return ConfigError(
+        f"{p.at}: missing required key '{miss}' {p.where}",
+        _KEY_HINTS.get(miss, f"add '{miss}: ...' (see docs/configuration.md)"),
+    )
+
+
+def _wrong_type(p: _Problem) -> ConfigError:
+    expected = p.schema.get("type")
+    types = expected if isinstance(expected, list) else [expected]
+    wanted = " or ".join(_TYPE_NAMES.get(str(t), str(t)) for t in types)
+    return ConfigError(
+        f"{p.at}: '{p.name}' must be {wanted}, not {_type_of(p.err.instance)}",
+        p.hint or f"change '{p.name}' to {wanted}",
+    )
+
+
+def _not_in_enum(p: _Problem) -> ConfigError:
+    options = ", ".join(str(o) for o in p.schema.get("enum", []))
+    return ConfigError(f"{p.at}: '{p.name}' must be one of: {options}", p.hint or f"use {options}")
+
+
+def _bad_pattern(p: _Problem) -> ConfigError:
+    if p.schema.get("pattern") == schema_defs()["text"]["pattern"]:
         return ConfigError(
-            f"{loc.where(path)}: '{name}' holds a control character (newline, tab, escape...)",
+            f"{p.at}: '{p.name}' holds a control character (newline, tab, escape...)",
             "write it on one line without control characters",
         )
     return ConfigError(
-        f"{loc.where(path)}: '{name}' has an invalid value", hint or f"match {schema.get('pattern')}"
+        f"{p.at}: '{p.name}' has an invalid value", p.hint or f"match {p.schema.get('pattern')}"
     )
 
 
+def _out_of_range(p: _Problem) -> ConfigError:
+    wanted = range_text(p.schema)
+    return ConfigError(
+        f"{p.at}: '{p.name}' is {_number_text(p.err.instance)}, out of range: it must be {wanted}",
+        f"set '{p.name}' to {wanted}",
+    )
+
+
+def _empty(p: _Problem) -> ConfigError:
+    return ConfigError(
+        f"{p.at}: '{p.name}' must not be empty", p.hint or f"add at least one item to '{p.name}'"
+    )
+
+
+def _duplicate_item(p: _Problem) -> ConfigError:
+    return ConfigError(f"{p.at}: '{p.name}' lists an item twice", "remove the duplicate")
+
+
+def _excluded(p: _Problem) -> ConfigError:
+    if p.path and p.path[-1] == "tests":
+        return ConfigError(
+            f"{p.at}: '{p.name}' sets both prefix and scenarios", "use one of prefix or scenarios"
+        )
+    return _invalid(p)
+
+
+def _no_branch(p: _Problem) -> ConfigError:
+    # report the most specific problem of the best-matching branch, if any
+    inner = [e for e in p.err.context or [] if e.validator != "type"]
+    best = jsonschema.exceptions.best_match(inner) if inner else None
+    if best is not None:
+        return format_error(best, p.loc)
+    return ConfigError(f"{p.at}: '{p.name}' has an invalid value", p.hint or "see docs/configuration.md")
+
+
+def _invalid(p: _Problem) -> ConfigError:
+    return ConfigError(f"{p.at}: '{p.name}' is invalid", p.hint or "see docs/configuration.md")
+
+
+_BY_VALIDATOR = {
+    "additionalProperties": _unknown_key,
+    "required": _missing_key,
+    "type": _wrong_type,
+    "enum": _not_in_enum,
+    "pattern": _bad_pattern,
+    "minimum": _out_of_range,
+    "maximum": _out_of_range,
+    "exclusiveMinimum": _out_of_range,
+    "exclusiveMaximum": _out_of_range,
+    "minItems": _empty,
+    "uniqueItems": _duplicate_item,
+    "not": _excluded,
+    "oneOf": _no_branch,
+    "anyOf": _no_branch,
+}
+
+
 def format_error(err: jsonschema.ValidationError, loc: Located) -> ConfigError:
-    path = tuple(err.absolute_path)
-    name = path_text(path)
-    key = next((str(p) for p in reversed(path) if not isinstance(p, int)), "")
-    hint = _KEY_HINTS.get(key)
-    validator = err.validator
-    schema = err.schema if isinstance(err.schema, dict) else {}
-    instance = err.instance
-    if validator == "additionalProperties" and isinstance(instance, dict):
-        allowed = sorted(schema.get("properties", {}))
-        extra = [k for k in instance if k not in allowed]
-        unknown = visible(str(extra[0])) if extra else "?"
-        close = difflib.get_close_matches(unknown, allowed, n=1, cutoff=0.6)
-        where = f"in '{name}'" if path else "at top level"
-        fix = f"did you mean '{close[0]}'? " if close else ""
-        return ConfigError(
-            f"{loc.where((*path, unknown))}: unknown key '{unknown}' {where}",
-            f"{fix}allowed keys: {', '.join(allowed)}",
-        )
-    if validator == "required" and isinstance(instance, dict):
-        missing = [k for k in schema.get("required", []) if k not in instance]
-        miss = missing[0] if missing else "?"
-        where = f"in '{name}'" if path else "at top level"
-        return ConfigError(
-            f"{loc.where(path)}: missing required key '{miss}' {where}",
-            _KEY_HINTS.get(miss, f"add '{miss}: ...' (see docs/configuration.md)"),
-        )
-    if validator == "type":
-        expected = schema.get("type")
-        types = expected if isinstance(expected, list) else [expected]
-        wanted = " or ".join(_TYPE_NAMES.get(str(t), str(t)) for t in types)
-        return ConfigError(
-            f"{loc.where(path)}: '{name}' must be {wanted}, not {_type_of(instance)}",
-            hint or f"change '{name}' to {wanted}",
-        )
-    if validator == "enum":
-        options = ", ".join(str(o) for o in schema.get("enum", []))
-        return ConfigError(f"{loc.where(path)}: '{name}' must be one of: {options}", hint or f"use {options}")
-    if validator == "pattern":
-        return _pattern_error(path, schema, hint, loc)
-    if validator in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
-        return _range_error(path, instance, schema, loc)
-    if validator == "minItems":
-        return ConfigError(
-            f"{loc.where(path)}: '{name}' must not be empty", hint or f"add at least one item to '{name}'"
-        )
-    if validator == "uniqueItems":
-        return ConfigError(f"{loc.where(path)}: '{name}' lists an item twice", "remove the duplicate")
-    if validator == "not" and key == "tests":
-        return ConfigError(
-            f"{loc.where(path)}: '{name}' sets both prefix and scenarios", "use one of prefix or scenarios"
-        )
-    if validator in ("oneOf", "anyOf"):
-        # report the most specific problem of the best-matching branch, if any
-        inner = [e for e in err.context or [] if e.validator != "type"]
-        if inner:
-            best = jsonschema.exceptions.best_match(inner)
-            if best is not None:
-                return format_error(best, loc)
-        return ConfigError(
-            f"{loc.where(path)}: '{name}' has an invalid value", hint or "see docs/configuration.md"
-        )
-    return ConfigError(f"{loc.where(path)}: '{name}' is invalid", hint or "see docs/configuration.md")
+    """One :class:`ConfigError` for a schema violation: file and line, key path, what, and the fix."""
+    return _BY_VALIDATOR.get(str(err.validator), _invalid)(_Problem(err, loc))
 
 
 def _maximum_refusing_nan(
