@@ -17,10 +17,12 @@ help:
 system-deps:
 	@bash scripts/system-deps.sh
 
+# quiet: one line, the pip log only when the install fails
 $(STAMP): pyproject.toml resources/mlcd/version.txt
 	@test -x $(PY) || python3 -m venv $(VENV)
-	@$(PY) -m pip install --quiet --upgrade pip
-	@$(PY) -m pip install --quiet -e '.[dev]'
+	@echo "installing mlcd and its dependencies into $(VENV) (first run only; log in $(VENV)/install.log)..."
+	@{ $(PY) -m pip install --quiet --upgrade pip && $(PY) -m pip install --quiet -e '.[dev]'; } \
+		>$(VENV)/install.log 2>&1 || { cat $(VENV)/install.log; echo "make: installing into $(VENV) failed"; exit 1; }
 	@touch $(STAMP)
 
 setup: system-deps $(STAMP)

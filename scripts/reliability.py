@@ -31,6 +31,7 @@ AREAS = {  # test module -> row of the table
     "test_faults": "1. faults (mlcd run under ~10% faults)",
     "test_kills": "2. kills (SIGKILL in deploy/smoke/rollback)",
     "test_bad_input": "3. bad input (one line, exit code, nodes unchanged)",
+    "test_bad_input_generated": "3b. generated bad input (Hypothesis: mlcd.yaml, numbers, ids, argv)",
     "test_secrets": "4. secrets (canary keys: output, files, argv)",
     "test_tls": "5. TLS (test CA, verify by default)",
     "test_concurrency": "6. concurrency (lock, racer activation)",
@@ -46,6 +47,7 @@ def run_pytest(extra: list[str]) -> int:
         shutil.rmtree(OUT)
     OUT.mkdir(parents=True)
     env = dict(os.environ, MLCD_RELIABILITY_RESULTS=str(OUT))
+    env.setdefault("MLCD_BAD_INPUT_EXAMPLES", "100")  # per property; `make test` runs 6
     cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", SUITE,
            f"--junitxml={OUT / 'junit.xml'}", *extra]  # fmt: skip
     print("$ " + " ".join(cmd), flush=True)
@@ -104,6 +106,10 @@ def detail(area: str, rows: list[dict[str, Any]]) -> str:
     if area == "bad_input":
         passed = sum(1 for r in mine if r["passed"])
         return f"cases passed {passed} of {len(mine)}"
+    if area == "bad_input_generated":
+        passed = sum(1 for r in mine if r["passed"])
+        kinds = Counter(str(r["kind"]) for r in mine)
+        return f"generated cases passed {passed} of {len(mine)}: {dict(sorted(kinds.items()))}"
     if area == "secrets":
         leaks = sum(int(r["leaks"]) for r in mine)
         files = sum(int(r["files"]) for r in mine)

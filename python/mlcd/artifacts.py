@@ -26,6 +26,7 @@ from urllib.parse import quote
 import requests
 
 from mlcd.config import ArtifactRepoConfig, read_secret
+from mlcd.console import human_size
 from mlcd.errors import ExitCode, InputError, MlcdError
 from mlcd.redact import clip
 from mlcd.transport import bodies
@@ -100,9 +101,10 @@ class TransferProgress:
         self._last_time = now
         if pct is not None:
             self._last_pct = pct
-        size = f"{done / 1e6:.1f} MB" + (f" of {total / 1e6:.1f} MB ({pct:.0f}%)" if total else "")
-        rate = done / max(now - self._started, 1e-6) / 1e6
-        self.emit(f"{self.label}: {size}, {rate:.1f} MB/s")
+        size = human_size(done) + (f" of {human_size(total)} ({pct:.0f}%)" if total else "")
+        elapsed = now - self._started
+        rate = f", {human_size(int(done / elapsed))}/s" if elapsed >= 0.5 else ""  # too short to mean much
+        self.emit(f"{self.label}: {size}{rate}")
 
 
 class _FileBody:

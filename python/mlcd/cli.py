@@ -62,6 +62,9 @@ def _configure_logging(debug: bool) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the mlcd CLI and return its exit code."""
+    from mlcd.console import install
+
+    install()  # a closed stdout/stderr (`mlcd deploy | head`) never interrupts a command
     args_list = list(sys.argv[1:] if argv is None else argv)
     if args_list[:1] == ["sim"]:
         from mlcd.sim.cli import main as sim_main

@@ -10,20 +10,18 @@ variables, read by :func:`read_secret` at the moment they are needed.
 from __future__ import annotations
 
 import difflib
-import json
 import math
 import os
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-import jsonschema
 import yaml
 
+from mlcd.configcheck import Loader, Located, format_error, path_text, schema_errors
 from mlcd.errors import ConfigError, InputError
 from mlcd.redact import register_secret
 
@@ -215,11 +213,15 @@ def read_secret(env_var: str, purpose: str) -> str:
 
 
 def node_for(node: NodeConfig, name: str) -> DSSNode:
-    """A DSS client for ``node``: key from its env var, its TLS options and timeouts."""
+    """A DSS client for ``node``: key from its env var, its TLS options and timeouts.
+
+    The URL is checked to be a DSS node before anything else is sent (exit 6 otherwise).
+    """
+    from mlcd.dss.identity import ensure_dss
     from mlcd.dss.node import DSSNode
 
     api_key = read_secret(node.api_key_env, f"API key of the {name} node")
-    return DSSNode(
+    client = DSSNode(
         node.url,
         api_key,
         name=name,
@@ -229,61 +231,11 @@ def node_for(node: NodeConfig, name: str) -> DSSNode:
         preload_timeout=node.preload_timeout,
         project_standards_checks=node.project_standards_checks,
     )
+    ensure_dss(client)
+    return client
 
 
 # -- loading -----------------------------------------------------------------------------------------
-def _schema() -> dict[str, Any]:
-    text = resources.files("mlcd").joinpath("schema/mlcd.schema.json").read_text(encoding="utf-8")
-    schema: dict[str, Any] = json.loads(text)
-    return schema
-
-
-def _path_text(path: Iterable[Any]) -> str:
-    text = ""
-    for part in path:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
-    return text or "(top level)"
-
-
-class _Located:
-    """Line numbers (1-based) of every key path in the YAML document."""
-
-    def __init__(self, root: yaml.Node | None, source: Path) -> None:
-        self.lines: dict[tuple[Any, ...], int] = {}
-        self.source = source
-        if root is not None:
-            self._walk(root, ())
-
-    def _walk(self, node: yaml.Node, path: tuple[Any, ...]) -> None:
-        self.lines.setdefault(path, node.start_mark.line + 1)
-        if isinstance(node, yaml.MappingNode):
-            seen: set[str] = set()
-            for key_node, value_node in node.value:
-                key = key_node.value if isinstance(key_node, yaml.ScalarNode) else str(key_node.value)
-                line = key_node.start_mark.line + 1
-                if key in seen:
-                    raise ConfigError(
-                        f"{self.source}:{line}: key '{_path_text((*path, key))}' appears twice",
-                        "remove one of the two",
-                    )
-                seen.add(key)
-                self.lines[(*path, key)] = line
-                self._walk(value_node, (*path, key))
-        elif isinstance(node, yaml.SequenceNode):
-            for index, item in enumerate(node.value):
-                self._walk(item, (*path, index))
-
-    def line(self, path: Iterable[Any]) -> int | None:
-        parts = tuple(path)
-        while parts not in self.lines and parts:
-            parts = parts[:-1]
-        return self.lines.get(parts)
-
-    def where(self, path: Iterable[Any]) -> str:
-        line = self.line(path)
-        return f"{self.source}:{line}" if line else str(self.source)
-
-
 def _entropy(text: str) -> float:
     counts: dict[str, int] = {}
     for ch in text:
@@ -307,14 +259,14 @@ def looks_like_secret(value: str) -> bool:
     return False
 
 
-def _scan_secrets(data: Any, path: tuple[Any, ...], loc: _Located) -> None:
+def _scan_secrets(data: Any, path: tuple[Any, ...], loc: Located) -> None:
     """Reject literal secrets anywhere in the file (never echoing them)."""
     if isinstance(data, dict):
         for key, value in data.items():
             sub = (*path, key)
             if str(key).lower() in _SECRET_KEY_NAMES and value not in (None, ""):
                 raise ConfigError(
-                    f"{loc.where(sub)}: '{_path_text(sub)}' holds a literal secret; "
+                    f"{loc.where(sub)}: '{path_text(sub)}' holds a literal secret; "
                     "mlcd.yaml must not contain secrets",
                     f"remove it and use '{key}_env: <NAME OF AN ENVIRONMENT VARIABLE>' instead"
                     if str(key).lower() != "api_key"
@@ -334,125 +286,15 @@ def _scan_secrets(data: Any, path: tuple[Any, ...], loc: _Located) -> None:
                 else "secrets go in environment variables named by *_env keys, never in mlcd.yaml"
             )
             raise ConfigError(
-                f"{loc.where(path)}: '{_path_text(path)}' looks like a literal secret (API key or token)", fix
+                f"{loc.where(path)}: '{path_text(path)}' looks like a literal secret (API key or token)", fix
             )
         if key == "url" and "://" in data:
             parts = urlsplit(data)
             if parts.password or parts.username:
                 raise ConfigError(
-                    f"{loc.where(path)}: '{_path_text(path)}' contains credentials in the URL",
+                    f"{loc.where(path)}: '{path_text(path)}' contains credentials in the URL",
                     "remove user:password@ from the URL; use username_env/password_env or token_env",
                 )
-
-
-_KEY_HINTS = {
-    "api_key_env": "give the name of an environment variable, e.g. DSS_TEST_API_KEY",
-    "username_env": "give the name of an environment variable, e.g. ARTIFACTS_USER",
-    "password_env": "give the name of an environment variable, e.g. ARTIFACTS_PASSWORD",
-    "token_env": "give the name of an environment variable, e.g. ARTIFACTS_TOKEN",
-    "url": "give an http:// or https:// URL",
-    "project": "give the DSS project key (letters, digits, underscores), e.g. CHURN",
-    "name": "use letters, digits, '.', '_' or '-', starting with a letter or digit",
-    "tests": "use false, true, {prefix: TEST_, exclude: [...]} or {scenarios: [A, B], exclude: [...]}",
-    "smoke": "give a scenario id or a list of scenario ids, e.g. [TEST_SMOKE]",
-    "warning": "use 'fail' or 'pass'",
-    "release_notes": "use 'git' or 'none'",
-    "flaky": "map scenario ids to retry counts (0-10), e.g. {TEST_SLOW_IO: 1}",
-}
-
-_TYPE_NAMES = {
-    "string": "a string",
-    "boolean": "true or false",
-    "integer": "an integer",
-    "number": "a number",
-    "object": "a mapping",
-    "array": "a list",
-    "null": "empty",
-}
-
-
-def _type_of(value: Any) -> str:
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, dict):
-        return "mapping"
-    if isinstance(value, list):
-        return "list"
-    if value is None:
-        return "empty"
-    return type(value).__name__
-
-
-def _format_error(err: jsonschema.ValidationError, loc: _Located) -> ConfigError:
-    path = tuple(err.absolute_path)
-    name = _path_text(path)
-    key = next((str(p) for p in reversed(path) if not isinstance(p, int)), "")
-    hint = _KEY_HINTS.get(key)
-    validator = err.validator
-    schema = err.schema if isinstance(err.schema, dict) else {}
-    instance = err.instance
-    if validator == "additionalProperties" and isinstance(instance, dict):
-        allowed = sorted(schema.get("properties", {}))
-        extra = [k for k in instance if k not in allowed]
-        unknown = str(extra[0]) if extra else "?"
-        close = difflib.get_close_matches(unknown, allowed, n=1, cutoff=0.6)
-        where = f"in '{name}'" if path else "at top level"
-        fix = f"did you mean '{close[0]}'? " if close else ""
-        return ConfigError(
-            f"{loc.where((*path, unknown))}: unknown key '{unknown}' {where}",
-            f"{fix}allowed keys: {', '.join(allowed)}",
-        )
-    if validator == "required" and isinstance(instance, dict):
-        missing = [k for k in schema.get("required", []) if k not in instance]
-        miss = missing[0] if missing else "?"
-        where = f"in '{name}'" if path else "at top level"
-        return ConfigError(
-            f"{loc.where(path)}: missing required key '{miss}' {where}",
-            _KEY_HINTS.get(miss, f"add '{miss}: ...' (see docs/configuration.md)"),
-        )
-    if validator == "type":
-        expected = schema.get("type")
-        types = expected if isinstance(expected, list) else [expected]
-        wanted = " or ".join(_TYPE_NAMES.get(str(t), str(t)) for t in types)
-        return ConfigError(
-            f"{loc.where(path)}: '{name}' must be {wanted}, not {_type_of(instance)}",
-            hint or f"change '{name}' to {wanted}",
-        )
-    if validator == "enum":
-        options = ", ".join(str(o) for o in schema.get("enum", []))
-        return ConfigError(f"{loc.where(path)}: '{name}' must be one of: {options}", hint or f"use {options}")
-    if validator == "pattern":
-        return ConfigError(
-            f"{loc.where(path)}: '{name}' has an invalid value", hint or f"match {schema.get('pattern')}"
-        )
-    if validator in ("minimum", "maximum", "exclusiveMinimum"):
-        return ConfigError(f"{loc.where(path)}: '{name}' is out of range", hint or "use a positive number")
-    if validator == "minItems":
-        return ConfigError(
-            f"{loc.where(path)}: '{name}' must not be empty", hint or f"add at least one item to '{name}'"
-        )
-    if validator == "uniqueItems":
-        return ConfigError(f"{loc.where(path)}: '{name}' lists an item twice", "remove the duplicate")
-    if validator == "not" and key == "tests":
-        return ConfigError(
-            f"{loc.where(path)}: '{name}' sets both prefix and scenarios", "use one of prefix or scenarios"
-        )
-    if validator in ("oneOf", "anyOf"):
-        # report the most specific problem of the best-matching branch, if any
-        inner = [e for e in err.context or [] if e.validator != "type"]
-        if inner:
-            best = jsonschema.exceptions.best_match(inner)
-            if best is not None:
-                return _format_error(best, loc)
-        return ConfigError(
-            f"{loc.where(path)}: '{name}' has an invalid value", hint or "see docs/configuration.md"
-        )
-    return ConfigError(f"{loc.where(path)}: '{name}' is invalid", hint or "see docs/configuration.md")
-
-
-def _errors(data: Any) -> Iterator[jsonschema.ValidationError]:
-    validator = jsonschema.Draft202012Validator(_schema())
-    yield from sorted(validator.iter_errors(data), key=lambda e: (len(list(e.absolute_path)), str(e.path)))
 
 
 def _node(data: dict[str, Any]) -> NodeConfig:
@@ -512,8 +354,8 @@ def _environment(data: dict[str, Any]) -> EnvironmentConfig:
 def parse_config(text: str, source: Path) -> MlcdConfig:
     """Validate the YAML ``text`` of a configuration file and build :class:`MlcdConfig`."""
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        root = yaml.compose(text, Loader=Loader)
+        data = yaml.load(text, Loader=Loader)  # a SafeLoader
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = f":{mark.line + 1}" if mark is not None else ""
@@ -523,7 +365,7 @@ def parse_config(text: str, source: Path) -> MlcdConfig:
         ) from None
     except yaml.YAMLError:
         raise ConfigError(f"{source}: not valid YAML", "fix the YAML syntax") from None
-    loc = _Located(root, source)
+    loc = Located(root, source)
     if not isinstance(data, dict):
         raise ConfigError(
             f"{source}: the configuration must be a mapping with project, design and environments",
@@ -533,8 +375,8 @@ def parse_config(text: str, source: Path) -> MlcdConfig:
         if not isinstance(key, str):
             raise ConfigError(f"{loc.where(())}: key {key!r} is not a string", "quote it or rename it")
     _scan_secrets(data, (), loc)
-    for err in _errors(data):
-        raise _format_error(err, loc)
+    for err in schema_errors(data):
+        raise format_error(err, loc)
 
     envs: list[EnvironmentConfig] = []
     seen: set[str] = set()
@@ -580,7 +422,7 @@ def parse_config(text: str, source: Path) -> MlcdConfig:
     )
 
 
-def _signing(data: dict[str, Any], source: Path, loc: _Located) -> SigningConfig:
+def _signing(data: dict[str, Any], source: Path, loc: Located) -> SigningConfig:
     """The ``signing`` section; the public key file is resolved against mlcd.yaml's directory."""
     if data.get("approval_key_env") and not data.get("approval_public_key_file"):
         raise ConfigError(
@@ -596,7 +438,7 @@ def _signing(data: dict[str, Any], source: Path, loc: _Located) -> SigningConfig
     )
 
 
-def _refuse_plain_http(data: dict[str, Any], loc: _Located) -> None:
+def _refuse_plain_http(data: dict[str, Any], loc: Located) -> None:
     """Plain http:// URLs send keys in clear text: refused unless ``allow_insecure_http: true``."""
     if data.get("allow_insecure_http") is True:
         return
@@ -607,7 +449,7 @@ def _refuse_plain_http(data: dict[str, Any], loc: _Located) -> None:
     for path, url in urls.items():
         if str(url).lower().startswith("http://"):
             raise ConfigError(
-                f"{loc.where(path)}: {_path_text(path)} is a plain http:// URL, so API keys would travel "
+                f"{loc.where(path)}: {path_text(path)} is a plain http:// URL, so API keys would travel "
                 "unencrypted",
                 "use https://, or set allow_insecure_http: true at the top of mlcd.yaml (loopback only)",
             )

@@ -74,9 +74,11 @@ class MlcdError(Exception):
 
     def one_line(self) -> str:
         """The single line printed to the user."""
-        text = self.message.replace("\n", " ").strip()
+        from mlcd.inputrules import visible
+
+        text = visible(self.message.replace("\n", " ").strip())
         if self.hint:
-            text = f"{text} (fix: {self.hint.strip()})"
+            text = f"{text} (fix: {visible(self.hint.strip())})"
         return text
 
     def __str__(self) -> str:

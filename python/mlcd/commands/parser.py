@@ -11,6 +11,7 @@ import argparse
 import os
 
 from mlcd.errors import exit_codes_help
+from mlcd.usage import UsageParser, bundle_id_arg, env_list_arg, env_name_arg, seconds_arg, text_arg
 
 EXIT_CODES_HELP = exit_codes_help()
 
@@ -44,25 +45,34 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--config",
         default=os.environ.get("MLCD_CONFIG", "mlcd.yaml"),
+        type=text_arg,
         help="path to mlcd.yaml (default: $MLCD_CONFIG or ./mlcd.yaml)",
     )
     p.add_argument(
         "--out-dir",
         default=os.environ.get("MLCD_OUT_DIR", ".mlcd"),
-        help="where run record, stage results, reports and audit trail go (default: .mlcd)",
+        type=text_arg,
+        help="where run record, stage results, reports and audit trail go "
+        "(default: $MLCD_OUT_DIR or ./.mlcd)",
     )
     p.add_argument("--debug", action="store_true", help="print tracebacks and HTTP details (never secrets)")
 
 
 def _add_env(p: argparse.ArgumentParser, required: bool = True) -> None:
-    p.add_argument("--env", required=required, metavar="ENV", help="target environment name from mlcd.yaml")
+    p.add_argument(
+        "--env",
+        required=required,
+        metavar="ENV",
+        type=env_name_arg,
+        help="target environment name from mlcd.yaml",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
     """Build the argument parser for every `mlcd` command."""
     from mlcd import __version__
 
-    parser = argparse.ArgumentParser(
+    parser = UsageParser(
         prog="mlcd",
         description="CI/CD for Dataiku DSS projects: validate, bundle, publish, deploy, test, "
         "smoke-test and roll back, with an audit trail. Secrets come only from environment "
@@ -87,16 +97,31 @@ def build_parser() -> argparse.ArgumentParser:
     add("validate")
 
     p = add("bundle")
-    p.add_argument("--bundle-id", help="use this bundle id instead of the configured format")
-    p.add_argument("--build-number", default=os.environ.get("BUILD_NUMBER"), help="CI build number")
-    p.add_argument("--build-url", default=os.environ.get("BUILD_URL"), help="CI build URL")
-    p.add_argument("--git-sha", default=None, help="git commit (default: git rev-parse HEAD)")
+    p.add_argument(
+        "--bundle-id", type=bundle_id_arg, help="use this bundle id instead of the configured format"
+    )
+    p.add_argument(
+        "--build-number", default=os.environ.get("BUILD_NUMBER"), type=text_arg, help="CI build number"
+    )
+    p.add_argument("--build-url", default=os.environ.get("BUILD_URL"), type=text_arg, help="CI build URL")
+    p.add_argument(
+        "--git-sha",
+        default=None,
+        type=text_arg,
+        help="git commit for {git_sha} in the bundle id "
+        "(default: git rev-parse --short=8 HEAD in mlcd.yaml's directory)",
+    )
 
     p = add("publish")
-    p.add_argument("--bundle-id", help="bundle to publish (default: the run record's)")
+    p.add_argument("--bundle-id", type=bundle_id_arg, help="bundle to publish (default: the run record's)")
 
     p = add("fetch")
-    p.add_argument("--bundle-id", required=True, help="bundle id to download from the artifact repository")
+    p.add_argument(
+        "--bundle-id",
+        required=True,
+        type=bundle_id_arg,
+        help="bundle id to download from the artifact repository",
+    )
     p.add_argument(
         "--sha256",
         metavar="HEX",
@@ -109,8 +134,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("deploy")
     _add_env(p)
     p.add_argument("--plan", action="store_true", help="print what would change and change nothing")
-    p.add_argument("--archive", help="bundle archive to deploy (default: the run record's)")
-    p.add_argument("--lock-timeout", type=float, default=None, help="seconds to wait for the deploy lock")
+    p.add_argument("--archive", type=text_arg, help="bundle archive to deploy (default: the run record's)")
+    p.add_argument(
+        "--lock-timeout",
+        type=seconds_arg("lock_timeout"),
+        default=None,
+        help="seconds to wait for the deploy lock",
+    )
 
     p = add("test")
     _add_env(p)
@@ -122,13 +152,21 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("rollback")
     _add_env(p)
     p.add_argument(
-        "--to", metavar="BUNDLE", help="bundle id to re-activate (default: the one before this run)"
+        "--to",
+        metavar="BUNDLE",
+        type=bundle_id_arg,
+        help="bundle id to re-activate (default: the one before this run)",
     )
-    p.add_argument("--reason", default="requested", help="why, recorded in the audit trail")
+    p.add_argument("--reason", default="requested", type=text_arg, help="why, recorded in the audit trail")
 
     p = add("unwind")
     _add_env(p)
-    p.add_argument("--reason", default="a later environment failed", help="why, recorded in the audit trail")
+    p.add_argument(
+        "--reason",
+        default="a later environment failed",
+        type=text_arg,
+        help="why, recorded in the audit trail",
+    )
     p.add_argument(
         "--policy",
         choices=("rollback", "keep"),
@@ -138,8 +176,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("approve")
     _add_env(p)
-    p.add_argument("--approver", required=True, help="who approved (recorded in the audit trail)")
-    p.add_argument("--comment", default="", help="free-text comment recorded with the approval")
+    p.add_argument(
+        "--approver", required=True, type=text_arg, help="who approved (recorded in the audit trail)"
+    )
+    p.add_argument(
+        "--comment", default="", type=text_arg, help="free-text comment recorded with the approval"
+    )
 
     p = add("status")
     _add_env(p)
@@ -155,14 +197,23 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="ENV",
+        type=env_name_arg,
         help="approve deployment to ENV (repeatable); needed for environments with approval: true",
     )
-    p.add_argument("--approver", default=os.environ.get("USER", "unknown"), help="who approves")
-    p.add_argument("--envs", help="comma-separated subset of environments, in config order")
+    p.add_argument(
+        "--approver", default=os.environ.get("USER", "unknown"), type=text_arg, help="who approves"
+    )
+    p.add_argument(
+        "--envs", type=env_list_arg, help="comma-separated subset of environments, in config order"
+    )
     p.add_argument("--no-rollback", action="store_true", help="do not roll back on failure")
-    p.add_argument("--bundle-id", help="use this bundle id instead of the configured format")
-    p.add_argument("--build-number", default=os.environ.get("BUILD_NUMBER"), help="CI build number")
-    p.add_argument("--build-url", default=os.environ.get("BUILD_URL"), help="CI build URL")
+    p.add_argument(
+        "--bundle-id", type=bundle_id_arg, help="use this bundle id instead of the configured format"
+    )
+    p.add_argument(
+        "--build-number", default=os.environ.get("BUILD_NUMBER"), type=text_arg, help="CI build number"
+    )
+    p.add_argument("--build-url", default=os.environ.get("BUILD_URL"), type=text_arg, help="CI build URL")
 
     sub.add_parser(
         "sim",

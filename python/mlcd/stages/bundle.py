@@ -20,9 +20,9 @@ from mlcd.commands.options import BundleOptions
 from mlcd.commands.result import StageResult
 from mlcd.dss.errors import DSSConflict, DSSNotFound
 from mlcd.errors import ConfigError, InputError
+from mlcd.inputrules import BUNDLE_ID_RULE, bundle_id_problem
 from mlcd.runrecord import RunRecord, utc_now_iso
 
-BUNDLE_ID_RE = re.compile(r"^[A-Za-z0-9_.-]{1,200}$")
 PLACEHOLDERS = ("project", "utc", "git_sha", "build")
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 
@@ -54,13 +54,10 @@ def render_bundle_id(
 
 
 def check_bundle_id(bundle_id: str, source: str) -> str:
-    """Return ``bundle_id`` if it only uses ``[A-Za-z0-9_.-]``; ConfigError naming ``source`` otherwise."""
-    if not BUNDLE_ID_RE.match(bundle_id):
-        raise ConfigError(
-            f"bundle id from {source} is invalid: only letters, digits, '_', '.' and '-' are allowed "
-            "(at most 200 characters)",
-            f"change {source}",
-        )
+    """Return ``bundle_id`` if valid (``inputrules.bundle_id_problem``); ConfigError naming ``source``."""
+    problem = bundle_id_problem(bundle_id)
+    if problem:
+        raise ConfigError(f"bundle id from {source} is invalid: {problem}", f"{source}: {BUNDLE_ID_RULE}")
     return bundle_id
 
 

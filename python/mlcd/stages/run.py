@@ -45,7 +45,7 @@ class _Pipeline:
 
     def stage(self, command: str, env: str | None = None, **extra: Any) -> int:
         """Run one stage in-process; print its account; return its exit code."""
-        label = f"{command} {env}" if env else command
+        label = f"{command} on {env}" if env else command
         print(f"=== stage {len(self.stages) + 1}: {label} ===", flush=True)
         module = importlib.import_module(f"mlcd.stages.{command}")
         code = execute(command, module, _stage_args(self.ctx, command, env, **extra))
@@ -73,7 +73,7 @@ class _Pipeline:
 
     def refuse(self, command: str, env: str, outcome: str, message: str, code: int) -> int:
         """Record a stage the pipeline itself stopped (e.g. a missing approval)."""
-        print(f"=== stage {len(self.stages) + 1}: {command} {env} ===", flush=True)
+        print(f"=== stage {len(self.stages) + 1}: {command} on {env} ===", flush=True)
         self.stages.append(
             {
                 "stage": command,
@@ -85,7 +85,7 @@ class _Pipeline:
             }
         )
         print(f"mlcd run: error: {message}", file=sys.stderr, flush=True)
-        print(f"--- {command} {env}: {outcome} (exit {code})", flush=True)
+        print(f"--- {command} on {env}: {outcome} (exit {code})", flush=True)
         return code
 
 

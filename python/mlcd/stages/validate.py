@@ -11,11 +11,14 @@ written; an unreachable node or refused key raises the client's typed error
 
 from __future__ import annotations
 
+import os
 import re
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
+from mlcd import gitinfo
 from mlcd.commands.context import StageContext
 from mlcd.commands.result import StageResult
 from mlcd.errors import GateFailed, MlcdError, NodeError
@@ -115,11 +118,14 @@ def run(ctx: StageContext) -> StageResult:
                 return f"project {key} exists with {len(state['scenarios'])} scenarios"
 
             def id_format() -> str:
+                # the id `mlcd bundle` would give now, from this checkout (not a made-up sha and build)
+                sha = gitinfo.short_sha(Path(ctx.options.config).resolve().parent)
+                build = os.environ.get("BUILD_NUMBER") or "local"
                 try:
-                    sample = render_bundle_id(cfg.bundle.id_format, key, git_sha="0a1b2c3d", build="42")
+                    sample = render_bundle_id(cfg.bundle.id_format, key, git_sha=sha, build=build)
                 except MlcdError as exc:
                     raise _CheckFailed(exc.one_line()) from None
-                return f"bundle ids look like {sample}"
+                return f"the next bundle id would be like {sample}"
 
             checks.run("design node: API key accepted", key_accepted)
             checks.run("design node: is a DESIGN node", design_type)

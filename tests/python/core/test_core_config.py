@@ -118,7 +118,7 @@ def test_missing_required_key(tmp_path: Path) -> None:
 
 def test_wrong_type_names_key_and_line(tmp_path: Path) -> None:
     err = load_error(tmp_path, GOOD.replace("approval: true", "approval: sometimes"))
-    assert "'environments[1].approval' must be true or false, not str" in err.one_line()
+    assert "'environments[1].approval' must be true or false, not text" in err.one_line()
     assert f"mlcd.yaml:{line_of(GOOD, 'approval: true')}:" in err.one_line()
 
 
@@ -207,3 +207,86 @@ def test_names_and_paths_are_not_mistaken_for_secrets(tmp_path: Path) -> None:
     assert cfg.environments[0].connection_remappings == {
         "warehouse": "snowflake_prod_eu_west_1_analytics2024"
     }
+
+
+# -- ranges (declared once in the schema): the error names the value and the range ------------------
+RANGE_CASES = {
+    # yaml replacement of "timeouts: {scenario: 30}": (key path, value shown, range shown)
+    "read_timeout: 99999999999": ("environments[0].read_timeout", "99999999999", "at most 3600"),
+    "read_timeout: .inf": ("environments[0].read_timeout", ".inf", "at most 3600"),
+    "read_timeout: .nan": ("environments[0].read_timeout", ".nan", "at most 3600"),
+    "connect_timeout: .inf": ("environments[0].connect_timeout", ".inf", "greater than 0 and at most 300"),
+    "connect_timeout: -.inf": ("environments[0].connect_timeout", "-.inf", "greater than 0"),
+    "connect_timeout: 0": ("environments[0].connect_timeout", "is 0,", "greater than 0"),
+    "connect_timeout: 1e15": ("environments[0].connect_timeout", "1e+15", "at most 300"),
+    "timeouts: {scenario: 99999999999}": ("environments[0].timeouts.scenario", "99999999999", "86400"),
+    "timeouts: {deploy: .nan}": ("environments[0].timeouts.deploy", ".nan", "at most 86400"),
+    "timeouts: {lock: -5}": ("environments[0].timeouts.lock", "-5", "from 0 to 86400"),
+    "timeouts: {lock: -1}": ("environments[0].timeouts.lock", "-1", "from 0 to 86400"),
+    "timeouts: {lock: 86401}": ("environments[0].timeouts.lock", "86401", "from 0 to 86400"),
+    "flaky: {TEST_X: 11}": ("environments[0].flaky.TEST_X", "11", "an integer from 0 to 10"),
+    "flaky: {TEST_X: -1}": ("environments[0].flaky.TEST_X", "-1", "an integer from 0 to 10"),
+}
+
+
+def _replace_number(replacement: str) -> str:
+    if replacement.startswith("flaky"):
+        return GOOD.replace("flaky: {TEST_SLOW_IO: 2}", replacement)
+    return GOOD.replace("timeouts: {scenario: 30}", replacement)
+
+
+@pytest.mark.parametrize("replacement", sorted(RANGE_CASES))
+def test_numbers_out_of_range_name_value_and_range(tmp_path: Path, replacement: str) -> None:
+    """Absurd numbers (huge, .inf, .nan, 1e15, negative) are refused at load, the range in the error."""
+    key, shown, wanted = RANGE_CASES[replacement]
+    text = _replace_number(replacement)
+    line = load_error(tmp_path, text).one_line()
+    assert f"mlcd.yaml:{line_of(text, replacement.split(':')[0])}: '{key}' is " in line, line
+    assert shown in line and wanted in line, line
+    assert f"(fix: set '{key}' to " in line and wanted in line.split("(fix:")[1], line
+
+
+@pytest.mark.parametrize(
+    "replacement",
+    ["read_timeout: 3600", "connect_timeout: 300", "connect_timeout: 0.01", "timeouts: {lock: 0}",
+     "timeouts: {scenario: 86400, deploy: 1e3}", "flaky: {TEST_X: 0}", "flaky: {TEST_X: 10}"],
+)  # fmt: skip
+def test_numbers_at_the_range_boundaries_load(tmp_path: Path, replacement: str) -> None:
+    """The bounds themselves are accepted; `1e3` is read as a number (YAML 1.1 would read text)."""
+    cfg = load_config(write(tmp_path, _replace_number(replacement)))
+    assert cfg.environments[0].name == "test"
+
+
+def test_exponent_without_dot_is_a_number_not_text(tmp_path: Path) -> None:
+    """`1e15` used to be reported as "must be a number, not str"; it is a number, out of range."""
+    line = load_error(tmp_path, GOOD.replace("scenario: 30", "scenario: 1e15")).one_line()
+    assert "is 1e+15, out of range" in line and "not str" not in line
+
+
+def test_number_as_text_does_not_echo_the_text(tmp_path: Path) -> None:
+    """A string where a number belongs: named as text, never echoed (it might be a secret)."""
+    line = load_error(tmp_path, GOOD.replace("scenario: 30", "scenario: ten-minutes")).one_line()
+    assert "must be a number, not text" in line and "ten-minutes" not in line
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        ("{warehouse: warehouse_test}", '{warehouse: "warehouse\\ntest"}'),
+        ("{warehouse: warehouse_test}", '{"ware\\x1bhouse": warehouse_test}'),
+        ("prefix: TEST_,", 'prefix: "TEST_\\t",'),
+        ('"{project}_{git_sha}_b{build}"', '"{project}\\r{build}"'),
+        ("ca_bundle: /etc/ssl/corp.pem", 'ca_bundle: "/etc/ssl/\\u2028corp.pem"'),
+        ("url: http://127.0.0.1:11201", 'url: "http://127.0.0.1:11201/\\x00"'),
+    ],
+)
+def test_control_characters_in_text_are_refused(tmp_path: Path, old: str, new: str) -> None:
+    """Text that goes into records and messages may not hold control characters; the line stays one line."""
+    line = load_error(tmp_path, GOOD.replace(old, new)).one_line()
+    assert len(line.splitlines()) == 1 and "\x1b" not in line
+    assert "control character" in line or "http" in line, line
+
+
+def test_unknown_key_with_control_character_prints_on_one_line(tmp_path: Path) -> None:
+    line = load_error(tmp_path, GOOD.replace("approval: true", '"appro\\x0bval": true')).one_line()
+    assert "unknown key 'appro\\x0bval'" in line and len(line.splitlines()) == 1

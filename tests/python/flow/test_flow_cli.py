@@ -45,7 +45,7 @@ def test_good_bundle_reaches_prod(pipe: PipelineEnv) -> None:
     ]
     for name in ("deploy-test", "test-test", "smoke-test", "approve-prod", "deploy-prod", "smoke-prod"):
         assert stage(pipe, name)["exitCode"] == 0
-    assert "=== stage 3: deploy test ===" in proc.stdout
+    assert "=== stage 3: deploy on test ===" in proc.stdout
     assert deployments(pipe, "test") == ["SUCCEEDED"] and deployments(pipe, "prod") == ["SUCCEEDED"]
     suites = etree.parse(str(pipe.out_dir / "reports" / "test" / "tests.xml")).getroot()
     names = sorted(str(c.get("name")) for c in suites.iter("testcase"))

@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 import shutil
+import socket
 import subprocess
 import sys
+import time
 import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -121,6 +124,33 @@ def _closed_port(node: str) -> Prepare:
     return prepare
 
 
+def _not_dss(node: str) -> Prepare:
+    """Point ``node``'s url at a plain web server (python -m http.server: 404 pages in HTML)."""
+
+    def prepare(c: Ctx) -> None:
+        port = free_port()
+        server = subprocess.Popen(
+            [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1", "-d", str(c.work)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True,
+        )  # fmt: skip
+        c.holders.append(server)
+        give_up = time.monotonic() + 20
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                assert time.monotonic() < give_up, "http.server did not start"
+                time.sleep(0.05)
+        url = f"http://127.0.0.1:{port}"
+        if node == "design":
+            c.config["design"]["url"] = url
+        else:
+            c.env_cfg(node)["url"] = url
+
+    return prepare
+
+
 def _design_url_is_automation(c: Ctx) -> None:
     c.config["design"]["url"] = c.pipe.automation["test"].url
     c.config["design"]["api_key_env"] = key_env_name("test")
@@ -217,7 +247,15 @@ CASES: dict[str, Case] = {
                              ("timeouts",)),
     "bad-warning-enum": Case(("smoke", "--env", "test"), _set("env:test.warning", "maybe"), 2, ("warning",)),
     "flaky-retries-too-many": Case(("test", "--env", "test"), _set("env:test.flaky", {"TEST_PASS": 50}), 2,
-                                   ("flaky",)),
+                                   ("flaky", "is 50", "an integer from 0 to 10")),
+    "read-timeout-huge": Case(("status", "--env", "test"), _set("env:test.read_timeout", 99999999999), 2,
+                              ("read_timeout", "99999999999", "at most 3600")),
+    "connect-timeout-inf": Case(("status", "--env", "test"), _set("env:test.connect_timeout", math.inf), 2,
+                                ("connect_timeout", ".inf", "at most 300")),
+    "connect-timeout-nan": Case(("deploy", "--env", "test"), _set("env:test.connect_timeout", math.nan), 2,
+                                ("connect_timeout", ".nan", "at most 300")),
+    "scenario-timeout-huge": Case(("test", "--env", "test"), _set("env:test.timeouts", {"scenario": 1e11}), 2,
+                                  ("timeouts.scenario", "at most 86400")),
     "duplicate-env-names": Case(("validate",), _set("env:prod.name", "test"), 2, ("test", "twice")),
     "literal-secret-in-config": Case(("validate",), _set("design.api_key_env", "Zq8vN3kP0wR7tY2uX5mA9cB4"), 2,
                                      ("secret",)),
@@ -256,6 +294,22 @@ CASES: dict[str, Case] = {
                                    ("ZZZ_",)),
     "existing-bundle-id": Case(("bundle", "--bundle-id", "<released>"), _nothing, 2, ("already exported",)),
     "invalid-bundle-id": Case(("bundle", "--bundle-id", "bad/id with spaces"), _nothing, 2, ("bundle id",)),
+    "bundle-id-dot": Case(("bundle", "--bundle-id", "."), _nothing, 2, ("--bundle-id", "path")),
+    "bundle-id-dotdot": Case(("rollback", "--env", "test", "--to", ".."), _nothing, 2, ("--to", "path")),
+    "bundle-id-dash": Case(("bundle", "--bundle-id=-rf"), _nothing, 2, ("--bundle-id", "starts with '-'")),
+    "bundle-id-empty": Case(("bundle", "--bundle-id", ""), _nothing, 2, ("--bundle-id", "empty")),
+    # -- the command line -------------------------------------------------------------------------
+    "unknown-flag": Case(("deploy", "--env", "test", "--force"), _nothing, 2, ("unknown option --force",)),
+    "missing-flag": Case(("approve", "--env", "test"), _nothing, 2, ("missing --approver",)),
+    "repeated-flag": Case(("deploy", "--env", "test", "--env", "prod"), _nothing, 2, ("--env given twice",)),
+    "lock-timeout-negative": Case(("deploy", "--env", "test", "--lock-timeout", "-5"), _nothing, 2,
+                                  ("--lock-timeout", "from 0 to 86400")),
+    "lock-timeout-nan": Case(("deploy", "--env", "test", "--lock-timeout", "nan"), _nothing, 2,
+                             ("--lock-timeout", "from 0 to 86400")),
+    "approver-two-lines": Case(("approve", "--env", "prod", "--approver", "alice\nbob"), _nothing, 2,
+                               ("--approver", "control character")),
+    "env-url-not-dss": Case(("status", "--env", "test"), _not_dss("test"), 6, ("is not a DSS node", "test")),
+    "design-url-not-dss": Case(("validate",), _not_dss("design"), 6, ("is not a DSS node", "design.url")),
     # -- archives and run records -----------------------------------------------------------------
     "truncated-archive": Case(("deploy", "--env", "test"), _truncate_archive, 2, ("sha256",)),
     "corrupted-archive": Case(("deploy", "--env", "test"), _corrupt_archive, 2, ("sha256",)),
@@ -301,7 +355,8 @@ def released(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Pipelin
 FAST_CASES = {
     "unknown-env-key", "invalid-yaml", "literal-secret-in-config", "missing-env-key-var", "wrong-env-api-key",
     "env-url-is-design-node", "unknown-project", "existing-bundle-id", "corrupted-archive", "sha256-mismatch",
-    "run-record-missing", "approval-missing", "unwritable-out-dir",
+    "run-record-missing", "approval-missing", "unwritable-out-dir", "read-timeout-huge", "bundle-id-dotdot",
+    "unknown-flag", "approver-two-lines", "env-url-not-dss",
 }
 
 
