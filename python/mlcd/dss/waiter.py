@@ -363,21 +363,15 @@ class ScenarioWaiter:
             scenario_id=sid,
             run_id=run_id,
             outcome=outcome,
-            start=int(run["start"]) if isinstance(run.get("start"), int | float) and run["start"] else None,
-            end=int(run["end"]) if isinstance(run.get("end"), int | float) and run["end"] else None,
+            start=_epoch(run, "start"),
+            end=_epoch(run, "end"),
             steps=steps,
             timed_out=timed_out,
         )
-        failing = next((s for s in steps if s.outcome in ("FAILED", "ABORTED")), None)
-        failing = failing or next((s for s in steps if s.outcome == "WARNING"), None)
-        if failing is not None and outcome != "SUCCESS":
-            res.failing_step_id, res.failing_step_name = failing.step_id, failing.name
-            res.error_type, res.error_message = failing.error_type, failing.error_message
-            res.thrown_messages = list(failing.thrown_messages)
-        if res.error_message is None and outcome != "SUCCESS":
-            res.error_type, res.error_message = _thrown(run_result)
-        if outcome != "SUCCESS" and run_id is not None:
-            res.log_excerpt = self._log_tail(sid, run_id)
+        if outcome != "SUCCESS":
+            _explain_failure(res, steps, run_result)
+            if run_id is not None:
+                res.log_excerpt = self._log_tail(sid, run_id)
         return res
 
     def _log_tail(self, sid: str, run_id: str) -> str:
@@ -416,3 +410,21 @@ class ScenarioWaiter:
             f" (abort failed: {abort_error})" if abort_error else ""
         )
         h.result = res
+
+
+def _epoch(run: dict[str, Any], key: str) -> int | None:
+    """A run's ``start``/``end`` time in ms, or None when DSS has not set it (0 or absent)."""
+    value = run.get(key)
+    return int(value) if isinstance(value, int | float) and value else None
+
+
+def _explain_failure(res: ScenarioResult, steps: list[StepResult], run_result: dict[str, Any]) -> None:
+    """Name the failing step (a failed or aborted one first, else a warning) and its error on ``res``."""
+    failing = next((s for s in steps if s.outcome in ("FAILED", "ABORTED")), None)
+    failing = failing or next((s for s in steps if s.outcome == "WARNING"), None)
+    if failing is not None:
+        res.failing_step_id, res.failing_step_name = failing.step_id, failing.name
+        res.error_type, res.error_message = failing.error_type, failing.error_message
+        res.thrown_messages = list(failing.thrown_messages)
+    if res.error_message is None:
+        res.error_type, res.error_message = _thrown(run_result)

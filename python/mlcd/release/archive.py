@@ -32,6 +32,10 @@ class BundleInfo:
     required_connections: tuple[str, ...]
     scenarios: dict[str, dict[str, Any]]
     exported_on: Any = None
+    # False for an archive whose layout mlcd does not recognise (no root manifest.json): its facts then
+    # come from the run record and the DSS API, and the archive pre-checks are skipped (activation's
+    # report is the check). Real DSS archives are not publicly documented (docs/stand-in.md).
+    layout_known: bool = True
 
 
 def file_sha256(path: Path) -> str:
@@ -43,10 +47,16 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def read_bundle(archive: Path) -> BundleInfo:
-    """Read ``manifest.json`` and ``project/scenarios/*.json`` of a bundle zip (InputError if not one)."""
+def read_bundle(archive: Path, bundle_id: str = "") -> BundleInfo:
+    """Read ``manifest.json`` and ``project/scenarios/*.json`` of a bundle zip (InputError if not a zip).
+
+    A zip without a root ``manifest.json`` is a layout mlcd does not know: it is returned as
+    opaque (``layout_known=False``, id ``bundle_id``), never refused for its layout alone.
+    """
     try:
         with open_bounded_zip(archive) as zf:
+            if "manifest.json" not in zf.namelist():
+                return BundleInfo(bundle_id, "", (), {}, layout_known=False)
             manifest = json.loads(zf.read("manifest.json"))
             scenarios: dict[str, dict[str, Any]] = {}
             for name in zf.namelist():
@@ -100,7 +110,7 @@ def check_archive(record: RunRecord, archive: Path) -> BundleInfo:
             "refusing to deploy unverified bytes",
             "run `mlcd bundle` or `mlcd fetch` again",
         )
-    info = read_bundle(archive)
+    info = read_bundle(archive, record.bundle_id)
     if info.bundle_id != record.bundle_id:
         raise InputError(
             f"archive {archive} holds bundle {info.bundle_id}, the run record names {record.bundle_id}",

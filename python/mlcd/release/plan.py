@@ -36,10 +36,26 @@ class Plan:
     approval_problem: str | None
     steps: list[str] = field(default_factory=list)
     connections_unknown: str | None = None  # why availability is unknown (e.g. the key is not admin)
+    archive_prechecks: bool = True  # False: archive layout not recognised, connection/scenario checks skipped
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form (``plan-<env>.json``)."""
         return asdict(self)
+
+    def _connection_lines(self) -> list[str]:
+        out = []
+        if not self.archive_prechecks:
+            out.append(
+                "archive pre-checks skipped: mlcd does not recognise this archive's layout "
+                "(DSS checks connections at activation; tests are listed on the node)"
+            )
+        unknown = self.connections_unknown or "availability checked by DSS at activation"
+        for c in self.connections:
+            avail = {True: "available", False: "MISSING", None: unknown}
+            out.append(f"connection {c['required']} -> {c['afterRemapping']}: {avail[c['available']]}")
+        if not self.connections:
+            out.append("connections required by the bundle: none")
+        return out
 
     def lines(self) -> list[str]:
         """The plan as lines a person reads."""
@@ -50,12 +66,7 @@ class Plan:
             f"active bundle after: {self.active_after}" + ("  (already active: no-op)" if self.noop else ""),
             f"bundle {self.bundle_id} already imported: {'yes' if self.already_imported else 'no'}",
         ]
-        unknown = self.connections_unknown or "availability checked by DSS at activation"
-        for c in self.connections:
-            avail = {True: "available", False: "MISSING", None: unknown}
-            out.append(f"connection {c['required']} -> {c['afterRemapping']}: {avail[c['available']]}")
-        if not self.connections:
-            out.append("connections required by the bundle: none")
+        out.extend(self._connection_lines())
         out.append(f"scenarios in the bundle: {', '.join(self.scenarios) or 'none'}")
         out.append(f"tests that would run: {', '.join(self.tests) or 'none'}")
         out.append(f"smoke scenarios that would run: {', '.join(self.smoke) or 'none'}")
@@ -122,12 +133,13 @@ def make_plan(
         scenarios=scenario_ids,
         tests=tests,
         smoke=list(env.smoke),
-        missing_smoke=[s for s in env.smoke if s not in bundle.scenarios],
+        missing_smoke=[s for s in env.smoke if s not in bundle.scenarios] if bundle.layout_known else [],
         approval_needed=env.approval,
         approved_by=approval_of(approval_entry)[0] if env.approval and not problem else None,
         approval_problem=problem,
         steps=steps,
         connections_unknown=None if node_connections is not None else connections_unknown,
+        archive_prechecks=bundle.layout_known,
     )
 
 

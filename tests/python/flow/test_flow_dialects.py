@@ -60,9 +60,6 @@ def test_release_works_in_every_dialect(pipe: PipelineEnv, dialect: str) -> None
     release_and_roll_back(pipe)
 
 
-@pytest.mark.xfail(
-    strict=True, reason="deploy requires the stand-in's archive layout (issue 11 item 2, release core)"
-)
 def test_release_works_with_an_archive_layout_unknown_to_mlcd(pipe: PipelineEnv) -> None:
     use_dialect(pipe, "archive-layout-opaque")
     release_and_roll_back(pipe)
