@@ -277,24 +277,29 @@ def _scan_secrets(data: Any, path: tuple[Any, ...], loc: Located) -> None:
         for index, item in enumerate(data):
             _scan_secrets(item, (*path, index), loc)
     elif isinstance(data, str):
-        key = str(path[-1]) if path else ""
-        if looks_like_secret(data):
-            fix = (
-                "give the NAME of the environment variable that holds the key "
-                "(e.g. DSS_TEST_API_KEY), not the key"
-                if key.endswith("_env")
-                else "secrets go in environment variables named by *_env keys, never in mlcd.yaml"
-            )
+        _scan_text(data, path, loc)
+
+
+def _scan_text(data: str, path: tuple[Any, ...], loc: Located) -> None:
+    """Reject a text value that looks like a literal secret, or a URL with credentials in it."""
+    key = str(path[-1]) if path else ""
+    if looks_like_secret(data):
+        fix = (
+            "give the NAME of the environment variable that holds the key "
+            "(e.g. DSS_TEST_API_KEY), not the key"
+            if key.endswith("_env")
+            else "secrets go in environment variables named by *_env keys, never in mlcd.yaml"
+        )
+        raise ConfigError(
+            f"{loc.where(path)}: '{path_text(path)}' looks like a literal secret (API key or token)", fix
+        )
+    if key == "url" and "://" in data:
+        parts = urlsplit(data)
+        if parts.password or parts.username:
             raise ConfigError(
-                f"{loc.where(path)}: '{path_text(path)}' looks like a literal secret (API key or token)", fix
+                f"{loc.where(path)}: '{path_text(path)}' contains credentials in the URL",
+                "remove user:password@ from the URL; use username_env/password_env or token_env",
             )
-        if key == "url" and "://" in data:
-            parts = urlsplit(data)
-            if parts.password or parts.username:
-                raise ConfigError(
-                    f"{loc.where(path)}: '{path_text(path)}' contains credentials in the URL",
-                    "remove user:password@ from the URL; use username_env/password_env or token_env",
-                )
 
 
 def _node(data: dict[str, Any]) -> NodeConfig:
@@ -353,18 +358,7 @@ def _environment(data: dict[str, Any]) -> EnvironmentConfig:
 
 def parse_config(text: str, source: Path) -> MlcdConfig:
     """Validate the YAML ``text`` of a configuration file and build :class:`MlcdConfig`."""
-    try:
-        root = yaml.compose(text, Loader=Loader)
-        data = yaml.load(text, Loader=Loader)  # a SafeLoader
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = f":{mark.line + 1}" if mark is not None else ""
-        problem = exc.problem or exc.context or "invalid YAML"
-        raise ConfigError(
-            f"{source}{line}: not valid YAML: {problem}", "fix the YAML syntax (indentation, colons, quotes)"
-        ) from None
-    except yaml.YAMLError:
-        raise ConfigError(f"{source}: not valid YAML", "fix the YAML syntax") from None
+    root, data = _load_yaml(text, source)
     loc = Located(root, source)
     if not isinstance(data, dict):
         raise ConfigError(
@@ -377,34 +371,7 @@ def parse_config(text: str, source: Path) -> MlcdConfig:
     _scan_secrets(data, (), loc)
     for err in schema_errors(data):
         raise format_error(err, loc)
-
-    envs: list[EnvironmentConfig] = []
-    seen: set[str] = set()
-    for index, env_data in enumerate(data["environments"]):
-        env = _environment(env_data)
-        if env.name in seen:
-            raise ConfigError(
-                f"{loc.where(('environments', index, 'name'))}: environment name '{env.name}' is used twice",
-                "give every environment a unique name",
-            )
-        seen.add(env.name)
-        envs.append(env)
     bundle = data.get("bundle") or {}
-    repo = data.get("artifact_repository")
-    artifact = None
-    if repo is not None:
-        if bool(repo.get("username_env")) != bool(repo.get("password_env")):
-            raise ConfigError(
-                f"{loc.where(('artifact_repository',))}: artifact_repository needs both username_env "
-                "and password_env, or neither",
-                "add the missing one, or use token_env",
-            )
-        artifact = ArtifactRepoConfig(
-            url=str(repo["url"]).rstrip("/"),
-            username_env=repo.get("username_env"),
-            password_env=repo.get("password_env"),
-            token_env=repo.get("token_env"),
-        )
     _refuse_plain_http(data, loc)
     return MlcdConfig(
         project=str(data["project"]),
@@ -413,12 +380,63 @@ def parse_config(text: str, source: Path) -> MlcdConfig:
             id_format=str(bundle.get("id_format", DEFAULT_ID_FORMAT)),
             release_notes=str(bundle.get("release_notes", "git")),
         ),
-        artifact_repository=artifact,
-        environments=tuple(envs),
+        artifact_repository=_artifact_repository(data.get("artifact_repository"), loc),
+        environments=_environments(data["environments"], loc),
         source_path=source,
         earlier_environments=str((data.get("on_failure") or {}).get("earlier_environments", "rollback")),
         allow_insecure_http=bool(data.get("allow_insecure_http", False)),
         signing=_signing(data.get("signing") or {}, source, loc),
+    )
+
+
+def _load_yaml(text: str, source: Path) -> tuple[Any, Any]:
+    """The YAML node tree (for line numbers) and the data of ``text``; ConfigError naming the line."""
+    try:
+        root = yaml.compose(text, Loader=Loader)
+        data = yaml.load(text, Loader=Loader)  # a SafeLoader
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = f":{mark.line + 1}" if mark is not None else ""
+        problem = exc.problem or exc.context or "invalid YAML"
+        raise ConfigError(
+            f"{source}{line}: not valid YAML: {problem}", "fix the YAML syntax (indentation, colons, quotes)"
+        ) from None
+    except yaml.YAMLError:
+        raise ConfigError(f"{source}: not valid YAML", "fix the YAML syntax") from None
+    return root, data
+
+
+def _environments(items: list[Any], loc: Located) -> tuple[EnvironmentConfig, ...]:
+    """The environments in order; ConfigError when a name is used twice."""
+    envs: list[EnvironmentConfig] = []
+    seen: set[str] = set()
+    for index, env_data in enumerate(items):
+        env = _environment(env_data)
+        if env.name in seen:
+            raise ConfigError(
+                f"{loc.where(('environments', index, 'name'))}: environment name '{env.name}' is used twice",
+                "give every environment a unique name",
+            )
+        seen.add(env.name)
+        envs.append(env)
+    return tuple(envs)
+
+
+def _artifact_repository(repo: dict[str, Any] | None, loc: Located) -> ArtifactRepoConfig | None:
+    """The ``artifact_repository`` section, or None; basic auth needs both of its variables."""
+    if repo is None:
+        return None
+    if bool(repo.get("username_env")) != bool(repo.get("password_env")):
+        raise ConfigError(
+            f"{loc.where(('artifact_repository',))}: artifact_repository needs both username_env "
+            "and password_env, or neither",
+            "add the missing one, or use token_env",
+        )
+    return ArtifactRepoConfig(
+        url=str(repo["url"]).rstrip("/"),
+        username_env=repo.get("username_env"),
+        password_env=repo.get("password_env"),
+        token_env=repo.get("token_env"),
     )
 
 

@@ -272,14 +272,7 @@ class ScenarioWaiter:
             if not pending:
                 break
             now = clock()
-            listed = self.node.list_scenarios(self.project_key)
-            running = {str(s.get("id")): bool(s.get("running")) for s in listed}
-            for h in pending:
-                # while the list says the scenario runs there is nothing to learn: no request
-                if not running.get(h.scenario_id, False):
-                    self._check(h, False)
-                if h.result is None and now >= h.deadline:
-                    self._time_out(h)
+            self._poll(pending, now)
             remaining = [h.deadline for h in handles if h.result is None]
             if not remaining:
                 break
@@ -287,18 +280,33 @@ class ScenarioWaiter:
             sleep(max(0.0, wake - clock()))
         results = [h.result for h in handles if h.result is not None]
         if raise_on_timeout:
-            for r in results:
-                if r.timed_out:
-                    raise DSSTimeout(
-                        None,
-                        None,
-                        None,
-                        f"scenario {r.scenario_id} did not finish in time and was aborted",
-                        self.node.name,
-                        f"wait for scenario {r.scenario_id} of project {self.project_key}",
-                        run_id=r.run_id,
-                    )
+            self._raise_first_timeout(results)
         return results
+
+    def _poll(self, pending: list[RunHandle], now: float) -> None:
+        """One tick: one scenario-list request, then a read only for runs the list says have stopped."""
+        listed = self.node.list_scenarios(self.project_key)
+        running = {str(s.get("id")): bool(s.get("running")) for s in listed}
+        for h in pending:
+            # while the list says the scenario runs there is nothing to learn: no request
+            if not running.get(h.scenario_id, False):
+                self._check(h, False)
+            if h.result is None and now >= h.deadline:
+                self._time_out(h)
+
+    def _raise_first_timeout(self, results: list[ScenarioResult]) -> None:
+        """Raise :class:`DSSTimeout` for the first result that timed out (it was aborted)."""
+        for r in results:
+            if r.timed_out:
+                raise DSSTimeout(
+                    None,
+                    None,
+                    None,
+                    f"scenario {r.scenario_id} did not finish in time and was aborted",
+                    self.node.name,
+                    f"wait for scenario {r.scenario_id} of project {self.project_key}",
+                    run_id=r.run_id,
+                )
 
     def _find_run(self, h: RunHandle) -> dict[str, Any] | None:
         key = self.project_key
