@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers.pipeline_env import PipelineEnv, start_pipeline_env
+from support.pipeline_env import PipelineEnv, start_pipeline_env
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from helpers.pipeline_env import PipelineEnv, start_pipeline_env
+from support.pipeline_env import PipelineEnv, start_pipeline_env
 
 # what the other server answers to everything: (status, content type, body)
 ANSWERS = {
@@ -117,7 +117,11 @@ def test_not_a_dss_node_is_said_before_anything_else(
     assert f"(fix: set {fix} in mlcd.yaml" in lines[0], lines[0]
     assert other.seen == ["GET /public/api/instance-info"], other.seen
     if case != "bundle":
-        assert json.loads((built.out_dir / "run.json").read_text()) == run_json
+        after = json.loads((built.out_dir / "run.json").read_text())
+        # a refused deploy is recorded (the ledger: UNCHANGED, nothing active by this run); nothing else moves
+        recorded = after.pop("environments", {})
+        assert {k: v for k, v in run_json.items() if k != "environments"} == after
+        assert all(e.get("state") == "UNCHANGED" for e in recorded.values()), recorded
 
 
 def test_a_real_node_passes_the_check(built: PipelineEnv) -> None:

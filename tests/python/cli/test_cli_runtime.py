@@ -8,8 +8,8 @@ import sys
 import time
 from pathlib import Path
 
-from helpers.pipeline_env import start_pipeline_env
 from mlcd.errors import ExitCode
+from support.pipeline_env import start_pipeline_env
 
 
 def test_deploy_plan_writes_the_plan_file_and_leaves_the_deploy_file_alone(tmp_path: Path) -> None:

@@ -1,4 +1,4 @@
-"""Unit tests of mlcd's core modules: make tests/python/helpers importable, forget secrets between tests."""
+"""Unit tests of mlcd's core modules: make tests/python/support importable, forget secrets between tests."""
 
 from __future__ import annotations
 

@@ -12,9 +12,9 @@ import pytest
 import yaml
 from lxml import etree
 
-from helpers.pipeline_env import PipelineEnv, start_pipeline_env
 from mlcd.artifacts import TransferProgress
 from mlcd.console import human_size
+from support.pipeline_env import PipelineEnv, start_pipeline_env
 
 REPO = Path(__file__).resolve().parents[3]
 

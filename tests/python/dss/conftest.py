@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from dssfakes import FakeClock
 
 from mlcd.redact import clear_secrets
+from support.dssfakes import FakeClock
 
 
 @pytest.fixture(autouse=True)

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 import requests
-from dssfakes import API_KEY, FakeClock, Reply, Seen, dss_error, make_node
 
 from mlcd.dss.errors import (
     DSSBadRequest,
@@ -25,6 +24,7 @@ from mlcd.dss.errors import (
 from mlcd.dss.http import RetryPolicy
 from mlcd.dss.node import DSSNode
 from mlcd.errors import ConfigError, ExitCode, MlcdError, NodeError
+from support.dssfakes import API_KEY, FakeClock, Reply, Seen, dss_error, make_node
 
 
 def ok_info(seen: Seen | None = None) -> Reply:

@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from dssfakes import FakeClock, Reply, Seen, dss_error, make_node
 
 from mlcd.dss.errors import DSSConflict, DSSError, DSSNotFound
+from support.dssfakes import FakeClock, Reply, Seen, dss_error, make_node
 
 Route = Callable[[Seen], Reply]
 

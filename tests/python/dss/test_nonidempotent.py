@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 import requests
-from dssfakes import FakeClock, Reply, Seen, dss_error, make_node
 
 from mlcd.dss.errors import DSSConflict, DSSError, DSSUnavailable, DSSUnreachable
 from mlcd.dss.http import RetryPolicy
+from support.dssfakes import FakeClock, Reply, Seen, dss_error, make_node
 
 READ_TIMEOUT = requests.exceptions.ReadTimeout("read timed out")
 RESET = requests.exceptions.ConnectionError("connection reset by peer")

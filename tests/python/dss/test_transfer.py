@@ -10,12 +10,12 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from dssfakes import FakeClock, Reply, Seen, dss_error, make_node
 from werkzeug.formparser import parse_form_data
 
 from mlcd.dss.errors import DSSNotFound, DSSTransferIncomplete, DSSUnreachable
 from mlcd.dss.http import RetryPolicy
 from mlcd.dss.transfer import BLOCK, MultipartFile
+from support.dssfakes import FakeClock, Reply, Seen, dss_error, make_node
 
 ARCHIVE_PATH = "projects/CHURN/bundles/exported/b1/archive"
 

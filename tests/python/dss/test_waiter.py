@@ -6,11 +6,11 @@ import math
 from typing import Any
 
 import pytest
-from dssfakes import FakeClock, Reply, Seen, dss_error, make_node
 
 from mlcd.dss.errors import DSSNotFound, DSSRunCancelled, DSSServerError, DSSTimeout
 from mlcd.dss.futures import wait_for_future
 from mlcd.dss.waiter import ScenarioWaiter
+from support.dssfakes import FakeClock, Reply, Seen, dss_error, make_node
 
 BASE = "projects/CHURN/scenarios/"
 

@@ -10,7 +10,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from helpers.pipeline_env import PipelineEnv, start_pipeline_env
+from support.pipeline_env import PipelineEnv, start_pipeline_env
 
 
 @pytest.fixture

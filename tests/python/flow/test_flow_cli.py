@@ -10,10 +10,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-from flowtools import active_on, deployments, make_bundle, stage
 from lxml import etree
 
-from helpers.pipeline_env import PipelineEnv, key_env_name
+from support.flowtools import active_on, deployments, make_bundle, stage
+from support.pipeline_env import PipelineEnv, key_env_name
 
 
 def ok(proc: subprocess.CompletedProcess[str]) -> subprocess.CompletedProcess[str]:

@@ -10,10 +10,10 @@ import json
 import subprocess
 
 import pytest
-from flowtools import active_on, make_bundle, stage
 
-from helpers.pipeline_env import PipelineEnv
 from mlcd.sim.dialects import NAMED, REMAPPING_KEY
+from support.flowtools import active_on, make_bundle, stage
+from support.pipeline_env import PipelineEnv
 
 WORKING = [name for name in NAMED if name not in ("remapping-key-ignored", "archive-layout-opaque")]
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import json
 
-from flowtools import make_bundle, stage
 from lxml import etree
 
-from helpers.pipeline_env import PipelineEnv
 from mlcd.sim.dialects import NAMED, REMAPPING_KEY
+from support.flowtools import make_bundle, stage
+from support.pipeline_env import PipelineEnv
 
 
 def _dialect(pipe: PipelineEnv, name: str) -> None:

@@ -14,9 +14,9 @@ import threading
 import time
 
 import pytest
-from flowtools import active_on, deployments, make_bundle, stage
 
-from helpers.pipeline_env import PipelineEnv
+from support.flowtools import active_on, deployments, make_bundle, stage
+from support.pipeline_env import PipelineEnv
 
 
 def ok(proc: subprocess.CompletedProcess[str]) -> None:

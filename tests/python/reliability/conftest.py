@@ -1,4 +1,4 @@
-"""Fixtures of the reliability suite (tools in ``reltools.py``)."""
+"""Fixtures of the reliability suite (tools in ``support/reltools.py``)."""
 
 from __future__ import annotations
 
@@ -11,9 +11,8 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from reltools import fast_pipeline
-
-from helpers.pipeline_env import PipelineEnv
+from support.pipeline_env import PipelineEnv
+from support.reltools import fast_pipeline
 
 
 @pytest.fixture

@@ -25,10 +25,10 @@ from typing import Any
 
 import pytest
 import yaml
-from reltools import fast_pipeline, node_state, one_line_error, record_result
 
-from helpers.artifact_server import free_port
-from helpers.pipeline_env import PipelineEnv, key_env_name
+from support.artifact_server import free_port
+from support.pipeline_env import PipelineEnv, key_env_name
+from support.reltools import fast_pipeline, node_state, one_line_error, record_result
 
 
 @dataclass

@@ -28,13 +28,13 @@ import pytest
 import yaml
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
-from reltools import fast_pipeline, node_state, record_result
 
-from helpers.pipeline_env import PipelineEnv
 from mlcd.cli import main
 from mlcd.config import load_config
 from mlcd.errors import ConfigError
 from mlcd.inputrules import NUMBER_DEFS, bundle_id_problem, has_control, in_range, schema_defs
+from support.pipeline_env import PipelineEnv
+from support.reltools import fast_pipeline, node_state, record_result
 
 EXAMPLES = int(os.environ.get("MLCD_BAD_INPUT_EXAMPLES", "6"))
 GENERATED = settings(

@@ -16,10 +16,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from reltools import reader, record_result
 
-from helpers.pipeline_env import PipelineEnv, key_env_name
 from mlcd.dss.node import DSSNode
+from support.pipeline_env import PipelineEnv, key_env_name
+from support.reltools import reader, record_result
 
 ACTIVATE = "POST /projects/<key>/bundles/imported/<bundle_id>/actions/activate"
 PRELOAD = "POST /projects/<key>/bundles/imported/<bundle_id>/actions/preload"

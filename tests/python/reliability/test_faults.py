@@ -22,15 +22,15 @@ from typing import Any
 
 import pytest
 import requests
-from reltools import (
+
+from support.pipeline_env import PipelineEnv
+from support.reltools import (
     bundle_tag,
     fast_pipeline,
     reader,
     record_result,
     smoke_passes,
 )
-
-from helpers.pipeline_env import PipelineEnv
 
 ENVS = ("test", "prod")
 SCENARIOS = ("TEST_PASS", "TEST_FAIL_ON_VAR", "TEST_SMOKE")

@@ -21,9 +21,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from reltools import bundle_tag, fast_pipeline, reader, record_result, smoke_passes
 
-from helpers.pipeline_env import PipelineEnv
+from support.pipeline_env import PipelineEnv
+from support.reltools import bundle_tag, fast_pipeline, reader, record_result, smoke_passes
 
 ENV = "test"
 # command -> [(path regex to delay, substring of the stats route key that shows the request arrived)]

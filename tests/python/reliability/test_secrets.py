@@ -21,10 +21,10 @@ from pathlib import Path
 
 import psutil
 import pytest
-from reltools import fast_pipeline, record_result
 
-from helpers.artifact_server import ArtifactServer, free_port, nginx_available
-from helpers.pipeline_env import DESIGN_KEY_ENV, PipelineEnv, key_env_name
+from support.artifact_server import ArtifactServer, free_port, nginx_available
+from support.pipeline_env import DESIGN_KEY_ENV, PipelineEnv, key_env_name
+from support.reltools import fast_pipeline, record_result
 
 CANARY = "SECRET-mlcd-canary-"
 GROOVY_TESTS = Path(__file__).resolve().parents[2] / "groovy"

@@ -10,11 +10,11 @@ import json
 from pathlib import Path
 
 import pytest
-from reltools import node_state, one_line_error, record_result
 
-from helpers.artifact_server import ArtifactServer, nginx_available
-from helpers.pipeline_env import PipelineEnv, enable_approval_signing
 from mlcd.locking import lock_path
+from support.artifact_server import ArtifactServer, nginx_available
+from support.pipeline_env import PipelineEnv, enable_approval_signing
+from support.reltools import node_state, one_line_error, record_result
 
 
 def test_symlinked_deploy_lock_is_refused_and_its_target_kept(rpipe: PipelineEnv, tmp_path: Path) -> None:

@@ -16,12 +16,12 @@ from pathlib import Path
 
 import pytest
 from hostile import DESIGN_KEY, REPO_TOKEN, TEST_KEY, Handler, hostile, run_mlcd, write_config
-from reltools import one_line_error, record_result
 
 from mlcd.bounded_zip import ArchiveTooLarge, open_bounded_zip
 from mlcd.dss.transfer import bundle_manifest
 from mlcd.errors import ConfigError
 from mlcd.transport.limits import MIB, Limits
+from support.reltools import one_line_error, record_result
 
 KEYS = {DESIGN_KEY: "design-key-0123456789abcdef", TEST_KEY: "test-key-0123456789abcdef",
         REPO_TOKEN: "repo-token-0123456789abcdef"}  # fmt: skip

@@ -21,10 +21,10 @@ import requests
 from hostile import DESIGN_KEY, TEST_KEY, Handler, hostile, run_mlcd, write_config
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from reltools import one_line_error, record_result
 
 from mlcd.dss.http import MESSAGE_CHARS, error_from_response
 from mlcd.redact import clear_secrets, clip, redact, register_secret
+from support.reltools import one_line_error, record_result
 
 KEY = "Kx+y/Z=9a8b7c6d5e4f3g2h1i0jKLMN"  # has characters that URL-encoding changes
 WINDOW = 8

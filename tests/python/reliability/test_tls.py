@@ -20,10 +20,10 @@ from typing import Any
 
 import pytest
 import yaml
-from reltools import NodeReader, one_line_error, record_result
 
-from helpers.pipeline_env import SAMPLE_PROJECT, copy_sample_project
 from mlcd.sim.launcher import SimNode
+from support.pipeline_env import SAMPLE_PROJECT, copy_sample_project
+from support.reltools import NodeReader, one_line_error, record_result
 
 pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command")
 KEYS = {"DSS_DESIGN_API_KEY": "tls-design-key-71c4e0", "DSS_TEST_API_KEY": "tls-test-key-0b9d2f"}

@@ -8,9 +8,8 @@ import socket
 import zipfile
 from pathlib import Path
 
-from simclient import Api
-
 from mlcd.sim.launcher import SimNode
+from support.simclient import Api
 
 KEY = "SIMPRJ"
 

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 import requests
-from simclient import Api
 
 from mlcd.sim.faults import FaultPlanError, FaultState
 from mlcd.sim.launcher import SimNode
+from support.simclient import Api
 
 KEY = "SIMPRJ"
 

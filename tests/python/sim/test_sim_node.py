@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 import requests
-from simclient import Api
 
 from mlcd.sim.launcher import SimNode
+from support.simclient import Api
 
 NOT_FOUND = "com.dataiku.dip.server.controllers.NotFoundException"
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import tomllib
 
-from helpers.pipeline_env import start_pipeline_env
+from support.pipeline_env import start_pipeline_env
 
 ROOT = Path(__file__).resolve().parents[3]
 # runs the mlcd CLI in an interpreter where `import flask` / `import werkzeug` fail, as after `pip install .`

@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from lxml import etree
-from simclient import Api
 
 from mlcd.sim.launcher import SimNode
+from support.simclient import Api
 
 KEY = "SIMPRJ"
 

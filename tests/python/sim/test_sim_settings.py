@@ -9,9 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from simclient import Api
-
 from mlcd.sim.launcher import SimNode
+from support.simclient import Api
 
 KEY = "SIMPRJ"
 

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 import requests
-from simclient import Api
 
 from mlcd.sim.launcher import SimNode
+from support.simclient import Api
 
 pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command")
 

@@ -10,8 +10,8 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from helpers.artifact_server import ArtifactServer, nginx_available
-from helpers.pipeline_env import PipelineEnv, start_pipeline_env
+from support.artifact_server import ArtifactServer, nginx_available
+from support.pipeline_env import PipelineEnv, start_pipeline_env
 
 
 @pytest.fixture

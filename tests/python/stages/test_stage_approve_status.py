@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from helpers.pipeline_env import APPROVAL_KEY_ENV, PipelineEnv, enable_approval_signing
+from support.pipeline_env import APPROVAL_KEY_ENV, PipelineEnv, enable_approval_signing
 
 
 def test_approve_records_approver_bound_to_the_bundle_bytes(pipeline: PipelineEnv) -> None:

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from helpers.artifact_server import ArtifactServer
-from helpers.pipeline_env import PipelineEnv
 from mlcd.signing import SigningKeys, key_id, metadata_problem
+from support.artifact_server import ArtifactServer
+from support.pipeline_env import PipelineEnv
 
 USER_ENV, PASSWORD_ENV = "ARTIFACTS_USER", "ARTIFACTS_PASSWORD"
 

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from helpers.pipeline_env import SAMPLE_PROJECT, copy_sample_project
 from mlcd.sim.launcher import SimNode
+from support.pipeline_env import SAMPLE_PROJECT, copy_sample_project
 
 pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command")
 KEY = "tls-test-key-5b1f0e2a"

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from lxml import etree
 
-from helpers.pipeline_env import PipelineEnv
+from support.pipeline_env import PipelineEnv
 
 
 def no_secrets(pipe: PipelineEnv, *texts: str) -> None:

@@ -2,7 +2,7 @@
 
 Usage::
 
-    from helpers.artifact_server import ArtifactServer
+    from support.artifact_server import ArtifactServer
 
     with ArtifactServer.start(tmp_path / "repo", username="ci", password="s3cret-pw") as repo:
         repo.url            # "http://127.0.0.1:PORT/mlcd-bundles"

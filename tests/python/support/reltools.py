@@ -18,7 +18,7 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from helpers.pipeline_env import PipelineEnv, key_env_name, start_pipeline_env
+from support.pipeline_env import PipelineEnv, key_env_name, start_pipeline_env
 
 RESULTS_ENV = "MLCD_RELIABILITY_RESULTS"  # directory; set by scripts/reliability.py
 

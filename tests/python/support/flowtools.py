@@ -9,7 +9,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from helpers.pipeline_env import PipelineEnv, key_env_name
+from support.pipeline_env import PipelineEnv, key_env_name
 
 
 def make_bundle(pipe: PipelineEnv, build: int = 1) -> dict[str, Any]:

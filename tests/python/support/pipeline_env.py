@@ -2,7 +2,7 @@
 
 Usage (the API is stable; other suites rely on it)::
 
-    from helpers.pipeline_env import start_pipeline_env
+    from support.pipeline_env import start_pipeline_env
 
     with start_pipeline_env(tmp_path, envs=("test", "prod")) as pipe:
         pipe.set_design_variables(fail_test=True)     # make the release fail on purpose
