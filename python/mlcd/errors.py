@@ -81,6 +81,14 @@ class MlcdError(Exception):
             text = f"{text} (fix: {visible(self.hint.strip())})"
         return text
 
+    def without_fix(self) -> str:
+        """:meth:`one_line` without its ``(fix: ...)`` part, for a message that carries the fix itself."""
+        from mlcd.inputrules import visible
+
+        text = self.one_line()
+        suffix = f" (fix: {visible(self.hint.strip())})" if self.hint else ""
+        return text[: -len(suffix)] if suffix and text.endswith(suffix) else text
+
     def __str__(self) -> str:
         return self.one_line()
 

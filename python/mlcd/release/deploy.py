@@ -162,14 +162,16 @@ def _stage(
             rel.target.preload(bid)
         _check_not_raced(rel, bid, previous, deadline, common)
     except MlcdError as exc:
+        if exc.recorded:  # already settled and recorded (a created project left without a bundle)
+            raise
         if created:
-            raise created_without_bundle(rel, bid, exc.one_line(), exc.hint) from None
+            raise created_without_bundle(rel, bid, exc.without_fix(), exc.hint) from None
         raise _unchanged(
             rel,
             bid,
             previous,
             f"deploy of {bid} to {env.name} failed before activation: "
-            f"{exc.one_line()}; the environment is unchanged",
+            f"{exc.without_fix()}; the environment is unchanged",
             exc,
         ) from None
     except KeyboardInterrupt as exc:  # a signal before activation: nothing changed, and the record says so
@@ -195,7 +197,10 @@ def _import(
         rel.progress(f"creating project {rel.project} from bundle {bid}")
         with rel.audit.action("create_project_from_bundle", **common):
             rel.target.create_from_bundle(archive)
-        _write_remappings(rel, remap, common)
+        try:
+            _write_remappings(rel, remap, common)
+        except MlcdError as exc:  # the project exists now, with nothing active: say so (exit 7)
+            raise created_without_bundle(rel, bid, exc.without_fix(), exc.hint) from None
         return True
     if bid in state.imported and not same_content(bundle, state.imported[bid]):
         raise DeployFailed(

@@ -159,5 +159,5 @@ def test_approve_needs_the_right_approval_key(pipeline: PipelineEnv) -> None:
 def test_approver_with_control_characters_is_refused(pipeline: PipelineEnv) -> None:
     assert pipeline.mlcd("bundle").returncode == 0
     proc = pipeline.mlcd("approve", "--env", "prod", "--approver", "bob\x1b[2Kalice")
-    assert proc.returncode == 2 and "control character U+001B" in proc.stderr
+    assert proc.returncode == 2 and "control character" in proc.stderr
     assert "prod" not in pipeline.run_record()["environments"]
