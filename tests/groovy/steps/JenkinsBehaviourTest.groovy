@@ -24,11 +24,11 @@ class JenkinsBehaviourTest extends MlcdStepTestBase {
         assert e instanceof FlowInterruptedException
         assert currentBuild.currentResult == 'ABORTED'
         // prod's deploy was interrupted (its sh never finished); the rollback of test ran to its end
-        assert commands().takeRight(2) == ['approve prod', 'rollback test']
+        assert commands().takeRight(2) == ['approve prod', 'unwind test']
         assert currentBuild.description.contains("test: rolled back to ${PREVIOUS} (verified)")
         // the deploy's own limit (60 minutes) fired, not a build-wide one
         assert helper.minutes < 120
-        String reason = cliRuns[-1].vars.MLCD_ROLLBACK_REASON
+        String reason = cliRuns[-1].vars.MLCD_UNWIND_REASON
         assert reason == 'build 42 was aborted, or timed out (timeouts.deploy: 60 minutes), during the deploy to prod'
         // release candidate, deploy test, test test, approval of prod, deploy prod; none around the rollback
         assert helper.calls('timeout').collect { (it.args[0] as Map).time } == [240, 60, 120, 60, 60]
@@ -39,7 +39,7 @@ class JenkinsBehaviourTest extends MlcdStepTestBase {
         helper.addShDuration({ String s -> s.contains('mlcd smoke') }, 20)
         Throwable e = runPipeline(timeouts: [smoke: 10])
         assert e instanceof FlowInterruptedException
-        assert cliRuns.find { it.command == 'rollback' }.vars.MLCD_ROLLBACK_REASON.endsWith(
+        assert cliRuns.find { it.command == 'unwind' }.vars.MLCD_UNWIND_REASON.endsWith(
             '(timeouts.smoke: 10 minutes), during the smoke test of prod')
         currentBuild.reset()
         assert runPipeline(timeouts: [smoek: 10]).message.startsWith(
@@ -76,7 +76,7 @@ class JenkinsBehaviourTest extends MlcdStepTestBase {
         cliResult('smoke', 'prod', 4, 'ROLLED_BACK', 'smoke failed on prod; rolled back', 1)
         runPipeline()
         assert seen == ['mlcd deploy test true', 'mlcd test test true', 'mlcd approve prod true', 'mlcd deploy prod true',
-                        'mlcd smoke prod true', 'mlcd rollback test true']
+                        'mlcd smoke prod true', 'mlcd unwind prod true', 'mlcd unwind test true']
     }
 
     @Test
