@@ -28,6 +28,8 @@ def test_no_function_above_grade_c() -> None:
     for path in _modules():
         for block in cc_visit(path.read_text(encoding="utf-8")):
             if cc_rank(block.complexity) > "C":
-                complex_blocks.append(f"{path.relative_to(PACKAGE)}:{block.lineno} {block.name} "
-                                      f"({cc_rank(block.complexity)} {block.complexity})")
+                complex_blocks.append(
+                    f"{path.relative_to(PACKAGE)}:{block.lineno} {block.name} "
+                    f"({cc_rank(block.complexity)} {block.complexity})"
+                )
     assert complex_blocks == [], "functions above radon grade C:\n" + "\n".join(complex_blocks)
