@@ -49,8 +49,8 @@ def _bounded(limit: int) -> Callable[..., requests.Response]:
             raise JenkinsError(
                 f"Jenkins answered {resp.url}: {exc}", "check the URL and the controller"
             ) from None
-        resp._content = body  # type: ignore[attr-defined]
-        resp._content_consumed = True
+        resp._content = body
+        resp._content_consumed = True  # type: ignore[attr-defined]
         return resp
 
     return hook
