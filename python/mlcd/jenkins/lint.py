@@ -1,4 +1,4 @@
-"""`mlcd jenkins lint`: a declarative Jenkinsfile by the controller's linter, `mlcdPipeline(...)` by mlcd's rules.
+"""`mlcd jenkins lint`: declarative files by the controller's linter, `mlcdPipeline(...)` by mlcd's rules.
 
 The controller's linter (python-jenkins ``check_jenkinsfile_syntax``,
 pipeline-model-definition's ``validateJenkinsfile``) refuses a Jenkinsfile without a
