@@ -98,7 +98,8 @@ def jenkins_call(what: str, call: Callable[[], T], *, fix: str = "check the cont
         raise JenkinsError(f"{what}: not found on the controller", fix) from None
     except jenkins.JenkinsException as exc:
         status = _status(exc)
-        first = clip(str(exc).splitlines()[0] if str(exc) else type(exc).__name__, 200)
+        lines = [line.strip() for line in str(exc).splitlines() if line.strip()] or [type(exc).__name__]
+        first = clip(" ".join(lines[:2]), 300)  # python-jenkins' summary, then the first line of the body
         if status in (401, 403):
             raise JenkinsRefused(
                 f"{what}: Jenkins refused the credentials (HTTP {status})",

@@ -182,3 +182,37 @@ def test_writes_the_two_line_jenkinsfile_and_a_starter_config(jk: JenkinsStandIn
     (checkout / "mlcd.yaml").write_text("project: MINE\n")
     assert onboard(jk, tmp_path, "--checkout", str(checkout), "--project", "CHURN") == 0
     assert (checkout / "mlcd.yaml").read_text() == "project: MINE\n"  # a team's file is never overwritten
+
+
+def test_a_controller_error_echoing_the_token_never_shows_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A 500 page that quotes the request's token: the error line and stage file show it masked."""
+    monkeypatch.setenv("JENKINS_USER", "platform")
+    monkeypatch.setenv("JENKINS_API_TOKEN", TOKEN)
+    with JenkinsStandIn.start(USERS, create_error=f"Exception: bad request with token {TOKEN}") as jk:
+        assert onboard(jk, tmp_path) == 2
+    err = capsys.readouterr().err
+    stage = (tmp_path / ".mlcd" / "jenkins.json").read_text()
+    assert "***" in err and TOKEN not in err and TOKEN not in stage
+
+
+def test_an_oversized_answer_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("JENKINS_USER", "platform")
+    monkeypatch.setenv("JENKINS_API_TOKEN", TOKEN)
+    monkeypatch.setenv("MLCD_MAX_JSON_BYTES", "4096")
+    with JenkinsStandIn.start(USERS) as jk:
+        jk.add_item(
+            "big",
+            "pipeline",
+            "<flow-definition><description>" + "x" * 10_000 + "</description></flow-definition>",
+        )
+        jk.add_build("big", 1, description="y" * 10_000)
+        code = main(
+            ["jenkins", "report", "--jenkins-url", jk.url, "--job", "big", "--out-dir", str(tmp_path)]
+        )
+    assert code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "more than the 4096 bytes allowed" in err[0]

@@ -138,12 +138,14 @@ class JenkinsStandIn:
         store: str = "verbatim",
         plugins: dict[str, str] | None = None,
         anonymous_read: bool = False,
+        create_error: str | None = None,
     ) -> None:
         self.users = dict(users or {})
         self.csrf = csrf
         self.store = store
         self.plugins = dict(DEFAULT_PLUGINS if plugins is None else plugins)
         self.anonymous_read = anonymous_read
+        self.create_error = create_error  # a test switch: createItem answers 500 with this body
         self.crumb = secrets.token_hex(16)
         self.items: dict[str, Item] = {}
         self.requests: list[tuple[str, str]] = []
@@ -406,6 +408,9 @@ def _xml_problem(jk: JenkinsStandIn, body: bytes) -> str | None:
 
 def _create(h: _Handler, parent: str, query: dict[str, list[str]], body: bytes, ctype: str) -> None:
     jk = h.jk
+    if jk.create_error is not None:
+        h._send(500, jk.create_error)
+        return
     short = query.get("name", [""])[0]
     full = parent + short
     if full in jk.items:
