@@ -216,3 +216,20 @@ def test_an_oversized_answer_is_refused(
     assert code == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "more than the 4096 bytes allowed" in err[0]
+
+
+def test_missing_plugin_named_from_the_controllers_error_when_the_plugin_list_is_hidden(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("JENKINS_USER", "platform")
+    monkeypatch.setenv("JENKINS_API_TOKEN", TOKEN)
+    plugins = {"cloudbees-folder": "6.9", "workflow-job": "1.0", "git": "5.0"}
+    with JenkinsStandIn.start(USERS, plugins=plugins, plugins_readable=False) as jk:
+        assert onboard(jk, tmp_path) == 2
+        assert "churn-team/churn" not in jk.items
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [
+        "mlcd jenkins: error: the controller does not know "
+        "org.jenkinsci.plugins.workflow.multibranch.WorkflowMultiBranchProject "
+        "(fix: install workflow-multibranch (Manage Jenkins > Plugins))"
+    ]

@@ -125,3 +125,47 @@ def test_delivery_metrics_from_the_trails_builds_archived(
         }
     ]  # fmt: skip
     assert (out / "reports" / "delivery" / "deployments.svg").is_file()
+
+
+def _printed_json(text: str) -> dict[str, object]:
+    data = json.loads(text[: text.rindex("}") + 1])
+    assert isinstance(data, dict)
+    return data
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_demo_trails_give_the_same_metrics_from_disk_and_from_jenkins(
+    jk: JenkinsStandIn, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`make demo`'s three releases, read from its out dir and as artifacts of three builds."""
+    import subprocess
+    import sys
+
+    repo = Path(__file__).resolve().parents[3]
+    demo = tmp_path / "demo-out"
+    monkeypatch.setenv("MLCD_LOCK_DIR", str(tmp_path / "locks"))
+    done = subprocess.run([sys.executable, str(repo / "scripts" / "demo.py"), "--out-dir", str(demo)],
+                          capture_output=True, text=True, timeout=580, check=False)  # fmt: skip
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
+    jk.add_item("demo", "pipeline")
+    for n in (1, 2, 3):
+        release = demo / f"release-{n}"
+        files = {".mlcd/audit.jsonl": (release / "audit.jsonl").read_bytes(),
+                 ".mlcd/run.json": (release / "run.json").read_bytes()}  # fmt: skip
+        jk.add_build("demo", n, artifacts=files)
+    capsys.readouterr()
+    assert (
+        main(
+            ["report", "delivery", "--audit", str(demo), "--out-dir", str(tmp_path / "a"), "--format", "json"]
+        )
+        == 0
+    )
+    local = _printed_json(capsys.readouterr().out)
+    args = ["--jenkins-url", jk.url, "--job", "demo", "--out-dir", str(tmp_path / "b"), "--format", "json"]
+    assert main(["report", "delivery", *args]) == 0
+    remote = _printed_json(capsys.readouterr().out)
+    assert local["rows"] == remote["rows"]
+    rows = {r["environment"]: r for r in local["rows"]}  # type: ignore[union-attr]
+    assert rows["prod"]["outcomes"] == {"FAILED_ROLLED_BACK": 1, "SUCCEEDED": 1}
+    assert rows["prod"]["changeFailureRate"] == 0.5 and rows["prod"]["restored"] == 1

@@ -139,12 +139,14 @@ class JenkinsStandIn:
         plugins: dict[str, str] | None = None,
         anonymous_read: bool = False,
         create_error: str | None = None,
+        plugins_readable: bool = True,
     ) -> None:
         self.users = dict(users or {})
         self.csrf = csrf
         self.store = store
         self.plugins = dict(DEFAULT_PLUGINS if plugins is None else plugins)
         self.anonymous_read = anonymous_read
+        self.plugins_readable = plugins_readable  # False: a user without Overall/SystemRead (403)
         self.create_error = create_error  # a test switch: createItem answers 500 with this body
         self.crumb = secrets.token_hex(16)
         self.items: dict[str, Item] = {}
@@ -308,6 +310,8 @@ def _root(h: _Handler, method: str, rest: str, query: dict[str, list[str]], body
         )
     elif rest == "api/json":
         h._send(200, {"_class": "hudson.model.Hudson", "jobs": _children(jk, "")})
+    elif rest == "pluginManager/api/json" and not jk.plugins_readable:
+        h._send(403, "access denied: Overall/SystemRead is missing")
     elif rest == "pluginManager/api/json":
         h._send(
             200,
