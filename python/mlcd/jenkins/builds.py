@@ -26,7 +26,8 @@ from mlcd.runrecord import write_json_atomic
 MAX_DEPTH = 3
 MAX_JOBS = 200
 FAILING = ("FAILED", "REGRESSION")
-HEADERS = ("job", "build", "result", "started (UTC)", "stages", "failing tests", "description")
+HEADERS = ("job", "build", "result", "started (UTC)", "release", "stages", "failing tests", "description")
+RUN_RECORD = ".mlcd/run.json"
 
 
 def leaf_jobs(server: Any, name: str, depth: int = 0) -> list[str]:
@@ -81,6 +82,21 @@ def _failures(report: dict[str, Any] | None) -> tuple[dict[str, int], list[dict[
     return counts, failing
 
 
+def _release(server: Any, job: str, number: int, artifacts: list[str]) -> dict[str, Any] | None:
+    """The bundle and each environment's end state, from the run record the build archived."""
+    if RUN_RECORD not in artifacts:
+        return None
+    from mlcd.metrics.sources import artifact
+
+    try:
+        data = json.loads(artifact(server, job, number, RUN_RECORD))
+    except ValueError:
+        return None
+    envs = data.get("environments") if isinstance(data, dict) else None
+    states = {str(k): str(v.get("state")) for k, v in (envs or {}).items() if isinstance(v, dict)}
+    return {"project": data.get("project"), "bundleId": data.get("bundleId"), "environments": states}
+
+
 def read_build(server: Any, job: str, number: int) -> dict[str, Any]:
     """One build as the report shows it."""
     info = _build_info(server, job, number)
@@ -90,6 +106,7 @@ def read_build(server: Any, job: str, number: int) -> dict[str, Any]:
     )
     counts, failing = _failures(report)
     started = info.get("timestamp")
+    artifacts = [str(a.get("relativePath")) for a in info.get("artifacts") or []]
     return {
         "job": job,
         "number": number,
@@ -103,15 +120,20 @@ def read_build(server: Any, job: str, number: int) -> dict[str, Any]:
         ],
         "tests": counts,
         "failingTests": failing,
-        "artifacts": [a.get("relativePath") for a in info.get("artifacts") or []],
+        "artifacts": artifacts,
+        "release": _release(server, job, number, artifacts),
     }
 
 
 def _cells(b: dict[str, Any]) -> list[str]:
     stages = " ".join(f"{s['name']}:{s['status']}" for s in b["stages"]) or "-"
     failing = "; ".join(f"{f['name']}: {f['message'][:80]}" for f in b["failingTests"]) or "-"
-    return [b["job"], f"#{b['number']}", str(b["result"]), str(b["started"] or "-")[:16], stages, failing,
-            b["description"][:80] or "-"]  # fmt: skip
+    rel = b.get("release") or {}
+    release = " ".join(
+        [str(rel.get("bundleId") or "-")] + [f"{e}:{s}" for e, s in rel.get("environments", {}).items()]
+    )
+    return [b["job"], f"#{b['number']}", str(b["result"]), str(b["started"] or "-")[:16], release, stages,
+            failing, b["description"][:80] or "-"]  # fmt: skip
 
 
 def _write_page(builds: list[dict[str, Any]], folder: Path, job: str) -> Path:

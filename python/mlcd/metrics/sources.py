@@ -61,7 +61,8 @@ def records_from_files(files: list[Path]) -> list[Record]:
     return out
 
 
-def _artifact(server: Any, job: str, number: int, path: str) -> bytes:
+def artifact(server: Any, job: str, number: int, path: str) -> bytes:
+    """An archived file of a build (bytes; empty when Jenkins has none)."""
     from mlcd.jenkins.client import jenkins_call
 
     data = jenkins_call(
@@ -76,7 +77,7 @@ def records_from_builds(server: Any, builds: list[tuple[str, int, list[str]]]) -
     for job, number, artifacts in builds:
         for trail in (a for a in artifacts if a.endswith("audit.jsonl")):
             run_path = trail[: -len("audit.jsonl")] + "run.json"
-            run = _artifact(server, job, number, run_path) if run_path in artifacts else None
-            lines = _lines(_artifact(server, job, number, trail))
+            run = artifact(server, job, number, run_path) if run_path in artifacts else None
+            lines = _lines(artifact(server, job, number, trail))
             out.extend(records_of(lines, _project(run), f"{job} #{number}"))
     return out

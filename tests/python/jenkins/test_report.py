@@ -40,6 +40,8 @@ def jk(monkeypatch: pytest.MonkeyPatch) -> Iterator[JenkinsStandIn]:
                  "errorDetails": "auc 0.51 < 0.75"},
                 {"className": "CHURN.test", "name": "TEST_DATA_QUALITY", "status": "PASSED"},
             ],
+            artifacts={".mlcd/run.json": json.dumps({"project": "CHURN", "bundleId": "CHURN_r2",
+                       "environments": {"test": {"state": "ROLLED_BACK"}}}).encode()},
         )  # fmt: skip
         yield server
 
@@ -60,7 +62,11 @@ def test_report_walks_the_folder_and_shows_stages_and_failing_tests(
     assert builds[2]["failingTests"] == [
         {"className": "CHURN.test", "name": "TEST_MODEL_PERFORMANCE", "message": "auc 0.51 < 0.75"}
     ]
-    assert builds[1]["failingTests"] == [] and builds[1]["tests"]["pass"] == 1
+    assert builds[2]["release"] == {"project": "CHURN", "bundleId": "CHURN_r2",
+                                    "environments": {"test": "ROLLED_BACK"}}  # fmt: skip
+    assert (
+        builds[1]["failingTests"] == [] and builds[1]["tests"]["pass"] == 1 and builds[1]["release"] is None
+    )
     assert builds[1]["description"] == "CHURN_r1 on test, prod"
     page = (out / "reports" / "jenkins" / "index.html").read_text()
     assert "TEST_MODEL_PERFORMANCE" in page and "style=" not in page and "<script" not in page
