@@ -200,7 +200,8 @@ void deployEnvironments(Map opts, Map state) {
                             bounded(opts, 'deploy') {
                                 mlcdDeploy([config: opts.config, env: target.name, releaseBranch: opts.releaseBranch,
                                             branch: state.branch, credentialsId: credentialsFor(opts, cfg, target.name),
-                                            artifactCredentialsId: opts.artifactCredentialsId] + approvalArgs(opts, cfg))
+                                            artifactCredentialsId: opts.artifactCredentialsId] +
+                                           approvalArgs(opts, cfg))
                             }
                         }
                         state.changed << target.name

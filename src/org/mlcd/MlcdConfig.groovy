@@ -53,8 +53,8 @@ class MlcdConfig implements Serializable {
             text = script.readTrusted(path)
         } catch (err) {
             script.error("${step}: pull request ${script.env.CHANGE_ID} changes ${path}, which decides where " +
-                "API keys are sent or whose approvals count; its build cannot use it (${err.message}) (fix: a maintainer pushes the " +
-                "change to a branch of the repository, or merges it)")
+                "API keys are sent or whose approvals count; its build cannot use it (${err.message}) " +
+                '(fix: a maintainer pushes the change to a branch of the repository, or merges it)')
         }
         script.writeFile(file: path, text: text)
         script.env.MLCD_TRUSTED_CONFIG = where
