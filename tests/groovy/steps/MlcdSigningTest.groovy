@@ -190,4 +190,28 @@ class MlcdSigningTest extends MlcdStepTestBase {
         assert helper.pipelineFailure == null
         assert cliRuns.every { Map r -> !r.vars.containsKey('MLCD_SIGNING_KEY') }
     }
+
+    @Test
+    void theApprovalPublicKeyFileTravelsWithTheStateToEveryAgent() {
+        (helper.yamlDocs['mlcd.yaml'] as Map).signing.approval_public_key_file = 'keys/approval.pub'
+        runStep('mlcdPipeline', [submitter: 'release-managers', config: 'mlcd.yaml'])
+        assert helper.pipelineFailure == null: helper.log.takeRight(10).join('\n')
+        assert helper.calls('stash').findAll { MethodCall c -> (c.args[0] as Map).name == 'mlcd-state' }
+            .every { MethodCall c -> ((c.args[0] as Map).includes as String).split(', ').contains('keys/approval.pub') }
+    }
+
+    @Test
+    void aPullRequestThatChangesTheApprovalPublicKeyStopsBeforeAnyKeyIsBound() {
+        env.BRANCH_NAME = 'PR-15'
+        env.CHANGE_ID = '15'
+        helper.trustedFiles['mlcd.yaml'] = helper.files['mlcd.yaml'] as String
+        helper.trustedFiles['approval-key.pub'] = 'ab' * 32
+        helper.files['approval-key.pub'] = 'cd' * 32  // the pull request's own key pair would sign its approvals
+        Throwable e = runStep('mlcdPipeline', [submitter: 'release-managers']) ?: helper.pipelineFailure
+        assert e.message.startsWith('mlcdPipeline: pull request 15 changes approval-key.pub, which decides where API ' +
+            'keys are sent or whose approvals count')
+        assert helper.calls('withCredentials').isEmpty()
+        assert cliRuns.isEmpty()
+        assertNoSigningKeyLeaked()
+    }
 }
