@@ -126,6 +126,17 @@ class RunOptions(Options):
     build_number: str | None = None
 
 
+@dataclass(frozen=True)
+class ApiOptions(Options):
+    """`mlcd api ACTION`."""
+
+    action: str = "status"
+    service: str | None = None
+    version: str | None = None
+    to: str | None = None
+    reason: str | None = None
+
+
 OPTIONS_BY_COMMAND: dict[str, type[Options]] = {
     "bundle": BundleOptions,
     "publish": BundleIdOptions,
@@ -139,6 +150,7 @@ OPTIONS_BY_COMMAND: dict[str, type[Options]] = {
     "unwind": UnwindOptions,
     "approve": ApproveOptions,
     "run": RunOptions,
+    "api": ApiOptions,
 }
 
 

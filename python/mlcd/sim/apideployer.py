@@ -76,6 +76,12 @@ def _body() -> dict[str, Any]:
     return body
 
 
+@api.get("/instance-info")
+def instance_info() -> Response:
+    """A design node that runs its own (local) API Deployer."""
+    return jsonify({"nodeId": "sim-apideployer", "nodeName": "apideployer", "nodeType": "DESIGN"})
+
+
 @api.get("/projects/<project>/apiservices/<service>/packages")
 def list_packages(project: str, service: str) -> Response:
     """Versions packaged on the design node."""

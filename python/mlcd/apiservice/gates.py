@@ -1,0 +1,115 @@
+"""The API service's gates, in order: correctness, then load; one JUnit test case each.
+
+The gates query the service's first endpoint on every API node URL the deployment
+reports. Load sends the correctness gate's requests (their features), in turn.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mlcd.apiservice.config import ApiServiceConfig
+from mlcd.apiservice.correctness import CorrectnessResult, run_correctness
+from mlcd.apiservice.loadgen import LoadResult, run_load
+from mlcd.apiservice.requests_file import LabelledRequest, read_requests
+from mlcd.errors import ConfigError
+from mlcd.reports.junit import write_junit
+from mlcd.reports.results import CaseResult
+
+
+@dataclass
+class GateRun:
+    """The outcome of the gates on one version."""
+
+    version: str
+    correctness: CorrectnessResult | None = None
+    load: LoadResult | None = None
+
+    @property
+    def passed(self) -> bool:
+        """Every gate that ran passed."""
+        return all(g is None or g.passed for g in (self.correctness, self.load))
+
+    def failure(self) -> str:
+        """The failing gate's sentence."""
+        if self.correctness is not None and not self.correctness.passed:
+            return f"correctness gate failed on {self.version}: {self.correctness.summary()}"
+        if self.load is not None and not self.load.passed:
+            return f"load gate failed on {self.version}: {self.load.summary()}"
+        return ""
+
+    def numbers(self) -> dict[str, Any]:
+        """For the stage file."""
+        return {
+            "version": self.version,
+            "correctness": self.correctness.numbers() if self.correctness else None,
+            "load": self.load.numbers() if self.load else None,
+        }
+
+    def cases(self) -> list[CaseResult]:
+        """One JUnit case per gate that ran."""
+        out = []
+        for name, gate in (("correctness", self.correctness), ("load", self.load)):
+            if gate is not None:
+                out.append(CaseResult(
+                    scenario_id=name, outcome="SUCCESS" if gate.passed else "FAILED", passed=gate.passed,
+                    duration_s=gate.duration_s, run_id=self.version, failing_step=None if gate.passed else name,
+                    error_type=None, error_message=None if gate.passed else gate.summary(),
+                    log_excerpt=gate.summary(),
+                ))  # fmt: skip
+        return out
+
+
+def labelled_requests(svc: ApiServiceConfig) -> list[LabelledRequest] | None:
+    """The correctness gate's requests, read and checked before anything changes (None: no gates)."""
+    if svc.load is not None and svc.correctness is None:
+        raise ConfigError(
+            f"the load gate of API service '{svc.id}' sends the correctness gate's requests, and there is none",
+            "add gates.correctness with a request file",
+        )
+    return read_requests(svc.correctness.requests) if svc.correctness is not None else None
+
+
+def run_gates(
+    svc: ApiServiceConfig,
+    version: str,
+    requests_: list[LabelledRequest] | None,
+    urls: list[str],
+    api_key: str | None,
+    progress: Callable[[str], None],
+    *,
+    verify: bool | str = True,
+    correctness_only: bool = False,
+) -> GateRun:
+    """Correctness, then (when it passed) load."""
+    run = GateRun(version)
+    timeout = (5.0, svc.request_timeout_s)
+    endpoint = svc.endpoints[0]
+    if svc.correctness is None or requests_ is None:
+        return run
+    progress(f"correctness gate: {len(requests_)} labelled requests on {len(urls)} API node(s), {endpoint}")
+    run.correctness = run_correctness(svc.correctness, requests_, urls, endpoint, api_key, timeout, verify)
+    progress(f"correctness: {run.correctness.summary()}")
+    if not run.correctness.passed or correctness_only or svc.load is None:
+        return run
+    load = svc.load
+    amount = f"{load.duration_s:g}s" if load.duration_s is not None else f"{load.requests} requests"
+    progress(f"load gate: {load.concurrency} concurrent clients for {amount} "
+             f"(after {load.warmup_requests} warm-up requests)")  # fmt: skip
+    bodies = [json.dumps({"features": r.features}).encode() for r in requests_]
+    run.load = run_load(load, bodies, [f"{u}/{endpoint}/predict" for u in urls], api_key, timeout, verify)
+    progress(f"load: {run.load.summary()}")
+    return run
+
+
+def write_gate_junit(out_dir: Path, svc: ApiServiceConfig, env: str, run: GateRun) -> Path:
+    """``<out>/reports/api-<service>-<env>.xml``."""
+    path = out_dir / "reports" / f"api-{svc.id}-{env}.xml"
+    return write_junit(
+        path, f"mlcd api gates {svc.id} on {env}", f"mlcd.api.{svc.id}.{env}", run.cases(),
+        {"service": svc.id, "environment": env, "version": run.version},
+    )  # fmt: skip
