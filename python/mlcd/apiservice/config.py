@@ -177,9 +177,8 @@ def _load(sid: str, data: dict[str, Any] | None) -> LoadGate | None:
             "give either duration_s (seconds) or requests (a count)",
         )
     p95 = float(data["p95_ms"])
-    wrong = {"p50_ms": lambda v: v > p95, "p99_ms": lambda v: v < p95}
-    for key, is_wrong in wrong.items():
-        if key in data and is_wrong(float(data[key])):
+    for key, sign in (("p50_ms", 1.0), ("p99_ms", -1.0)):
+        if key in data and sign * (float(data[key]) - p95) > 0:
             raise ConfigError(
                 f"the load gate of API service '{sid}' has {key} {data[key]} on the wrong side of "
                 f"p95_ms {p95:g}",

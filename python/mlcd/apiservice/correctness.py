@@ -39,8 +39,10 @@ class CorrectnessResult:
     def summary(self) -> str:
         """One sentence."""
         score = "n/a" if self.score is None else f"{self.score:.4g}"
-        head = f"{self.metric} {score} ({'min' if self.metric == 'accuracy' else 'max'} {self.threshold:g}) " \
-               f"over {self.answered} answers"
+        head = (
+            f"{self.metric} {score} ({'min' if self.metric == 'accuracy' else 'max'} {self.threshold:g}) "
+            f"over {self.answered} answers"
+        )
         if self.passed:
             return head
         more = f" (+{len(self.problems) - MAX_LISTED} more)" if len(self.problems) > MAX_LISTED else ""
@@ -48,8 +50,14 @@ class CorrectnessResult:
 
     def numbers(self) -> dict[str, Any]:
         """For the stage file."""
-        return {"metric": self.metric, "score": self.score, "threshold": self.threshold,
-                "answered": self.answered, "problems": self.problems[:50], "passed": self.passed}
+        return {
+            "metric": self.metric,
+            "score": self.score,
+            "threshold": self.threshold,
+            "answered": self.answered,
+            "problems": self.problems[:50],
+            "passed": self.passed,
+        }
 
 
 def _matches(prediction: Any, expected: Any) -> bool:
@@ -91,9 +99,11 @@ def run_correctness(
                 result.answered += 1
                 if gate.metric == "mae":
                     try:
-                        errors_abs += abs(float(pred) - float(req.expected))
+                        errors_abs += abs(float(str(pred)) - float(str(req.expected)))
                     except (TypeError, ValueError):
-                        result.problems.append(f"{where}: prediction {pred!r} or expected value is not a number")
+                        result.problems.append(
+                            f"{where}: prediction {pred!r} or expected value is not a number"
+                        )
                 else:
                     hits += int(_matches(pred, req.expected))
     finally:

@@ -57,7 +57,8 @@ class GateRun:
             if gate is not None:
                 out.append(CaseResult(
                     scenario_id=name, outcome="SUCCESS" if gate.passed else "FAILED", passed=gate.passed,
-                    duration_s=gate.duration_s, run_id=self.version, failing_step=None if gate.passed else name,
+                    duration_s=gate.duration_s, run_id=self.version,
+                    failing_step=None if gate.passed else name,
                     error_type=None, error_message=None if gate.passed else gate.summary(),
                     log_excerpt=gate.summary(),
                 ))  # fmt: skip
@@ -68,7 +69,8 @@ def labelled_requests(svc: ApiServiceConfig) -> list[LabelledRequest] | None:
     """The correctness gate's requests, read and checked before anything changes (None: no gates)."""
     if svc.load is not None and svc.correctness is None:
         raise ConfigError(
-            f"the load gate of API service '{svc.id}' sends the correctness gate's requests, and there is none",
+            f"the load gate of API service '{svc.id}' sends the correctness gate's requests, "
+            "and there is none",
             "add gates.correctness with a request file",
         )
     return read_requests(svc.correctness.requests) if svc.correctness is not None else None

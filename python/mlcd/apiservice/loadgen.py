@@ -1,4 +1,4 @@
-"""The load gate: warm-up, then a fixed concurrency for a fixed time or request count, latencies in an HDR histogram.
+"""The load gate: warm-up, then fixed concurrency for a time or a request count; latency in an HDR histogram.
 
 Closed loop: each of ``concurrency`` threads (its own HTTP session, so its own
 connections) sends the next request as soon as the previous answer is read, in
@@ -20,7 +20,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from hdrh.histogram import HdrHistogram
+from hdrh.histogram import HdrHistogram  # type: ignore[import-untyped]
 
 from mlcd.apiservice.config import LoadGate
 from mlcd.apiservice.prediction import predict, prediction_session
@@ -72,7 +72,7 @@ class LoadResult:
             "durationS": round(self.duration_s, 3), "rps": round(self.rps, 2), "cpuS": round(self.cpu_s, 3),
             "p50Ms": self.percentile_ms(50), "p95Ms": self.percentile_ms(95), "p99Ms": self.percentile_ms(99),
             "maxMs": float(self.histogram.get_max_value()) / 1000.0,
-            "histogram": self.histogram.encode().decode("ascii") if self.histogram.get_total_count() else None,
+            "histogram": self.histogram.encode().decode("ascii") if self.requests > self.errors else None,
             "timeline": self.timeline, "errorSamples": self.error_samples, "problems": self.problems,
             "passed": self.passed,
         }  # fmt: skip
@@ -127,7 +127,13 @@ class _Run:
 
     def __init__(self, urls: list[str], bodies: list[bytes], api_key: str | None,
                  timeout: tuple[float, float], verify: bool | str) -> None:  # fmt: skip
-        self.urls, self.bodies, self.api_key, self.timeout, self.verify = urls, bodies, api_key, timeout, verify
+        self.urls, self.bodies, self.api_key, self.timeout, self.verify = (
+            urls,
+            bodies,
+            api_key,
+            timeout,
+            verify,
+        )
         self.recording = False
         self.started = time.monotonic()
         self._left: int | None = None

@@ -40,9 +40,7 @@ def prediction_session(api_key: str | None, verify: bool | str = True) -> reques
     return make_session(verify=verify, auth=(api_key, "") if api_key else None, user_agent="mlcd-api")
 
 
-def predict(
-    session: requests.Session, url: str, body: bytes, timeout: tuple[float, float]
-) -> Answer:
+def predict(session: requests.Session, url: str, body: bytes, timeout: tuple[float, float]) -> Answer:
     """POST ``body`` (JSON bytes) to ``url``; the latency covers sending and reading the whole answer."""
     started = time.perf_counter_ns()
     try:
@@ -68,7 +66,9 @@ def _read(status: int, raw: bytes, latency: int) -> Answer:
         return Answer(status, None, f"HTTP {status}, not JSON (an HTML page or a proxy?)", latency)
     if status >= 400:
         message = obj.get("message") if isinstance(obj, dict) else None
-        return Answer(status, None, f"HTTP {status}" + (f": {str(message)[:200]}" if message else ""), latency)
+        return Answer(
+            status, None, f"HTTP {status}" + (f": {str(message)[:200]}" if message else ""), latency
+        )
     result = obj.get("result") if isinstance(obj, dict) else None
     if not isinstance(result, dict):
         return Answer(status, None, "the answer has no 'result' object", latency)

@@ -75,8 +75,12 @@ def deploy(rel: ApiRelease, version: str, release_notes: str | None) -> Deployed
         if previous == version:
             health, messages, urls = rel.target.status()
             if health == "HEALTHY":
-                rel.ledger.deployed(version, previous=previous, message="already deployed", final=True, noop=True)
-                return Deployed(version, previous, {"health": health, "messages": messages, "urls": urls}, True)
+                rel.ledger.deployed(
+                    version, previous=previous, message="already deployed", final=True, noop=True
+                )
+                return Deployed(
+                    version, previous, {"health": health, "messages": messages, "urls": urls}, True
+                )
         rel.ledger.deploying(version, "", previous)
         rel.progress(f"switching deployment {rel.env.deployment} from {previous or '(new)'} to {version}")
         try:
@@ -84,7 +88,8 @@ def deploy(rel: ApiRelease, version: str, release_notes: str | None) -> Deployed
         except (MlcdError, KeyboardInterrupt) as exc:
             cause = exc.one_line() if isinstance(exc, MlcdError) else "interrupted"
             raise settle(rel, Failed.ACTIVATION, version, previous, cause, None).error() from None
-        rel.ledger.deployed(version, previous=previous, message=f"HEALTHY on {len(report['urls'])} API node(s)",
+        healthy = f"HEALTHY on {len(report['urls'])} API node(s)"
+        rel.ledger.deployed(version, previous=previous, message=healthy,
                             final=False)  # fmt: skip
         try:
             run = rel.gates(version, list(report["urls"]))
@@ -128,7 +133,9 @@ def _fix(rel: ApiRelease, result: Rollback, hint: str | None) -> str | None:
     return hint
 
 
-def revert_to(rel: ApiRelease, previous: str | None, *, reason: str, from_version: str | None) -> tuple[Rollback, str]:
+def revert_to(
+    rel: ApiRelease, previous: str | None, *, reason: str, from_version: str | None
+) -> tuple[Rollback, str]:
     """Switch back to ``previous``, require HEALTHY, re-run the correctness gate; how it went."""
     if previous is None:
         return Rollback.NO_TARGET, "no previous version to revert to (first deployment)"

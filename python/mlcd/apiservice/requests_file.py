@@ -46,7 +46,9 @@ def read_requests(path: Path) -> list[LabelledRequest]:
         raise InputError(f"cannot read request file {path}: {reason}", "check the path") from None
     out = [r for n, line in enumerate(text.splitlines(), start=1) if (r := _line(path, n, line))]
     if not out:
-        raise InputError(f"request file {path} has no requests", "add JSON lines {\"features\": ..., \"expected\": ...}")
+        raise InputError(
+            f"request file {path} has no requests", 'add JSON lines {"features": ..., "expected": ...}'
+        )
     return out
 
 

@@ -91,7 +91,7 @@ class ApiServiceTarget:
             raise ConfigError(
                 f"deployment '{self.env.deployment}' does not map traffic to a single version "
                 f"(mode {mapping.get('mode') if isinstance(mapping, dict) else mapping!r})",
-                "set a single-generation mapping on the API Deployer first: mlcd reverts single versions only",
+                "set a single-generation mapping on the API Deployer first (mlcd reverts to single versions)",
             )
         return version
 

@@ -233,8 +233,17 @@ def build_parser() -> argparse.ArgumentParser:
         type=bundle_id_arg,
         help="deploy: the version id (default: <service>_<utc>_<git sha>_b<build>)",
     )
-    p.add_argument("--to", type=bundle_id_arg, help="revert: this version (default: the one before the last deploy)")
-    p.add_argument("--reason", default="requested", type=text_arg, help="revert: why, recorded in the audit trail")
+    p.add_argument(
+        "--to",
+        type=bundle_id_arg,
+        help="revert: this version (default: the one before the last deploy)",
+    )
+    p.add_argument(
+        "--reason",
+        default="requested",
+        type=text_arg,
+        help="revert: why, recorded in the audit trail",
+    )
     p.add_argument(
         "--lock-timeout",
         type=seconds_arg("lock_timeout"),

@@ -101,8 +101,9 @@ def create_package(project: str, service: str, version: str) -> Response:
         pkgs = st.packages.setdefault((project, service), {})
         if version in pkgs:
             raise SimError(409, f"Version {version} of API service {service} already exists")
-        pkgs[version] = dict(definition, createdOn=int(time.time() * 1000),
-                             releaseNotes=request.args.get("releaseNotes"))
+        pkgs[version] = dict(
+            definition, createdOn=int(time.time() * 1000), releaseNotes=request.args.get("releaseNotes")
+        )
     return Response(status=204)
 
 
@@ -126,12 +127,20 @@ def published_service(service: str) -> Response:
     with st.lock:
         if service not in st.published:
             raise not_found(f"Published service {service}")
-        deps = [{"id": d, "infraId": x["settings"]["infraId"]} for d, x in st.deployments.items()
-                if x["settings"]["publishedServiceId"] == service]
-        return jsonify({"serviceBasicInfo": {"id": service},
-                        "packages": [{"id": v, "publishedOn": p["createdOn"]}
-                                     for v, p in st.published[service].items()],
-                        "deployments": deps})
+        deps = [
+            {"id": d, "infraId": x["settings"]["infraId"]}
+            for d, x in st.deployments.items()
+            if x["settings"]["publishedServiceId"] == service
+        ]
+        return jsonify(
+            {
+                "serviceBasicInfo": {"id": service},
+                "packages": [
+                    {"id": v, "publishedOn": p["createdOn"]} for v, p in st.published[service].items()
+                ],
+                "deployments": deps,
+            }
+        )
 
 
 @api.get("/api-deployer/infras/<infra_id>")
@@ -143,8 +152,16 @@ def infra(infra_id: str) -> Response:
         raise not_found(f"Infrastructure {infra_id}")
     with st.lock:
         deps = [{"id": d} for d, x in st.deployments.items() if x["settings"]["infraId"] == infra_id]
-    return jsonify({"infraBasicInfo": {"id": infra_id, "stage": found.get("stage"),
-                                       "type": found.get("type", "STATIC")}, "deployments": deps})
+    return jsonify(
+        {
+            "infraBasicInfo": {
+                "id": infra_id,
+                "stage": found.get("stage"),
+                "type": found.get("type", "STATIC"),
+            },
+            "deployments": deps,
+        }
+    )
 
 
 @api.post("/api-deployer/deployments")
@@ -162,9 +179,16 @@ def create_deployment() -> Response:
         if dep_id in st.deployments:
             raise SimError(409, f"Deployment {dep_id} already exists")
         st.deployments[dep_id] = {
-            "settings": {"id": dep_id, "publishedServiceId": svc, "infraId": infra_id, "enabled": True,
-                         "generationsMapping": {"mode": "SINGLE_GENERATION", "generation": version}},
-            "deployed": None, "health": "OUT_OF_SYNC", "messages": [],
+            "settings": {
+                "id": dep_id,
+                "publishedServiceId": svc,
+                "infraId": infra_id,
+                "enabled": True,
+                "generationsMapping": {"mode": "SINGLE_GENERATION", "generation": version},
+            },
+            "deployed": None,
+            "health": "OUT_OF_SYNC",
+            "messages": [],
         }
     return Response(status=204)
 
@@ -206,8 +230,9 @@ def start_update(dep_id: str) -> Response:
     return jsonify({"jobId": job, "hasResult": False, "alive": True})
 
 
-def _update(st: DeployerState, dep_id: str, settings: dict[str, Any], infra_def: dict[str, Any],
-            job: str) -> None:
+def _update(
+    st: DeployerState, dep_id: str, settings: dict[str, Any], infra_def: dict[str, Any], job: str
+) -> None:
     mapping = settings.get("generationsMapping") or {}
     gen = str(mapping.get("generation") or "")
     svc = settings["publishedServiceId"]
@@ -227,15 +252,25 @@ def _update(st: DeployerState, dep_id: str, settings: dict[str, Any], infra_def:
         messages.append(_message("SUCCESS", "Deployed", f"version {gen} answers on every API node"))
     with st.lock:
         dep = st.deployments[dep_id]
-        dep.update(deployed=mapping if health == "HEALTHY" else dep["deployed"], health=health,
-                   messages=messages)
-        st.futures[job] = {"hasResult": True, "alive": False,
-                           "result": {"health": health, "messages": messages}}
+        dep.update(
+            deployed=mapping if health == "HEALTHY" else dep["deployed"], health=health, messages=messages
+        )
+        st.futures[job] = {
+            "hasResult": True,
+            "alive": False,
+            "result": {"health": health, "messages": messages},
+        }
 
 
 def _message(severity: str, title: str, text: str) -> dict[str, Any]:
-    return {"severity": severity, "isFatal": severity == "ERROR", "code": None, "title": title,
-            "message": text, "details": ""}
+    return {
+        "severity": severity,
+        "isFatal": severity == "ERROR",
+        "code": None,
+        "title": title,
+        "message": text,
+        "details": "",
+    }
 
 
 def _push(node: dict[str, Any], svc: str, gen: str, package: dict[str, Any]) -> str | None:
@@ -263,8 +298,16 @@ def light_status(dep_id: str) -> Response:
     st = _st()
     with st.lock:
         s = st.deployment(dep_id)["settings"]
-        return jsonify({"deploymentBasicInfo": {"id": dep_id, "publishedServiceId": s["publishedServiceId"],
-                                                "infraId": s["infraId"], "enabled": s.get("enabled", True)}})
+        return jsonify(
+            {
+                "deploymentBasicInfo": {
+                    "id": dep_id,
+                    "publishedServiceId": s["publishedServiceId"],
+                    "infraId": s["infraId"],
+                    "enabled": s.get("enabled", True),
+                }
+            }
+        )
 
 
 @api.get("/api-deployer/deployments/<dep_id>/status")
@@ -274,8 +317,11 @@ def heavy_status(dep_id: str) -> Response:
     with st.lock:
         dep = st.deployment(dep_id)
         infra_id = dep["settings"]["infraId"]
-        out = {"health": dep["health"], "healthMessages": {"messages": dep["messages"]},
-               "deployedGenerationsMapping": dep["deployed"]}
+        out = {
+            "health": dep["health"],
+            "healthMessages": {"messages": dep["messages"]},
+            "deployedGenerationsMapping": dep["deployed"],
+        }
     nodes = (st.infras().get(infra_id) or {}).get("apiNodes") or []
     out["apiNodes"] = [{"url": n.get("url")} for n in nodes]
     return jsonify(out)

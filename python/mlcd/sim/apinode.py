@@ -124,7 +124,9 @@ def _serve(service: str, endpoint: str, records: list[Any]) -> list[dict[str, An
     if fail:
         raise SimError(500, "the model failed on this request (stand-in error_rate)", code="ERR_PREDICTION")
     degraded = bool(behaviour.get("degraded"))
-    return [predict(ep["model"], r.get("features") if isinstance(r, dict) else None, degraded) for r in records]
+    return [
+        predict(ep["model"], r.get("features") if isinstance(r, dict) else None, degraded) for r in records
+    ]
 
 
 @api.post("/public/api/v1/<service>/<endpoint>/predict")
@@ -133,8 +135,9 @@ def predict_one(service: str, endpoint: str) -> Response:
     started = time.perf_counter()
     result = _serve(service, endpoint, [_body()])[0]
     timing = {"wait": 0, "functionInternal": int((time.perf_counter() - started) * 1e6)}
-    return jsonify({"result": result, "timing": timing, "apiContext": {"serviceId": service,
-                                                                       "endpointId": endpoint}})
+    return jsonify(
+        {"result": result, "timing": timing, "apiContext": {"serviceId": service, "endpointId": endpoint}}
+    )
 
 
 @api.post("/public/api/v1/<service>/<endpoint>/predict-multi")

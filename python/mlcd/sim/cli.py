@@ -39,7 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--role",
         required=True,
         choices=["design", "automation", "apideployer", "apinode"],
-        help="node type (apideployer: the design node's API services and its API Deployer; apinode: an API node)",
+        help="node type (apideployer: a design node's API services and API Deployer; apinode: an API node)",
     )
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=0, help="port (0 picks a free one; default 0)")

@@ -1,4 +1,4 @@
-"""`mlcd api deploy|gate|revert|status --service S --env E`: a real-time prediction service on the API Deployer.
+"""`mlcd api deploy|gate|revert|status --service S --env E`: a prediction service on the API Deployer.
 
 * ``deploy``: package and publish a version on the design node (``--version``, default
   ``<service>_<utc>_<git sha>_b<build>``), switch the environment's deployment to it,
@@ -29,7 +29,7 @@ from mlcd.commands.context import StageContext
 from mlcd.commands.options import ApiOptions
 from mlcd.commands.result import StageResult
 from mlcd.dss.apideployer import APIDeployerNode
-from mlcd.errors import GateFailed, InputError, MlcdError, error_for, ExitCode
+from mlcd.errors import ExitCode, GateFailed, InputError, MlcdError, error_for
 from mlcd.inputrules import bundle_id_problem
 from mlcd.release.decisions import Rollback
 from mlcd.release.ledger import Ledger
@@ -83,13 +83,21 @@ def _version(ctx: StageContext, opts: ApiOptions, svc: ApiServiceConfig) -> str:
     if opts.version:
         return opts.version
     build = os.environ.get("BUILD_NUMBER") or "local"
-    return render_bundle_id("{project}_{utc}_{git_sha}_b{build}", svc.id,
-                            git_sha=short_sha(Path(ctx.options.config).resolve().parent), build=build)
+    return render_bundle_id(
+        "{project}_{utc}_{git_sha}_b{build}",
+        svc.id,
+        git_sha=short_sha(Path(ctx.options.config).resolve().parent),
+        build=build,
+    )
 
 
 def _details(rel: ApiRelease, **extra: Any) -> dict[str, Any]:
-    out: dict[str, Any] = {"service": rel.service.id, "deployment": rel.env.deployment,
-                           "infra": rel.env.infra, "gates": [g.numbers() for g in rel.gate_runs]}
+    out: dict[str, Any] = {
+        "service": rel.service.id,
+        "deployment": rel.env.deployment,
+        "infra": rel.env.infra,
+        "gates": [g.numbers() for g in rel.gate_runs],
+    }
     out.update(extra)
     return out
 
@@ -130,17 +138,27 @@ def _deploy(ctx: StageContext, opts: ApiOptions) -> StageResult:
     except MlcdError as exc:
         return _failed(ctx, rel, exc, version=version, revertedTo=rel.reverted_to)
     health = done.report.get("health")
-    message = (f"version {version} was already deployed and {health}" if done.noop else
-               f"version {version} deployed ({health}), gates passed; previous: {done.previous or '(none)'}")
-    return StageResult("NOOP" if done.noop else "SUCCESS", message, bundle_id=version, reports=_reports(ctx, rel),
-                       details=_details(rel, version=version, previous=done.previous, update=done.report))
+    message = (
+        f"version {version} was already deployed and {health}"
+        if done.noop
+        else f"version {version} deployed ({health}), gates passed; previous: {done.previous or '(none)'}"
+    )
+    return StageResult(
+        "NOOP" if done.noop else "SUCCESS",
+        message,
+        bundle_id=version,
+        reports=_reports(ctx, rel),
+        details=_details(rel, version=version, previous=done.previous, update=done.report),
+    )
 
 
 def _gate(ctx: StageContext, opts: ApiOptions) -> StageResult:
     rel = _release(ctx, opts, need_requests=True)
     version = rel.target.active_bundle()
     if version is None:
-        raise InputError(f"deployment '{rel.env.deployment}' does not exist yet", "run `mlcd api deploy` first")
+        raise InputError(
+            f"deployment '{rel.env.deployment}' does not exist yet", "run `mlcd api deploy` first"
+        )
     health, messages, urls = rel.target.status()
     if health != "HEALTHY":
         exc = GateFailed(f"deployment '{rel.env.deployment}' is {health}", "; ".join(messages) or None)
@@ -148,8 +166,13 @@ def _gate(ctx: StageContext, opts: ApiOptions) -> StageResult:
     run_ = rel.gates(version, urls)
     if not run_.passed:
         return _failed(ctx, rel, GateFailed(run_.failure(), "nothing was changed"), version=version)
-    return StageResult("SUCCESS", f"gates passed on {version}", bundle_id=version, reports=_reports(ctx, rel),
-                       details=_details(rel, version=version))
+    return StageResult(
+        "SUCCESS",
+        f"gates passed on {version}",
+        bundle_id=version,
+        reports=_reports(ctx, rel),
+        details=_details(rel, version=version),
+    )
 
 
 def previous_of(audit_path: Path, name: str) -> str | None:
@@ -173,11 +196,20 @@ def _revert(ctx: StageContext, opts: ApiOptions) -> StageResult:
         result, note = revert_to(rel, target, reason=opts.reason or "requested", from_version=current)
     if result is Rollback.VERIFIED:
         rel.ledger.final("FAILED_ROLLED_BACK", bundle_id=current, active=target, message=note)
-        return StageResult("ROLLED_BACK", note, bundle_id=target, reports=_reports(ctx, rel),
-                           details=_details(rel, version=target, revertedFrom=current))
+        return StageResult(
+            "ROLLED_BACK",
+            note,
+            bundle_id=target,
+            reports=_reports(ctx, rel),
+            details=_details(rel, version=target, revertedFrom=current),
+        )
     rel.ledger.final("FAILED_NEEDS_ATTENTION", bundle_id=current, active=None, message=note)
-    exc = error_for("ROLLBACK_FAILED", ExitCode.ROLLBACK_FAILED, note,
-                    f"a person must check deployment '{rel.env.deployment}' on the API Deployer")
+    exc = error_for(
+        "ROLLBACK_FAILED",
+        ExitCode.ROLLBACK_FAILED,
+        note,
+        f"a person must check deployment '{rel.env.deployment}' on the API Deployer",
+    )
     return _failed(ctx, rel, exc, version=target)
 
 
@@ -185,13 +217,26 @@ def _status(ctx: StageContext, opts: ApiOptions) -> StageResult:
     rel = _release(ctx, opts, need_requests=False)
     version = rel.target.active_bundle()
     if version is None:
-        return StageResult("SUCCESS", f"deployment '{rel.env.deployment}' does not exist yet",
-                           details=_details(rel, version=None))
+        return StageResult(
+            "SUCCESS",
+            f"deployment '{rel.env.deployment}' does not exist yet",
+            details=_details(rel, version=None),
+        )
     health, messages, urls = rel.target.status()
     published = sorted(rel.target.imported_bundles())
-    for line in [f"version: {version}", f"health: {health}", *(f"  {m}" for m in messages),
-                 *(f"url: {u}" for u in urls), f"published versions: {', '.join(published)}"]:
+    for line in [
+        f"version: {version}",
+        f"health: {health}",
+        *(f"  {m}" for m in messages),
+        *(f"url: {u}" for u in urls),
+        f"published versions: {', '.join(published)}",
+    ]:
         ctx.progress(line)
-    return StageResult("SUCCESS", f"{rel.service.id} on {rel.env.name}: {version} {health}", bundle_id=version,
-                       details=_details(rel, version=version, health=health, healthMessages=messages,
-                                        urls=urls, published=published))
+    return StageResult(
+        "SUCCESS",
+        f"{rel.service.id} on {rel.env.name}: {version} {health}",
+        bundle_id=version,
+        details=_details(
+            rel, version=version, health=health, healthMessages=messages, urls=urls, published=published
+        ),
+    )
