@@ -8,13 +8,12 @@ misses the threshold: accuracy at least ``threshold``, or the mean absolute erro
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from mlcd.apiservice.config import CorrectnessGate
-from mlcd.apiservice.prediction import predict, prediction_session
+from mlcd.apiservice.prediction import predict_multi, prediction_session
 from mlcd.apiservice.requests_file import LabelledRequest
 
 MAX_LISTED = 10  # problems named in the gate's message
@@ -60,8 +59,7 @@ class CorrectnessResult:
         }
 
 
-def _matches(prediction: Any, expected: Any) -> bool:
-    return str(prediction) == str(expected)
+BATCH = 100  # records per /predict-multi call
 
 
 def run_correctness(
@@ -73,44 +71,63 @@ def run_correctness(
     timeout: tuple[float, float],
     verify: bool | str = True,
 ) -> CorrectnessResult:
-    """Send every request to every URL and score the answers."""
+    """Send every request to every URL (``/predict-multi``, :data:`BATCH` at a time) and score the answers."""
     started = time.monotonic()
     result = CorrectnessResult(gate.metric, None, gate.threshold, 0)
+    scorer = _Scorer(gate, result)
     session = prediction_session(api_key, verify)
-    classes = {str(c) for c in gate.classes}
-    hits, errors_abs = 0, 0.0
     try:
         for url in urls:
-            target = f"{url}/{endpoint}/predict"
-            for req in requests_:
-                answer = predict(session, target, json.dumps({"features": req.features}).encode(), timeout)
-                where = f"line {req.line}"
-                if answer.result is None:
-                    result.problems.append(f"{where}: {answer.problem}")
+            for i in range(0, len(requests_), BATCH):
+                batch = requests_[i : i + BATCH]
+                records = [{"features": r.features} for r in batch]
+                answers, problem = predict_multi(session, f"{url}/{endpoint}/predict-multi", records, timeout)
+                if answers is None:
+                    result.problems.append(f"lines {batch[0].line}-{batch[-1].line}: {problem}")
                     continue
-                if answer.result.get("ignored"):
-                    reason = answer.result.get("ignoreReason") or "no reason given"
-                    result.problems.append(f"{where}: ignored by the model ({reason})")
-                    continue
-                pred = answer.result.get("prediction")
-                if classes and str(pred) not in classes:
-                    result.problems.append(f"{where}: prediction {pred!r} is not one of the classes")
-                    continue
-                result.answered += 1
-                if gate.metric == "mae":
-                    try:
-                        errors_abs += abs(float(str(pred)) - float(str(req.expected)))
-                    except (TypeError, ValueError):
-                        result.problems.append(
-                            f"{where}: prediction {pred!r} or expected value is not a number"
-                        )
-                else:
-                    hits += int(_matches(pred, req.expected))
+                for req, answer in zip(batch, answers, strict=True):
+                    scorer.add(req, answer)
     finally:
         session.close()
     result.duration_s = time.monotonic() - started
-    _score(result, hits, errors_abs)
+    _score(result, scorer.hits, scorer.abs_errors)
     return result
+
+
+class _Scorer:
+    """Checks one answer against its labelled request and keeps the score's sums."""
+
+    def __init__(self, gate: CorrectnessGate, result: CorrectnessResult) -> None:
+        self.gate = gate
+        self.result = result
+        self.classes = {str(c) for c in gate.classes}
+        self.hits = 0
+        self.abs_errors = 0.0
+
+    def add(self, req: LabelledRequest, answer: dict[str, Any]) -> None:
+        where = f"line {req.line}"
+        problems = self.result.problems
+        if answer.get("ignored"):
+            problems.append(
+                f"{where}: ignored by the model ({answer.get('ignoreReason') or 'no reason given'})"
+            )
+            return
+        if "prediction" not in answer:
+            problems.append(f"{where}: the answer has no prediction")
+            return
+        pred = answer.get("prediction")
+        if self.classes and str(pred) not in self.classes:
+            problems.append(f"{where}: prediction {pred!r} is not one of the classes")
+            return
+        if self.gate.metric == "mae":
+            try:
+                self.abs_errors += abs(float(str(pred)) - float(str(req.expected)))
+            except ValueError:
+                problems.append(f"{where}: prediction {pred!r} or expected value is not a number")
+                return
+        else:
+            self.hits += int(str(pred) == str(req.expected))
+        self.result.answered += 1
 
 
 def _score(result: CorrectnessResult, hits: int, errors_abs: float) -> None:

@@ -59,7 +59,30 @@ def predict(session: requests.Session, url: str, body: bytes, timeout: tuple[flo
     return _read(resp.status_code, raw, latency)
 
 
-def _read(status: int, raw: bytes, latency: int) -> Answer:
+def predict_multi(
+    session: requests.Session, url: str, records: list[dict[str, Any]], timeout: tuple[float, float]
+) -> tuple[list[dict[str, Any]] | None, str | None]:
+    """POST ``{"items": [{"features"}...]}`` to ``.../predict-multi``: (results in order, problem)."""
+    try:
+        resp = session.post(url, json={"items": records}, timeout=timeout, stream=True)
+        try:
+            raw = resp.raw.read(MAX_ANSWER_BYTES * 16 + 1, decode_content=False)
+        finally:
+            resp.close()
+    except requests.RequestException as exc:
+        return None, f"no answer ({type(exc).__name__})"
+    if len(raw) > MAX_ANSWER_BYTES * 16:
+        return None, f"answer larger than {MAX_ANSWER_BYTES * 16} bytes"
+    answer = _read(resp.status_code, raw, 0, key="results")
+    if answer.problem is not None or answer.result is None:
+        return None, answer.problem
+    results = answer.result.get("results")
+    if not isinstance(results, list) or len(results) != len(records):
+        return None, f"'results' does not hold one answer per record ({len(records)} sent)"
+    return [r if isinstance(r, dict) else {} for r in results], None
+
+
+def _read(status: int, raw: bytes, latency: int, key: str = "result") -> Answer:
     try:
         obj = json.loads(raw) if raw else None
     except ValueError:
@@ -69,7 +92,11 @@ def _read(status: int, raw: bytes, latency: int) -> Answer:
         return Answer(
             status, None, f"HTTP {status}" + (f": {str(message)[:200]}" if message else ""), latency
         )
-    result = obj.get("result") if isinstance(obj, dict) else None
+    result = obj.get(key) if isinstance(obj, dict) else None
+    if key == "results" and isinstance(result, list):
+        return Answer(status, {"results": result}, None, latency)
     if not isinstance(result, dict):
-        return Answer(status, None, "the answer has no 'result' object", latency)
+        return Answer(
+            status, None, f"the answer has no '{key}' {'list' if key == 'results' else 'object'}", latency
+        )
     return Answer(status, result, None, latency)

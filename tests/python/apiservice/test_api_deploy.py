@@ -25,6 +25,7 @@ def test_good_version_deploys_and_slow_version_is_reverted(tmp_path: Path) -> No
         good = api.deploy("churn_v1")
         assert good.returncode == 0, good.stderr
         assert api.deployed_version() == "churn_v1"
+        assert api.deployer_get(f"api-deployer/deployments/{DEPLOYMENT}").status_code == 200
         stage = api.stage("deploy")
         assert stage["outcome"] == "SUCCESS"
         load = stage["details"]["gates"][0]["load"]
@@ -35,7 +36,9 @@ def test_good_version_deploys_and_slow_version_is_reverted(tmp_path: Path) -> No
         slow = api.deploy("churn_v2_slow")
         assert slow.returncode == 3, (slow.stdout, slow.stderr)  # a failed gate keeps exit 3, reverted or not
         line = _one_error_line(slow.stderr)
-        assert "load gate failed on churn_v2_slow" in line and "p95" in line and "reverted to churn_v1" in line
+        assert (
+            "load gate failed on churn_v2_slow" in line and "p95" in line and "reverted to churn_v1" in line
+        )
         assert api.deployed_version() == "churn_v1"  # read back from the API Deployer
         assert api.stage("deploy")["outcome"] == "ROLLED_BACK"
         finals = [r for r in api.deployment_records() if r["environment"] == LEDGER_NAME]
@@ -126,10 +129,3 @@ def test_bad_input_is_one_line_exit_2_and_changes_nothing(tmp_path: Path) -> Non
         assert api.deployer_get("api-deployer/services/churn").status_code == 404
         assert api.deployed_version() is None
         assert api.deployment_records() == []
-
-
-def test_deployment_id_is_read_back(tmp_path: Path) -> None:
-    """The deployment the stand-in reports is the one mlcd.yaml implies (``<service>-on-<infra>``)."""
-    with start_api_env(tmp_path) as api:
-        assert api.deploy("churn_v1").returncode == 0
-        assert api.deployer_get(f"api-deployer/deployments/{DEPLOYMENT}").status_code == 200

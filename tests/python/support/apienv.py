@@ -33,12 +33,20 @@ import yaml
 from mlcd.sim.apinode import predict
 from mlcd.sim.launcher import SimNode
 
-CHURN_MODEL = Path(__file__).resolve().parents[3] / "examples" / "churn" / "project" / "model" / "churn_model.json"
-SERVICE, ENDPOINT, PROJECT, INFRA, DEPLOYMENT = "churn", "predict_churn", "CHURN", "api-prod", "churn-on-api-prod"
+CHURN_MODEL = (
+    Path(__file__).resolve().parents[3] / "examples" / "churn" / "project" / "model" / "churn_model.json"
+)
+SERVICE, ENDPOINT, PROJECT, INFRA, DEPLOYMENT = (
+    "churn",
+    "predict_churn",
+    "CHURN",
+    "api-prod",
+    "churn-on-api-prod",
+)
 
 DEFAULT_GATES: dict[str, Any] = {
     "correctness": {"requests": "churn_requests.jsonl", "threshold": 0.9, "classes": ["0", "1"]},
-    "load": {"concurrency": 4, "duration_s": 1, "warmup_requests": 8, "p95_ms": 150, "max_error_rate": 0.0},
+    "load": {"concurrency": 4, "duration_s": 0.5, "warmup_requests": 4, "p95_ms": 150, "max_error_rate": 0.0},
 }
 
 
@@ -98,7 +106,9 @@ class ApiEnv:
         path.write_text(json.dumps(data))
 
     def deployer_get(self, path: str) -> requests.Response:
-        return requests.get(f"{self.deployer.url}/public/api/{path}", auth=(self.deployer.api_key, ""), timeout=10)
+        return requests.get(
+            f"{self.deployer.url}/public/api/{path}", auth=(self.deployer.api_key, ""), timeout=10
+        )
 
     def deployed_version(self) -> str | None:
         """The version the deployment maps all traffic to, read from the API Deployer (None: no deployment)."""
@@ -155,11 +165,17 @@ def start_api_env(root: Path, gates: dict[str, Any] | None = None) -> Iterator[A
         (ddir / "apiservices" / PROJECT / f"{SERVICE}.json").write_text(
             json.dumps({"endpoints": {ENDPOINT: {"model": churn_model()}}, "behaviour": {}})
         )
-        infra = {"stage": "prod", "type": "STATIC", "apiNodes": [{"url": apinode.url, "adminAPIKey": node_key}]}
+        infra = {
+            "stage": "prod",
+            "type": "STATIC",
+            "apiNodes": [{"url": apinode.url, "adminAPIKey": node_key}],
+        }
         (ddir / "infras.json").write_text(json.dumps({INFRA: infra}))
         deployer = SimNode.start("apideployer", ddir, api_key=deployer_key)
         try:
-            (root / "churn_requests.jsonl").write_text("".join(json.dumps(r) + "\n" for r in labelled_requests()))
+            (root / "churn_requests.jsonl").write_text(
+                "".join(json.dumps(r) + "\n" for r in labelled_requests())
+            )
             write_config(root, deployer.url, DEFAULT_GATES if gates is None else gates)
             env = dict(os.environ)
             env.update(DSS_DESIGN_API_KEY=deployer_key, DSS_PROD_API_KEY="unused-" + node_key[:8],
