@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from support.apienv import DEPLOYMENT, start_api_env
 
 LEDGER_NAME = "api:churn@prod"
@@ -84,6 +86,7 @@ def test_first_deploy_failing_has_nothing_to_revert_to(tmp_path: Path) -> None:
         assert [r["outcome"] for r in api.deployment_records()] == ["FAILED_NEEDS_ATTENTION"]
 
 
+@pytest.mark.slow
 def test_manual_revert_goes_back_to_the_version_before_the_last_deploy(tmp_path: Path) -> None:
     with start_api_env(tmp_path) as api:
         assert api.deploy("churn_v1").returncode == 0

@@ -111,7 +111,7 @@ class ApiEnv:
         )
 
     def deployed_version(self) -> str | None:
-        """The version the deployment maps all traffic to, read from the API Deployer (None: no deployment)."""
+        """The version the deployment maps all traffic to, read from the API Deployer (None: none)."""
         resp = self.deployer_get(f"api-deployer/deployments/{DEPLOYMENT}/settings")
         if resp.status_code == 404:
             return None
