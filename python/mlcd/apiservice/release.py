@@ -95,6 +95,9 @@ def deploy(rel: ApiRelease, version: str, release_notes: str | None) -> Deployed
             run = rel.gates(version, list(report["urls"]))
         except DSSUnreachable as exc:
             raise settle(rel, Failed.UNREACHABLE, version, previous, exc.one_line(), None).error() from None
+        except KeyboardInterrupt:  # a stopped gate did not pass: the version is not left unrecorded
+            cause = f"interrupted during the gates on {version}"
+            raise settle(rel, Failed.TESTS, version, previous, cause, "deploy again").error() from None
         if not run.passed:
             hint = "fix the model or the gate's limits in mlcd.yaml, then deploy a new version"
             raise settle(rel, Failed.TESTS, version, previous, run.failure(), hint).error()

@@ -16,7 +16,6 @@ OUTCOME_BY_CATEGORY = {
 }
 
 
-
 @dataclass
 class StageResult:
     """What a command reports: written to its stage file and summarised on stdout."""

@@ -70,7 +70,7 @@ def _st() -> DeployerState:
 
 
 def _body() -> dict[str, Any]:
-    body = request.get_json(silent=True)
+    body = request.get_json(force=True, silent=True)  # dataikuapi sends no JSON content type
     if not isinstance(body, dict):
         raise bad_request("the request body is not a JSON object")
     return body
@@ -190,7 +190,7 @@ def create_deployment() -> Response:
             "health": "OUT_OF_SYNC",
             "messages": [],
         }
-    return Response(status=204)
+    return jsonify(st.deployments[dep_id]["settings"])  # dataikuapi reads a JSON answer (its shape: inferred)
 
 
 @api.get("/api-deployer/deployments/<dep_id>/settings")

@@ -106,7 +106,7 @@ def _state() -> ApiNodeState:
 
 
 def _body() -> dict[str, Any]:
-    body = request.get_json(silent=True)
+    body = request.get_json(force=True, silent=True)  # dataikuapi sends no JSON content type
     if not isinstance(body, dict):
         raise bad_request("the request body is not a JSON object")
     return body
