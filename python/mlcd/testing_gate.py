@@ -183,10 +183,8 @@ def waiter_batch(
 
     def told(busy: list[str]) -> None:
         if progress is not None:
-            progress(
-                f"{', '.join(busy)} already running on the node (not started by this run): "
-                f"waiting up to {deadline_s:g}s for it to finish"
-            )
+            progress(f"{', '.join(busy)} already running on the node (not started by this run): "
+                     f"waiting up to {deadline_s:g}s for it to finish")
 
     def run(ids: list[str]) -> list[ScenarioResult]:
         waiter.wait_until_idle(ids, deadline_s, on_wait=told)
@@ -296,11 +294,9 @@ def run_scenarios(
             duration_ms=int((result.duration_s or 0.0) * 1000),
             detail={"scenario": result.scenario_id, "runId": result.run_id, "attempt": attempt, "gate": kind},
         )
-        retry = (
-            " (flaky: will retry)"
-            if should_retry(result.scenario_id, outcome, attempt - 1, env.flaky, env.warning)
-            else ""
-        )
+        retry = " (flaky: will retry)" if should_retry(
+            result.scenario_id, outcome, attempt - 1, env.flaky, env.warning
+        ) else ""
         progress(f"{kind} {result.scenario_id} attempt {attempt}: {outcome} (run {result.run_id}){retry}")
 
     seen: dict[str, int] = {}

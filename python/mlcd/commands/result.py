@@ -16,6 +16,7 @@ OUTCOME_BY_CATEGORY = {
 }
 
 
+
 @dataclass
 class StageResult:
     """What a command reports: written to its stage file and summarised on stdout."""

@@ -68,7 +68,8 @@ def write_stage_file(ctx: StageContext, result: StageResult) -> Path | None:
         os.replace(tmp, path)
     except OSError as exc:
         print(
-            f"mlcd {ctx.command}: error: cannot write {path}: {exc.strerror} (fix: make --out-dir writable)",
+            f"mlcd {ctx.command}: error: cannot write {path}: {exc.strerror} "
+            "(fix: make --out-dir writable)",
             file=sys.stderr,
         )
         return None

@@ -134,13 +134,8 @@ class NodeBase:
             if listed:
                 raise
             raise DSSNotFound(
-                404,
-                exc.error_type,
-                exc.code,
-                f"project {key} does not exist on the node (or the key may "
-                f"not read it; DSS answered HTTP 401: {exc.dss_message})",
-                self.name,
-                operation,
+                404, exc.error_type, exc.code, f"project {key} does not exist on the node (or the key may "
+                f"not read it; DSS answered HTTP 401: {exc.dss_message})", self.name, operation,
             ) from None
 
     def _list(self, payload: Any, key: str) -> list[dict[str, Any]]:

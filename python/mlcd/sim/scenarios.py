@@ -69,14 +69,18 @@ class ScenarioRunner:
     # -- paths ---------------------------------------------------------------------------------
 
     def _scenario_dir(self, key: str, sid: str) -> Path:
-        return self.store.state_dir / "runs" / check_id(key, "project key") / check_id(sid, "scenario id")
+        return (
+            self.store.state_dir / "runs" / check_id(key, "project key") / check_id(sid, "scenario id")
+        )
 
     def _run_dir(self, key: str, sid: str, run_id: str) -> Path:
         return self._scenario_dir(key, sid) / check_id(run_id, "run id")
 
     def _trigger_path(self, key: str, sid: str, trigger_run_id: str) -> Path:
         return (
-            self._scenario_dir(key, sid) / "triggers" / f"{check_id(trigger_run_id, 'trigger run id')}.json"
+            self._scenario_dir(key, sid)
+            / "triggers"
+            / f"{check_id(trigger_run_id, 'trigger run id')}.json"
         )
 
     # -- start-up / shut-down ------------------------------------------------------------------
@@ -162,7 +166,9 @@ class ScenarioRunner:
         fire: dict[str, Any] = trig["fire"]
         return fire
 
-    def run_for_trigger(self, key: str, sid: str, trigger_id: str, trigger_run_id: str) -> dict[str, Any]:
+    def run_for_trigger(
+        self, key: str, sid: str, trigger_id: str, trigger_run_id: str
+    ) -> dict[str, Any]:
         """``{"scenarioRun": ...}`` once the trigger's run exists, ``{}`` before (or if cancelled)."""
         trig = read_json(self._trigger_path(key, sid, trigger_run_id))
         if not trig or trig["fire"]["trigger"]["id"] != trigger_id:
@@ -176,7 +182,9 @@ class ScenarioRunner:
         """One scenarioRun; 404 if unknown."""
         run = read_json(self._run_dir(key, sid, run_id) / "run.json")
         if not run:
-            raise not_found(f"Run '{run_id}' of scenario '{key}.{sid}'", code="ERR_SCENARIO_RUN_NOT_FOUND")
+            raise not_found(
+                f"Run '{run_id}' of scenario '{key}.{sid}'", code="ERR_SCENARIO_RUN_NOT_FOUND"
+            )
         return dict(run)
 
     def run_details(self, key: str, sid: str, run_id: str) -> dict[str, Any]:
@@ -204,7 +212,9 @@ class ScenarioRunner:
         run = details["scenarioRun"]
         lines: list[str] = []
         if step_id is None:
-            lines.append(f"[{run.get('start')}] Scenario {key}.{sid} run {run_id} started by manual trigger")
+            lines.append(
+                f"[{run.get('start')}] Scenario {key}.{sid} run {run_id} started by manual trigger"
+            )
         for index, step in enumerate(details["stepRuns"]):
             info = step.get("step", {})
             if step_id is not None and info.get("id") != step_id:
@@ -272,7 +282,9 @@ class ScenarioRunner:
 
     # -- actions -------------------------------------------------------------------------------
 
-    def fire(self, key: str, sid: str, definition: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
+    def fire(
+        self, key: str, sid: str, definition: dict[str, Any], params: dict[str, Any]
+    ) -> dict[str, Any]:
         """Fire the manual trigger; cancelled at once if the scenario is already running."""
         trigger_run_id = f"{now_ms()}-{next(_counter)}"
         fire: dict[str, Any] = {
@@ -293,7 +305,9 @@ class ScenarioRunner:
                     self._trigger_path(key, sid, trigger_run_id), {"fire": fire, "scenarioRunId": None}
                 )
                 return fire
-            write_json(self._trigger_path(key, sid, trigger_run_id), {"fire": fire, "scenarioRunId": None})
+            write_json(
+                self._trigger_path(key, sid, trigger_run_id), {"fire": fire, "scenarioRunId": None}
+            )
             active = _Active(key, sid, fire)
             self._active[(key, sid)] = active
             thread = threading.Thread(
@@ -560,7 +574,9 @@ class ScenarioRunner:
             return outcome, message
         if not message:
             lines = [
-                ln for ln in (step_dir / "stderr.txt").read_text(errors="replace").splitlines() if ln.strip()
+                ln
+                for ln in (step_dir / "stderr.txt").read_text(errors="replace").splitlines()
+                if ln.strip()
             ]
             message = lines[-1].strip() if lines else f"Script exited with code {rc}"
         return "FAILED", message

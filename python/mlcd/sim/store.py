@@ -199,7 +199,9 @@ class Store:
         project = self.auto_project(key)
         active = project.get("activeBundleId")
         if not active:
-            raise SimError(400, f"Project '{key}' has no active bundle", code="ERR_BUNDLE_NOT_ACTIVE")
+            raise SimError(
+                400, f"Project '{key}' has no active bundle", code="ERR_BUNDLE_NOT_ACTIVE"
+            )
         return self.imported_dir(key, str(active)) / "content"
 
     def project_exists(self, key: str) -> bool:
@@ -225,10 +227,8 @@ class Store:
 
     def set_variables(self, key: str, body: Any) -> None:
         """Replace the variables of ``key`` (both ``standard`` and ``local`` must be given)."""
-        if (
-            not isinstance(body, dict)
-            or not isinstance(body.get("standard"), dict)
-            or not isinstance(body.get("local"), dict)
+        if not isinstance(body, dict) or not isinstance(body.get("standard"), dict) or not isinstance(
+            body.get("local"), dict
         ):
             raise SimError(
                 400,
@@ -325,6 +325,7 @@ class Store:
         if not data:
             raise not_found(f"Future '{job_id}'", code="ERR_FUTURE_NOT_FOUND")
         return dict(data)
+
 
 
 def read_scenario_defs(base: Path) -> dict[str, dict[str, Any]]:

@@ -31,12 +31,7 @@ from mlcd.stages.deploy import unchanged
 def _stage_args(ctx: StageContext, command: str, env: str | None, **extra: Any) -> Options:
     """The options of one stage run in-process: this run's config, out dir and debug, plus ``extra``."""
     return options_for(
-        command,
-        config=ctx.options.config,
-        out_dir=str(ctx.out_dir),
-        debug=ctx.debug,
-        env=env,
-        pipeline=True,
+        command, config=ctx.options.config, out_dir=str(ctx.out_dir), debug=ctx.debug, env=env, pipeline=True,
         **{k: v for k, v in extra.items() if v is not None},
     )
 
