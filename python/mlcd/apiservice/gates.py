@@ -15,8 +15,9 @@ from typing import Any
 from mlcd.apiservice.config import ApiServiceConfig
 from mlcd.apiservice.correctness import CorrectnessResult, run_correctness
 from mlcd.apiservice.loadgen import LoadResult, run_load
+from mlcd.apiservice.prediction import predict, prediction_session
 from mlcd.apiservice.requests_file import LabelledRequest, read_requests
-from mlcd.errors import ConfigError
+from mlcd.errors import ConfigError, NodeError
 from mlcd.reports.junit import write_junit
 from mlcd.reports.results import CaseResult
 
@@ -106,6 +107,34 @@ def run_gates(
     run.load = run_load(load, bodies, [f"{u}/{endpoint}/predict" for u in urls], api_key, timeout, verify)
     progress(f"load: {run.load.summary()}")
     return run
+
+
+def probe_nodes(
+    svc: ApiServiceConfig,
+    requests_: list[LabelledRequest] | None,
+    urls: list[str],
+    api_key: str | None,
+    verify: bool | str = True,
+) -> None:
+    """NodeError (exit 6) when an API node does not answer, or answers something other than JSON.
+
+    One prediction per URL (the first labelled request), before anything changes; an
+    answer that is JSON (even an error) means the node is there and the gates can judge it.
+    """
+    if not requests_:
+        return
+    body = json.dumps({"features": requests_[0].features}).encode()
+    session = prediction_session(api_key, verify)
+    try:
+        for url in urls:
+            answer = predict(session, f"{url}/{svc.endpoints[0]}/predict", body, (5.0, svc.request_timeout_s))
+            if answer.status == 0 or (answer.problem and "not JSON" in answer.problem):
+                raise NodeError(
+                    f"API node {url} of service '{svc.id}' cannot be queried: {answer.problem}",
+                    "check the API nodes of the infrastructure (and a proxy in front of them)",
+                )
+    finally:
+        session.close()
 
 
 def write_gate_junit(out_dir: Path, svc: ApiServiceConfig, env: str, run: GateRun) -> Path:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mlcd.apiservice.config import ApiEnvironment, ApiServiceConfig
-from mlcd.apiservice.gates import GateRun, run_gates
+from mlcd.apiservice.gates import GateRun, probe_nodes, run_gates
 from mlcd.apiservice.requests_file import LabelledRequest
 from mlcd.apiservice.target import ApiServiceTarget
 from mlcd.dss.errors import DSSUnreachable
@@ -65,7 +65,8 @@ class Deployed:
 def deploy(rel: ApiRelease, version: str, release_notes: str | None) -> Deployed:
     """Publish ``version``, switch the deployment to it, gate it; on failure settle by the table."""
     rel.target.check_infra()
-    rel.target.active_bundle()  # refuses a multi-version mapping before anything is packaged
+    if rel.target.active_bundle() is not None:  # refuses a multi-version mapping before anything changes
+        probe_nodes(rel.service, rel.requests, rel.target.status()[2], rel.api_key, rel.verify)
     if rel.target.publish(version, release_notes):
         rel.progress(f"packaged and published version {version} of API service {rel.service.id}")
     else:

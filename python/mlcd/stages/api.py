@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from mlcd.apiservice.config import ApiServiceConfig, load_api_services
-from mlcd.apiservice.gates import labelled_requests, write_gate_junit
+from mlcd.apiservice.gates import labelled_requests, probe_nodes, write_gate_junit
 from mlcd.apiservice.release import ApiRelease, deploy, revert_to
 from mlcd.apiservice.target import ApiServiceTarget
 from mlcd.audit import read_audit
@@ -160,6 +160,7 @@ def _gate(ctx: StageContext, opts: ApiOptions) -> StageResult:
             f"deployment '{rel.env.deployment}' does not exist yet", "run `mlcd api deploy` first"
         )
     health, messages, urls = rel.target.status()
+    probe_nodes(rel.service, rel.requests, urls, rel.api_key, rel.verify)
     if health != "HEALTHY":
         exc = GateFailed(f"deployment '{rel.env.deployment}' is {health}", "; ".join(messages) or None)
         return _failed(ctx, rel, exc, version=version)

@@ -75,6 +75,7 @@ def test_wrong_version_fails_correctness_and_is_reverted(tmp_path: Path) -> None
         assert api.predict(record["features"])["result"]["prediction"] == record["expected"]
 
 
+@pytest.mark.slow
 def test_first_deploy_failing_has_nothing_to_revert_to(tmp_path: Path) -> None:
     with start_api_env(tmp_path) as api:
         api.set_behaviour(error_rate=1.0)
@@ -132,3 +133,38 @@ def test_bad_input_is_one_line_exit_2_and_changes_nothing(tmp_path: Path) -> Non
         assert api.deployer_get("api-deployer/services/churn").status_code == 404
         assert api.deployed_version() is None
         assert api.deployment_records() == []
+
+
+@pytest.mark.slow
+def test_api_node_down_or_answering_html_is_exit_6_and_changes_nothing(tmp_path: Path) -> None:
+    import json
+    import threading
+    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+    with start_api_env(tmp_path) as api:
+        assert api.deploy("churn_v1").returncode == 0
+        html = ThreadingHTTPServer(("127.0.0.1", 0), SimpleHTTPRequestHandler)  # POST: 501, an HTML page
+        threading.Thread(target=html.serve_forever, daemon=True).start()
+        infras_path = api.deployer.data_dir / "infras.json"
+        infras = json.loads(infras_path.read_text())
+        try:
+            infras["api-prod"]["apiNodes"][0]["url"] = f"http://127.0.0.1:{html.server_address[1]}"
+            infras_path.write_text(json.dumps(infras))
+            proc = api.deploy("churn_v2")
+            assert proc.returncode == 6, proc.stderr
+            assert "not JSON" in _one_error_line(proc.stderr)
+        finally:
+            html.shutdown()
+            html.server_close()
+        infras["api-prod"]["apiNodes"][0]["url"] = "http://127.0.0.1:9"  # nothing listens there
+        infras_path.write_text(json.dumps(infras))
+        down = api.deploy("churn_v2")
+        assert down.returncode == 6
+        assert "no answer" in _one_error_line(down.stderr)
+        gate = api.mlcd("api", "gate", "--service", "churn", "--env", "prod")
+        assert gate.returncode == 6
+        # nothing changed: v2 never packaged, v1 still deployed, one deployment record (v1's)
+        published = api.deployer_get("api-deployer/services/churn").json()["packages"]
+        assert [p["id"] for p in published] == ["churn_v1"]
+        assert api.deployed_version() == "churn_v1"
+        assert [r["outcome"] for r in api.deployment_records()] == ["SUCCEEDED"]
