@@ -42,7 +42,9 @@ class LoadResult:
     duration_s: float = 0.0
     cpu_s: float = 0.0
     histogram: HdrHistogram = field(default_factory=new_histogram)
-    timeline: list[dict[str, Any]] = field(default_factory=list)  # per second: t, count, errors, max_ms
+    timeline: list[dict[str, Any]] = field(
+        default_factory=list
+    )  # per second: t, count, errors, maxMs, meanMs
     error_samples: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
 
@@ -93,7 +95,7 @@ class _Worker(threading.Thread):
         self.run_ = run
         self.index = index
         self.histogram = new_histogram()
-        self.seconds: dict[int, list[int]] = {}  # second -> [count, errors, max latency ns]
+        self.seconds: dict[int, list[int]] = {}  # second -> [count, errors, max latency ns, sum ns]
         self.errors: list[str] = []
 
     def run(self) -> None:
@@ -111,9 +113,10 @@ class _Worker(threading.Thread):
             session.close()
 
     def _record(self, ok: bool, latency_ns: int, problem: str | None) -> None:
-        row = self.seconds.setdefault(int(time.monotonic() - self.run_.started), [0, 0, 0])
+        row = self.seconds.setdefault(int(time.monotonic() - self.run_.started), [0, 0, 0, 0])
         row[0] += 1
         row[2] = max(row[2], latency_ns)
+        row[3] += latency_ns
         if ok:
             self.histogram.record_value(min(HIGHEST_US, max(LOWEST_US, latency_ns // 1000)))
         else:
@@ -189,14 +192,16 @@ def run_load(
     for w in workers:
         result.histogram.add(w.histogram)
         result.error_samples.extend(w.errors)
-        for sec, (count, errs, mx) in w.seconds.items():
-            row = seconds.setdefault(sec, [0, 0, 0])
-            row[0], row[1], row[2] = row[0] + count, row[1] + errs, max(row[2], mx)
+        for sec, (count, errs, mx, total) in w.seconds.items():
+            row = seconds.setdefault(sec, [0, 0, 0, 0])
+            row[0], row[1], row[2], row[3] = row[0] + count, row[1] + errs, max(row[2], mx), row[3] + total
     result.requests = sum(r[0] for r in seconds.values())
     result.errors = sum(r[1] for r in seconds.values())
     result.error_samples = result.error_samples[:5]
-    result.timeline = [{"t": s, "count": c, "errors": e, "maxMs": m / 1e6}
-                       for s, (c, e, m) in sorted(seconds.items())]  # fmt: skip
+    result.timeline = [
+        {"t": s, "count": c, "errors": e, "maxMs": m / 1e6, "meanMs": total / c / 1e6 if c else 0.0}
+        for s, (c, e, m, total) in sorted(seconds.items())
+    ]
     result.problems = judge(gate, result)
     return result
 

@@ -103,12 +103,14 @@ def _details(rel: ApiRelease, **extra: Any) -> dict[str, Any]:
 
 
 def _reports(ctx: StageContext, rel: ApiRelease) -> list[str]:
+    """The JUnit file (the first gate run: the version deployed) and the HTML page of every run."""
     if not rel.gate_runs:
         return []
-    from mlcd.apiservice.gates import GateRun
+    from mlcd.reports.api_report import write_api_report
 
-    merged = GateRun(rel.gate_runs[0].version, rel.gate_runs[0].correctness, rel.gate_runs[0].load)
-    return [str(write_gate_junit(ctx.out_dir, rel.service, rel.env.name, merged))]
+    junit = write_gate_junit(ctx.out_dir, rel.service, rel.env.name, rel.gate_runs[0])
+    page = ctx.out_dir / "reports" / f"api-{rel.service.id}-{rel.env.name}.html"
+    return [str(write_api_report(page, rel.service.id, rel.env.name, rel.gate_runs)), str(junit)]
 
 
 def _failed(ctx: StageContext, rel: ApiRelease, exc: MlcdError, **extra: Any) -> StageResult:

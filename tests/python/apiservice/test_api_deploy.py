@@ -50,6 +50,13 @@ def test_good_version_deploys_and_slow_version_is_reverted(tmp_path: Path) -> No
         assert [(r["outcome"], r["bundleId"]) for r in reverts] == [("VERIFIED", "churn_v1")]
         junit = (api.out_dir / "reports" / "api-churn-prod.xml").read_text()
         assert 'name="load"' in junit and "<failure" in junit
+        page = (api.out_dir / "reports" / "api-churn-prod.html").read_text()
+        assert (
+            "Gates on version churn_v2_slow: failed" in page and "Gates on version churn_v1: passed" in page
+        )
+        assert "<script" not in page and "style=" not in page
+        charts = sorted(p.name for p in (api.out_dir / "reports").glob("api-churn-prod-*.svg"))
+        assert charts == ["api-churn-prod-0-latency-histogram.svg", "api-churn-prod-0-latency-over-time.svg"]
 
         status = api.mlcd("api", "status", "--service", "churn", "--env", "prod")
         assert status.returncode == 0, status.stderr
