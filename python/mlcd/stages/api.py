@@ -116,7 +116,10 @@ def _reports(ctx: StageContext, rel: ApiRelease) -> list[str]:
 def _failed(ctx: StageContext, rel: ApiRelease, exc: MlcdError, **extra: Any) -> StageResult:
     from mlcd.stages.common import error_result
 
-    return error_result(ctx, exc, reports=_reports(ctx, rel), details=_details(rel, **extra))
+    version = extra.get("version")
+    return error_result(
+        ctx, exc, bundle_id=version, reports=_reports(ctx, rel), details=_details(rel, **extra)
+    )
 
 
 def run(ctx: StageContext) -> StageResult:

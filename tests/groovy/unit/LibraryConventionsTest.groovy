@@ -22,7 +22,7 @@ class LibraryConventionsTest extends BasePipelineTest {
 
     @Test
     void everyStepHasThePlannedNames() {
-        assert stepNames() == ['mlcdApprove', 'mlcdBundle', 'mlcdDeploy', 'mlcdPipeline', 'mlcdPublish',
+        assert stepNames() == ['mlcdApiDeploy', 'mlcdApprove', 'mlcdBundle', 'mlcdDeploy', 'mlcdPipeline', 'mlcdPublish',
                                'mlcdRollback', 'mlcdSetup', 'mlcdSmokeTest', 'mlcdTest', 'mlcdValidate']
     }
 
