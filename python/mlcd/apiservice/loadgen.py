@@ -1,15 +1,16 @@
 """The load gate: warm-up, then fixed concurrency for a time or a request count; latency in an HDR histogram.
 
-Closed loop: each of ``concurrency`` threads (its own HTTP session, so its own
-connections) sends the next request as soon as the previous answer is read, in
-turn to every API node URL. A request's latency runs from just before it is sent
-to the end of reading its answer (``time.perf_counter_ns``); it is recorded in
-microseconds in the thread's own :class:`hdrh.histogram.HdrHistogram` (three
-significant digits), merged at the end. Warm-up requests are not recorded. Errors
-(no answer, HTTP >= 400, malformed answers) count in the error rate and are not
-in the latency histogram. Memory does not grow with the request count: one
-histogram per thread and one counter row per second. A closed loop under-reports
-latency when the service stalls (coordinated omission); the report says so.
+Closed loop: each of ``concurrency`` threads, with its own light HTTP client
+(:mod:`mlcd.transport.quickpost`, so its own connections), sends the next request
+as soon as the previous answer is read, in turn to every API node URL. A request's
+latency runs from just before it is sent to the end of reading its answer
+(``time.perf_counter_ns``); it is recorded in microseconds in the thread's own
+:class:`hdrh.histogram.HdrHistogram` (three significant digits), merged at the end.
+Warm-up requests are not recorded. Errors (no answer, HTTP >= 400, malformed
+answers) count in the error rate and are not in the latency histogram. Memory does
+not grow with the request count: one histogram per thread and one counter row per
+second. A closed loop under-reports latency when the service stalls (coordinated
+omission); the report says so.
 """
 
 from __future__ import annotations
@@ -19,11 +20,13 @@ import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 from hdrh.histogram import HdrHistogram  # type: ignore[import-untyped]
 
 from mlcd.apiservice.config import LoadGate
-from mlcd.apiservice.prediction import predict, prediction_session
+from mlcd.apiservice.prediction import MAX_ANSWER_BYTES, predict_quick
+from mlcd.transport.quickpost import QuickPoster
 
 LOWEST_US, HIGHEST_US, DIGITS = 1, 600_000_000, 3
 
@@ -100,17 +103,23 @@ class _Worker(threading.Thread):
 
     def run(self) -> None:
         r = self.run_
-        session = prediction_session(r.api_key, r.verify)
+        posters = {
+            url: QuickPoster(url, api_key=r.api_key, verify=r.verify, timeout=r.timeout[1],
+                             max_bytes=MAX_ANSWER_BYTES)
+            for url in r.urls
+        }  # fmt: skip
+        paths = {url: urlsplit(url).path for url in r.urls}
         try:
             for n in itertools.count(self.index):
                 if not r.take():
                     return
                 url = r.urls[n % len(r.urls)]
-                answer = predict(session, url, r.bodies[n % len(r.bodies)], r.timeout)
+                answer = predict_quick(posters[url], paths[url], r.bodies[n % len(r.bodies)])
                 if r.recording:
                     self._record(answer.ok, answer.latency_ns, answer.problem)
         finally:
-            session.close()
+            for poster in posters.values():
+                poster.close()
 
     def _record(self, ok: bool, latency_ns: int, problem: str | None) -> None:
         row = self.seconds.setdefault(int(time.monotonic() - self.run_.started), [0, 0, 0, 0])
