@@ -323,7 +323,10 @@ def heavy_status(dep_id: str) -> Response:
             "deployedGenerationsMapping": dep["deployed"],
         }
     nodes = (st.infras().get(infra_id) or {}).get("apiNodes") or []
-    out["apiNodes"] = [{"url": n.get("url")} for n in nodes]
+    if current_app.config["DEPLOYER_DIALECT"].get("service_urls") == "publicURL":
+        out["publicURL"] = nodes[0].get("url") if nodes else None
+    else:
+        out["apiNodes"] = [{"url": n.get("url")} for n in nodes]
     return jsonify(out)
 
 
@@ -348,13 +351,17 @@ def abort_future(job: str) -> Response:
     return Response(status=204)
 
 
-def create_apideployer_app(data_dir: Path, api_key: str) -> Flask:
+def create_apideployer_app(data_dir: Path, api_key: str, dialect: dict[str, str] | None = None) -> Flask:
     """The API Deployer stand-in's app, under ``/public/api/`` and ``/dip/publicapi/``."""
     from mlcd.sim.apinode import install_errors
 
     app = Flask("mlcd.sim.apideployer")
     app.url_map.strict_slashes = False
-    app.config.update(DEPLOYER_STATE=DeployerState(Path(data_dir)), MAX_CONTENT_LENGTH=8 * 1024 * 1024)
+    app.config.update(
+        DEPLOYER_STATE=DeployerState(Path(data_dir)),
+        DEPLOYER_DIALECT=dict(dialect or {}),
+        MAX_CONTENT_LENGTH=8 * 1024 * 1024,
+    )
     for prefix in ("/public/api", "/dip/publicapi"):
         app.register_blueprint(api, url_prefix=prefix, name="apideployer" + prefix.replace("/", "_"))
     install_errors(app, api_key)

@@ -124,9 +124,14 @@ def _serve(service: str, endpoint: str, records: list[Any]) -> list[dict[str, An
     if fail:
         raise SimError(500, "the model failed on this request (stand-in error_rate)", code="ERR_PREDICTION")
     degraded = bool(behaviour.get("degraded"))
-    return [
+    out = [
         predict(ep["model"], r.get("features") if isinstance(r, dict) else None, degraded) for r in records
     ]
+    if current_app.config["APINODE_DIALECT"].get("labels") == "int":
+        for result in out:
+            if isinstance(result.get("prediction"), str):
+                result["prediction"] = int(result["prediction"])
+    return out
 
 
 @api.post("/public/api/v1/<service>/<endpoint>/predict")
@@ -199,11 +204,13 @@ def switch_to(service: str, gen: str) -> Response:
     return jsonify({})
 
 
-def create_apinode_app(api_key: str) -> Flask:
-    """The API node stand-in's Flask app; every route needs ``api_key``."""
+def create_apinode_app(api_key: str, dialect: dict[str, str] | None = None) -> Flask:
+    """The API node stand-in's Flask app; every route needs ``api_key`` (dialects: mlcd.sim.apiroles)."""
     app = Flask("mlcd.sim.apinode")
     app.url_map.strict_slashes = False
-    app.config.update(APINODE_STATE=ApiNodeState(), MAX_CONTENT_LENGTH=8 * 1024 * 1024)
+    app.config.update(
+        APINODE_STATE=ApiNodeState(), APINODE_DIALECT=dict(dialect or {}), MAX_CONTENT_LENGTH=8 * 1024 * 1024
+    )
     app.register_blueprint(api)
     install_errors(app, api_key)
     return app

@@ -155,8 +155,13 @@ def write_config(root: Path, deployer_url: str, gates: dict[str, Any], **service
 
 
 @contextmanager
-def start_api_env(root: Path, gates: dict[str, Any] | None = None) -> Iterator[ApiEnv]:
-    """Start the API node and the API Deployer stand-ins; stop both at the end."""
+def start_api_env(
+    root: Path, gates: dict[str, Any] | None = None, dialect: dict[str, str] | None = None
+) -> Iterator[ApiEnv]:
+    """Start the API node and the API Deployer stand-ins (``dialect``: mlcd.sim.apiroles); stop both."""
+    for folder in ("apinode", "deployer"):
+        (root / folder).mkdir(parents=True, exist_ok=True)
+        (root / folder / "dialect.json").write_text(json.dumps(dialect or {}))
     node_key, deployer_key = secrets.token_hex(16), secrets.token_hex(16)
     apinode = SimNode.start("apinode", root / "apinode", api_key=node_key)
     try:
