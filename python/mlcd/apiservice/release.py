@@ -20,8 +20,7 @@ from mlcd.apiservice.config import ApiEnvironment, ApiServiceConfig
 from mlcd.apiservice.gates import GateRun, probe_nodes, run_gates
 from mlcd.apiservice.requests_file import LabelledRequest
 from mlcd.apiservice.target import ApiServiceTarget
-from mlcd.dss.errors import DSSUnreachable
-from mlcd.errors import MlcdError
+from mlcd.errors import ConfigError, MlcdError
 from mlcd.release.decisions import Failed, Rollback, after_failure, rolls_back
 from mlcd.release.failure import Settled
 from mlcd.release.ledger import Ledger
@@ -41,6 +40,7 @@ class ApiRelease:
     progress: Callable[[str], None]
     lock: Callable[[], AbstractContextManager[object]]
     verify: bool | str = True
+    allow_insecure_http: bool = False
     gate_runs: list[GateRun] = field(default_factory=list)
     reverted_to: str | None = None
 
@@ -66,7 +66,9 @@ def deploy(rel: ApiRelease, version: str, release_notes: str | None) -> Deployed
     """Publish ``version``, switch the deployment to it, gate it; on failure settle by the table."""
     rel.target.check_infra()
     if rel.target.active_bundle() is not None:  # refuses a multi-version mapping before anything changes
-        probe_nodes(rel.service, rel.requests, rel.target.status()[2], rel.api_key, rel.verify)
+        urls = rel.target.status()[2]
+        refuse_plain_http(rel, urls)
+        probe_nodes(rel.service, rel.requests, urls, rel.api_key, rel.verify)
     if rel.target.publish(version, release_notes):
         rel.progress(f"packaged and published version {version} of API service {rel.service.id}")
     else:
@@ -82,28 +84,49 @@ def deploy(rel: ApiRelease, version: str, release_notes: str | None) -> Deployed
                 return Deployed(
                     version, previous, {"health": health, "messages": messages, "urls": urls}, True
                 )
+            previous = None  # the version itself is unhealthy: there is nothing known-good to go back to
         rel.ledger.deploying(version, "", previous)
-        rel.progress(f"switching deployment {rel.env.deployment} from {previous or '(new)'} to {version}")
-        try:
-            report = rel.target.activate(version)
-        except (MlcdError, KeyboardInterrupt) as exc:
-            cause = exc.one_line() if isinstance(exc, MlcdError) else "interrupted"
-            raise settle(rel, Failed.ACTIVATION, version, previous, cause, None).error() from None
-        healthy = f"HEALTHY on {len(report['urls'])} API node(s)"
-        rel.ledger.deployed(version, previous=previous, message=healthy,
-                            final=False)  # fmt: skip
-        try:
-            run = rel.gates(version, list(report["urls"]))
-        except DSSUnreachable as exc:
-            raise settle(rel, Failed.UNREACHABLE, version, previous, exc.one_line(), None).error() from None
-        except KeyboardInterrupt:  # a stopped gate did not pass: the version is not left unrecorded
-            cause = f"interrupted during the gates on {version}"
-            raise settle(rel, Failed.TESTS, version, previous, cause, "deploy again").error() from None
-        if not run.passed:
-            hint = "fix the model or the gate's limits in mlcd.yaml, then deploy a new version"
-            raise settle(rel, Failed.TESTS, version, previous, run.failure(), hint).error()
+        report = _switch(rel, version, previous)
+        _gate_new(rel, version, previous, list(report["urls"]))
         rel.ledger.final("SUCCEEDED", bundle_id=version, active=version, message="gates passed")
         return Deployed(version, previous, report)
+
+
+def refuse_plain_http(rel: ApiRelease, urls: list[str]) -> None:
+    """ConfigError when an API node URL is plain http:// (the prediction key would travel in clear text)."""
+    plain = [u for u in urls if u.lower().startswith("http://")]
+    if plain and rel.api_key and not rel.allow_insecure_http:
+        raise ConfigError(
+            f"API node {plain[0]} of service '{rel.service.id}' is plain http://, "
+            "so its API key would travel unencrypted",
+            "serve the API nodes over https://, or set allow_insecure_http: true (loopback only)",
+        )
+
+
+def _switch(rel: ApiRelease, version: str, previous: str | None) -> dict[str, Any]:
+    """Switch the deployment to ``version`` (HEALTHY), or settle the failed activation and raise."""
+    rel.progress(f"switching deployment {rel.env.deployment} from {previous or '(new)'} to {version}")
+    try:
+        report = rel.target.activate(version)
+        refuse_plain_http(rel, list(report["urls"]))
+    except (MlcdError, KeyboardInterrupt) as exc:
+        cause = exc.one_line() if isinstance(exc, MlcdError) else "interrupted"
+        raise settle(rel, Failed.ACTIVATION, version, previous, cause, None).error() from None
+    healthy = f"HEALTHY on {len(report['urls'])} API node(s)"
+    rel.ledger.deployed(version, previous=previous, message=healthy, final=False)
+    return report
+
+
+def _gate_new(rel: ApiRelease, version: str, previous: str | None, urls: list[str]) -> None:
+    """Run the gates on the new version; settle a failure (or an interruption) and raise."""
+    try:
+        run = rel.gates(version, urls)
+    except KeyboardInterrupt:  # a stopped gate did not pass: the version is not left unrecorded
+        cause = f"interrupted during the gates on {version}"
+        raise settle(rel, Failed.TESTS, version, previous, cause, "deploy again").error() from None
+    if not run.passed:
+        hint = "fix the model or the gate's limits in mlcd.yaml, then deploy a new version"
+        raise settle(rel, Failed.TESTS, version, previous, run.failure(), hint).error()
 
 
 def settle(

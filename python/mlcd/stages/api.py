@@ -22,7 +22,7 @@ from typing import Any
 
 from mlcd.apiservice.config import ApiServiceConfig, load_api_services
 from mlcd.apiservice.gates import labelled_requests, probe_nodes, write_gate_junit
-from mlcd.apiservice.release import ApiRelease, deploy, revert_to
+from mlcd.apiservice.release import ApiRelease, deploy, refuse_plain_http, revert_to
 from mlcd.apiservice.target import ApiServiceTarget
 from mlcd.audit import read_audit
 from mlcd.commands.context import StageContext
@@ -63,6 +63,7 @@ def _release(ctx: StageContext, opts: ApiOptions, *, need_requests: bool) -> Api
     return ApiRelease(
         svc, env, target, Ledger(ctx.audit(), None, target.name), requests_, api_key, ctx.progress,
         lambda: _lock(ctx, svc, env.name), verify=verify,
+        allow_insecure_http=ctx.config().allow_insecure_http,
     )  # fmt: skip
 
 
@@ -165,6 +166,7 @@ def _gate(ctx: StageContext, opts: ApiOptions) -> StageResult:
             f"deployment '{rel.env.deployment}' does not exist yet", "run `mlcd api deploy` first"
         )
     health, messages, urls = rel.target.status()
+    refuse_plain_http(rel, urls)
     probe_nodes(rel.service, rel.requests, urls, rel.api_key, rel.verify)
     if health != "HEALTHY":
         exc = GateFailed(f"deployment '{rel.env.deployment}' is {health}", "; ".join(messages) or None)

@@ -83,3 +83,16 @@ def test_plain_http_deployer_is_refused_without_allow_insecure_http(tmp_path: Pa
     deployer = {"url": "http://deployer.example.com", "api_key_env": "DEPLOYER_KEY"}
     with pytest.raises(ConfigError, match="plain http://"):
         _load(tmp_path, {"deployer": deployer, "services": [_service()]})
+
+
+def test_a_plain_http_api_node_is_refused_when_a_key_would_travel_to_it() -> None:
+    from types import SimpleNamespace
+
+    from mlcd.apiservice.release import refuse_plain_http
+
+    rel: Any = SimpleNamespace(service=SimpleNamespace(id="churn"), api_key="k", allow_insecure_http=False)
+    refuse_plain_http(rel, ["https://api-1.example.com/public/api/v1/churn"])
+    with pytest.raises(ConfigError, match="plain http://"):
+        refuse_plain_http(rel, ["http://api-2.example.com/public/api/v1/churn"])
+    rel.allow_insecure_http = True
+    refuse_plain_http(rel, ["http://api-2.example.com/public/api/v1/churn"])
