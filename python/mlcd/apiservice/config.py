@@ -45,6 +45,7 @@ class LoadGate:
     p99_ms: float | None = None
     min_rps: float | None = None
     max_error_rate: float = 0.0
+    max_p95_ratio: float | None = None  # regression gate: new p95 at most this times the live version's
 
 
 @dataclass(frozen=True)
@@ -194,4 +195,5 @@ def _load(sid: str, data: dict[str, Any] | None) -> LoadGate | None:
         p99_ms=float(data["p99_ms"]) if "p99_ms" in data else None,
         min_rps=float(data["min_rps"]) if "min_rps" in data else None,
         max_error_rate=float(data.get("max_error_rate", 0.0)),
+        max_p95_ratio=float(data["max_p95_ratio"]) if "max_p95_ratio" in data else None,
     )

@@ -29,6 +29,7 @@ class GateRun:
     version: str
     correctness: CorrectnessResult | None = None
     load: LoadResult | None = None
+    baseline: dict[str, Any] | None = None  # the live version's load numbers (regression gate)
 
     @property
     def passed(self) -> bool:
@@ -49,6 +50,7 @@ class GateRun:
             "version": self.version,
             "correctness": self.correctness.numbers() if self.correctness else None,
             "load": self.load.numbers() if self.load else None,
+            "baseline": self.baseline,
         }
 
     def cases(self) -> list[CaseResult]:
@@ -87,8 +89,9 @@ def run_gates(
     *,
     verify: bool | str = True,
     correctness_only: bool = False,
+    baseline: LoadResult | None = None,
 ) -> GateRun:
-    """Correctness, then (when it passed) load."""
+    """Correctness, then (when it passed) load, compared with ``baseline`` (the live version) when given."""
     run = GateRun(version)
     timeout = (5.0, svc.request_timeout_s)
     endpoint = svc.endpoints[0]
@@ -105,8 +108,41 @@ def run_gates(
              f"(after {load.warmup_requests} warm-up requests)")  # fmt: skip
     bodies = [json.dumps({"features": r.features}).encode() for r in requests_]
     run.load = run_load(load, bodies, [f"{u}/{endpoint}/predict" for u in urls], api_key, timeout, verify)
+    if baseline is not None and load.max_p95_ratio is not None:
+        run.baseline = {k: v for k, v in baseline.numbers().items() if k not in ("histogram", "timeline")}
+        regression(run.load, baseline, load.max_p95_ratio)
     progress(f"load: {run.load.summary()}")
     return run
+
+
+def regression(new: LoadResult, live: LoadResult, max_ratio: float) -> None:
+    """Add a problem to ``new`` when its p95 is more than ``max_ratio`` times the live version's."""
+    before, after = live.percentile_ms(95), new.percentile_ms(95)
+    if live.histogram.get_total_count() and before > 0 and after > max_ratio * before:
+        new.problems.append(
+            f"p95 {after:.1f} ms is {after / before:.2f}x the live version's {before:.1f} ms "
+            f"(max {max_ratio:g}x)"
+        )
+
+
+def measure_live(
+    svc: ApiServiceConfig,
+    requests_: list[LabelledRequest] | None,
+    urls: list[str],
+    api_key: str | None,
+    progress: Callable[[str], None],
+    verify: bool | str = True,
+) -> LoadResult | None:
+    """The same load on the live version, before it is replaced (None without a regression gate)."""
+    load = svc.load
+    if load is None or load.max_p95_ratio is None or not requests_ or not urls:
+        return None
+    progress("regression gate: the same load on the live version first")
+    bodies = [json.dumps({"features": r.features}).encode() for r in requests_]
+    targets = [f"{u}/{svc.endpoints[0]}/predict" for u in urls]
+    live = run_load(load, bodies, targets, api_key, (5.0, svc.request_timeout_s), verify)
+    progress(f"live version: {live.summary()}")
+    return live
 
 
 def probe_nodes(

@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mlcd.apiservice.config import ApiEnvironment, ApiServiceConfig
-from mlcd.apiservice.gates import GateRun, probe_nodes, run_gates
+from mlcd.apiservice.gates import GateRun, measure_live, probe_nodes, run_gates
+from mlcd.apiservice.loadgen import LoadResult
 from mlcd.apiservice.requests_file import LabelledRequest
 from mlcd.apiservice.target import ApiServiceTarget
 from mlcd.errors import ConfigError, MlcdError
@@ -44,10 +45,17 @@ class ApiRelease:
     gate_runs: list[GateRun] = field(default_factory=list)
     reverted_to: str | None = None
 
-    def gates(self, version: str, urls: list[str], *, correctness_only: bool = False) -> GateRun:
+    def gates(
+        self,
+        version: str,
+        urls: list[str],
+        *,
+        correctness_only: bool = False,
+        baseline: LoadResult | None = None,
+    ) -> GateRun:
         """Run the gates on the deployed ``version`` and keep the run for the reports."""
         run = run_gates(self.service, version, self.requests, urls, self.api_key, self.progress,
-                        verify=self.verify, correctness_only=correctness_only)  # fmt: skip
+                        verify=self.verify, correctness_only=correctness_only, baseline=baseline)  # fmt: skip
         self.gate_runs.append(run)
         return run
 
@@ -85,9 +93,11 @@ def deploy(rel: ApiRelease, version: str, release_notes: str | None) -> Deployed
                     version, previous, {"health": health, "messages": messages, "urls": urls}, True
                 )
             previous = None  # the version itself is unhealthy: there is nothing known-good to go back to
+        live = measure_live(rel.service, rel.requests, rel.target.status()[2], rel.api_key, rel.progress,
+                            rel.verify) if previous else None  # fmt: skip
         rel.ledger.deploying(version, "", previous)
         report = _switch(rel, version, previous)
-        _gate_new(rel, version, previous, list(report["urls"]))
+        _gate_new(rel, version, previous, list(report["urls"]), live)
         rel.ledger.final("SUCCEEDED", bundle_id=version, active=version, message="gates passed")
         return Deployed(version, previous, report)
 
@@ -117,10 +127,12 @@ def _switch(rel: ApiRelease, version: str, previous: str | None) -> dict[str, An
     return report
 
 
-def _gate_new(rel: ApiRelease, version: str, previous: str | None, urls: list[str]) -> None:
-    """Run the gates on the new version; settle a failure (or an interruption) and raise."""
+def _gate_new(
+    rel: ApiRelease, version: str, previous: str | None, urls: list[str], live: LoadResult | None
+) -> None:
+    """Run the gates on the new version (``live``: the replaced version's load); settle a failure, raise."""
     try:
-        run = rel.gates(version, urls)
+        run = rel.gates(version, urls, baseline=live)
     except KeyboardInterrupt:  # a stopped gate did not pass: the version is not left unrecorded
         cause = f"interrupted during the gates on {version}"
         raise settle(rel, Failed.TESTS, version, previous, cause, "deploy again").error() from None

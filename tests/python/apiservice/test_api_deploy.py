@@ -175,3 +175,20 @@ def test_api_node_down_or_answering_html_is_exit_6_and_changes_nothing(tmp_path:
         assert [p["id"] for p in published] == ["churn_v1"]
         assert api.deployed_version() == "churn_v1"
         assert [r["outcome"] for r in api.deployment_records()] == ["SUCCEEDED"]
+
+
+@pytest.mark.slow
+def test_regression_gate_reverts_a_version_slower_than_the_live_one(tmp_path: Path) -> None:
+    from support.apienv import DEFAULT_GATES
+
+    load = dict(DEFAULT_GATES["load"], p95_ms=5000, max_p95_ratio=3)  # the absolute budget alone would pass
+    with start_api_env(tmp_path, gates={**DEFAULT_GATES, "load": load}) as api:
+        assert api.deploy("churn_v1").returncode == 0
+        assert api.stage("deploy")["details"]["gates"][0]["baseline"] is None  # nothing live to compare with
+        api.set_behaviour(latency_ms=120)
+        slower = api.deploy("churn_v2")
+        assert slower.returncode == 3, slower.stderr
+        assert "the live version's" in _one_error_line(slower.stderr)
+        assert api.deployed_version() == "churn_v1"
+        baseline = api.stage("deploy")["details"]["gates"][0]["baseline"]
+        assert baseline["requests"] > 0 and baseline["p95Ms"] < 120
