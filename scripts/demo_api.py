@@ -97,7 +97,8 @@ def run_api_demo(out: Path, project: str = "CHURN") -> bool:
         config = {
             "project": project, "allow_insecure_http": True,
             "design": {"url": deployer.url, "api_key_env": "DSS_DESIGN_API_KEY"},
-            "environments": [{"name": "prod", "url": "http://127.0.0.1:9", "api_key_env": "DSS_PROD_API_KEY"}],
+            "environments": [{"name": "prod", "url": "http://127.0.0.1:9",
+                              "api_key_env": "DSS_PROD_API_KEY"}],
             "api_services": {"services": [{
                 "id": SERVICE, "endpoints": [ENDPOINT], "api_key_env": "CHURN_API_KEY",
                 "environments": {"prod": {"infra": INFRA}}, "gates": GATES,
@@ -113,7 +114,8 @@ def run_api_demo(out: Path, project: str = "CHURN") -> bool:
             print(f"\n--- API version {version} ({story})")
             proc = subprocess.run(
                 [sys.executable, "-m", "mlcd", "api", "deploy", "--config", str(root / "mlcd.yaml"),
-                 "--out-dir", str(root / ".mlcd"), "--service", SERVICE, "--env", "prod", "--version", version],
+                 "--out-dir", str(root / ".mlcd"), "--service", SERVICE, "--env", "prod",
+                 "--version", version],
                 env=env, capture_output=True, text=True, timeout=600, check=False,
             )  # fmt: skip
             print(proc.stdout.rstrip())
