@@ -189,3 +189,11 @@ class ApiServiceTarget:
     ) -> GateOutcome:  # fmt: skip
         """Refused: an API service is gated by :mod:`mlcd.apiservice.gates`."""
         raise MlcdError("an API service has no scenarios", "use mlcd api gate")
+
+
+if TYPE_CHECKING:
+    from mlcd.release.target import DeploymentTarget
+
+    def _is_a_deployment_target(target: ApiServiceTarget) -> DeploymentTarget:
+        """mypy checks here that the API target has the release core's target protocol."""
+        return target
