@@ -105,9 +105,8 @@ def run_api_demo(out: Path, project: str = "CHURN") -> bool:
             }]},
         }  # fmt: skip
         (root / "mlcd.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
-        env = dict(
-            os.environ, DSS_DESIGN_API_KEY=deployer_key, DSS_PROD_API_KEY="unused", CHURN_API_KEY=node_key
-        )
+        keys = {"DSS_DESIGN_API_KEY": deployer_key, "DSS_PROD_API_KEY": "unused", "CHURN_API_KEY": node_key}
+        env = dict(os.environ, **keys, MLCD_LOCK_DIR=str(root / "locks"))  # locks stay under demo-out/api/
         ok = True
         for version, behaviour, expected, story in VERSIONS:
             _set_behaviour(deployer, project, behaviour)
