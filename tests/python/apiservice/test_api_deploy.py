@@ -62,6 +62,13 @@ def test_good_version_deploys_and_slow_version_is_reverted(tmp_path: Path) -> No
         assert status.returncode == 0, status.stderr
         assert "version: churn_v1" in status.stdout and "health: HEALTHY" in status.stdout
 
+        # neither key in anything mlcd printed or wrote
+        for key in (api.apinode.api_key, api.deployer.api_key):
+            for proc in (good, slow, status):
+                assert key not in proc.stdout + proc.stderr
+            for path in api.out_dir.rglob("*"):
+                assert not path.is_file() or key.encode() not in path.read_bytes(), path
+
 
 def test_wrong_version_fails_correctness_and_is_reverted(tmp_path: Path) -> None:
     with start_api_env(tmp_path) as api:
