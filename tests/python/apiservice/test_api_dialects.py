@@ -16,7 +16,7 @@ from support.apienv import start_api_env
 @pytest.mark.parametrize(
     "dialect",
     [
-        {"labels": "int", "service_urls": "publicURL"},
+        pytest.param({"labels": "int", "service_urls": "publicURL"}, marks=pytest.mark.slow),
         pytest.param({"labels": "int"}, marks=pytest.mark.slow),
         pytest.param({"service_urls": "publicURL"}, marks=pytest.mark.slow),
     ],
