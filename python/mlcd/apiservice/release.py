@@ -73,6 +73,7 @@ class Deployed:
 def deploy(rel: ApiRelease, version: str, release_notes: str | None) -> Deployed:
     """Publish ``version``, switch the deployment to it, gate it; on failure settle by the table."""
     rel.target.check_infra()
+    rel.target.check_service()
     if rel.target.active_bundle() is not None:  # refuses a multi-version mapping before anything changes
         urls = rel.target.status()[2]
         refuse_plain_http(rel, urls)

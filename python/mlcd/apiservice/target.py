@@ -61,6 +61,24 @@ class ApiServiceTarget:
                 "or create the infrastructure on the API Deployer",
             ) from None
 
+    def check_service(self) -> None:
+        """ConfigError (exit 2) when the design node lacks the service or one of its configured endpoints."""
+        try:
+            settings = self.node.service_settings(self.project, self.service.id)
+        except DSSNotFound:
+            raise ConfigError(
+                f"the design node has no API service '{self.service.id}' in project {self.project}",
+                "fix api_services.services[].id (or project) in mlcd.yaml",
+            ) from None
+        there = [str(e.get("id")) for e in settings.get("endpoints") or [] if isinstance(e, dict)]
+        missing = [e for e in self.service.endpoints if e not in there]
+        if missing:
+            raise ConfigError(
+                f"API service '{self.service.id}' has no endpoint '{missing[0]}' on the design node",
+                "fix api_services.services[].endpoints in mlcd.yaml "
+                f"(the service has: {', '.join(there) or 'none'})",
+            )
+
     def settings(self) -> dict[str, Any] | None:
         """The deployment's settings, None when it does not exist yet."""
         try:

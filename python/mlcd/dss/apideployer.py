@@ -27,6 +27,11 @@ class APIDeployerNode(DSSNode):
         path = f"projects/{q(project)}/apiservices/{q(service)}/packages"
         return self._list(self._get(path, f"list versions of API service {service}"), "packages")
 
+    def service_settings(self, project: str, service: str) -> dict[str, Any]:
+        """GET /projects/{key}/apiservices/{svc}/settings: ``endpoints`` ``[{id, type, ...}]``."""
+        path = f"projects/{q(project)}/apiservices/{q(service)}/settings"
+        return dict(self._get(path, f"read settings of API service {service}") or {})
+
     def create_package(self, project: str, service: str, version: str, release_notes: str | None) -> None:
         """POST /projects/{key}/apiservices/{svc}/packages/{version}?releaseNotes= (sent once)."""
         path = f"projects/{q(project)}/apiservices/{q(service)}/packages/{q(version)}"

@@ -92,6 +92,14 @@ def list_packages(project: str, service: str) -> Response:
         return jsonify([{"id": v, "createdOn": p["createdOn"]} for v, p in pkgs.items()])
 
 
+@api.get("/projects/<project>/apiservices/<service>/settings")
+def service_settings(project: str, service: str) -> Response:
+    """The design-node service's settings: its endpoints (``id``, ``type``)."""
+    definition = _st().design_service(project, service)
+    endpoints = [{"id": e, "type": "STD_PREDICTION"} for e in definition.get("endpoints") or {}]
+    return jsonify({"id": service, "projectKey": project, "endpoints": endpoints})
+
+
 @api.post("/projects/<project>/apiservices/<service>/packages/<version>")
 def create_package(project: str, service: str, version: str) -> Response:
     """Snapshot the service (endpoints, models, behaviour) as a version; 409 when the id is taken."""

@@ -138,6 +138,10 @@ def test_bad_input_is_one_line_exit_2_and_changes_nothing(tmp_path: Path) -> Non
         infra = api.deploy("v1")
         assert infra.returncode == 2
         assert "no infrastructure 'api-nowhere'" in _one_error_line(infra.stderr)
+        config.write_text(text.replace("- predict_churn", "- predict_chrun"))
+        endpoint = api.deploy("v1")
+        assert endpoint.returncode == 2
+        assert "no endpoint 'predict_chrun'" in _one_error_line(endpoint.stderr)
         config.write_text(text.replace("concurrency: 4", "concurrency: 0"))
         zero = api.deploy("v1")
         assert zero.returncode == 2 and "concurrency" in _one_error_line(zero.stderr)

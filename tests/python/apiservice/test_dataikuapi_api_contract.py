@@ -20,6 +20,7 @@ def test_dataikuapi_drives_the_api_deployer_and_queries_the_api_node(tmp_path: P
     with start_api_env(tmp_path) as api:
         client = dataikuapi.DSSClient(api.deployer.url, api.deployer.api_key)
         service = client.get_project(PROJECT).get_api_service(SERVICE)
+        assert [e["id"] for e in service.get_settings().endpoints] == [ENDPOINT]
         for version in ("v1", "v2"):
             service.create_package(version)
             service.publish_package(version)
