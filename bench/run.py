@@ -17,7 +17,7 @@ from pathlib import Path
 
 from benchlib import BENCH_DIR, WORK, Section, Verdict, load_average, machine_info, table
 
-ALL = ("transfer", "waiting", "startup", "pipeline", "scale")
+ALL = ("transfer", "waiting", "startup", "pipeline", "scale", "apiload")
 
 
 def _section(name: str, quick: bool) -> Section:
@@ -43,6 +43,10 @@ def _section(name: str, quick: bool) -> Section:
         import pipeline
 
         return pipeline.run_scale([1, 3] if quick else [1, 5, 20])
+    if name == "apiload":
+        import apiload
+
+        return apiload.run(seconds=3.0 if quick else 10.0, memory_requests=5_000 if quick else 100_000)
     raise ValueError(name)
 
 

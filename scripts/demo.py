@@ -393,6 +393,9 @@ def main(argv: list[str] | None = None) -> int:
         for release in releases:
             demo.run_release(release)
         ok = demo.summary(releases)
+        from demo_api import run_api_demo  # the churn model's real-time API (issue 15)
+
+        ok = run_api_demo(out, PROJECT_KEY) and ok
     except KeyboardInterrupt:
         print("\ndemo: interrupted; stopping the nodes", file=sys.stderr)
         return 130

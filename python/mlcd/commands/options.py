@@ -173,6 +173,17 @@ class DeliveryOptions(Options):
     format: str = "table"
 
 
+@dataclass(frozen=True)
+class ApiOptions(Options):
+    """`mlcd api ACTION`."""
+
+    action: str = "status"
+    service: str | None = None
+    version: str | None = None
+    to: str | None = None
+    reason: str | None = None
+
+
 OPTIONS_BY_COMMAND: dict[str, type[Options]] = {
     "bundle": BundleOptions,
     "publish": BundleIdOptions,
@@ -188,6 +199,7 @@ OPTIONS_BY_COMMAND: dict[str, type[Options]] = {
     "run": RunOptions,
     "jenkins": JenkinsOptions,
     "report": DeliveryOptions,
+    "api": ApiOptions,
 }
 
 

@@ -40,6 +40,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("run", "the whole flow: validate, bundle, publish, then deploy/test/smoke per environment"),
     "jenkins": ("jenkins", "for the platform team: `jenkins onboard|lint|report` through a controller's API"),
     "report": ("report", "`report delivery`: deployment frequency, lead time, change failure rate, restore"),
+    "api": (
+        "api",
+        "a real-time API service: deploy a version through the API Deployer, gate it, revert it, or status",
+    ),
 }
 
 
@@ -221,6 +225,37 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_jenkins(sub, _add_common, COMMANDS["jenkins"][1], EXIT_CODES_HELP)
     add_report(sub, _add_common, COMMANDS["report"][1], EXIT_CODES_HELP)
+    p = add("api")
+    p.add_argument(
+        "action",
+        choices=["deploy", "gate", "revert", "status"],
+        help="deploy: publish a version, switch the deployment, gate it (revert on failure); "
+        "gate: run the gates on the deployed version; revert: back to the previous version; status",
+    )
+    p.add_argument("--service", required=True, type=text_arg, help="API service id from api_services")
+    _add_env(p)
+    p.add_argument(
+        "--version",
+        type=bundle_id_arg,
+        help="deploy: the version id (default: <service>_<utc>_<git sha>_b<build>)",
+    )
+    p.add_argument(
+        "--to",
+        type=bundle_id_arg,
+        help="revert: this version (default: the one before the last deploy)",
+    )
+    p.add_argument(
+        "--reason",
+        default="requested",
+        type=text_arg,
+        help="revert: why, recorded in the audit trail",
+    )
+    p.add_argument(
+        "--lock-timeout",
+        type=seconds_arg("lock_timeout"),
+        default=None,
+        help="seconds to wait for the service's deploy lock (default 300)",
+    )
 
     sub.add_parser(
         "sim",

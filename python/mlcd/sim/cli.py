@@ -35,7 +35,12 @@ def build_parser() -> argparse.ArgumentParser:
         description="Serve the DSS public API (under /public/api/ and /dip/publicapi/) of one node. "
         f"Prints 'ready <base-url>' once listening. API key: ${API_KEY_ENV}.",
     )
-    serve.add_argument("--role", required=True, choices=["design", "automation"], help="node type")
+    serve.add_argument(
+        "--role",
+        required=True,
+        choices=["design", "automation", "apideployer", "apinode"],
+        help="node type (apideployer: a design node's API services and API Deployer; apinode: an API node)",
+    )
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=0, help="port (0 picks a free one; default 0)")
     serve.add_argument("--data-dir", required=True, help="the node's data dir (projects/, node.json, state/)")
@@ -136,12 +141,18 @@ def serve(args: argparse.Namespace) -> int:
     from mlcd.sim.server import create_app
     from mlcd.sim.store import Store
 
-    try:
-        store = Store(Path(args.data_dir), args.role, args.node_name)
-    except OSError as exc:
-        return _fail(f"cannot use data dir {args.data_dir}: {exc.strerror or exc}")
-    runner = ScenarioRunner(store)
-    app = create_app(store, runner, api_key, faults, test_control=bool(args.test_control or args.faults))
+    runner: ScenarioRunner | None = None
+    if args.role in ("apideployer", "apinode"):
+        from mlcd.sim.apiroles import create_api_role_app
+
+        app = create_api_role_app(args.role, Path(args.data_dir), api_key)
+    else:
+        try:
+            store = Store(Path(args.data_dir), args.role, args.node_name)
+        except OSError as exc:
+            return _fail(f"cannot use data dir {args.data_dir}: {exc.strerror or exc}")
+        runner = ScenarioRunner(store)
+        app = create_app(store, runner, api_key, faults, test_control=bool(args.test_control or args.faults))
     try:
         listener = _listen(args.host, args.port)
     except OSError as exc:
@@ -171,6 +182,7 @@ def serve(args: argparse.Namespace) -> int:
     try:
         server.serve_forever(poll_interval=0.2)
     finally:
-        runner.shutdown()
+        if runner is not None:
+            runner.shutdown()
         server.server_close()
     return 0

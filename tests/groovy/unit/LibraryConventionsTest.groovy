@@ -23,7 +23,7 @@ class LibraryConventionsTest extends BasePipelineTest {
     @Test
     void everyStepHasThePlannedNames() {
         // other steps may be added beside these (each is checked by the rules below)
-        assert stepNames().containsAll(['mlcdApprove', 'mlcdBundle', 'mlcdDeploy', 'mlcdDoctor', 'mlcdPipeline',
+        assert stepNames().containsAll(['mlcdApiDeploy', 'mlcdApprove', 'mlcdBundle', 'mlcdDeploy', 'mlcdDoctor', 'mlcdPipeline',
                                         'mlcdPublish', 'mlcdRollback', 'mlcdSetup', 'mlcdSmokeTest', 'mlcdTest',
                                         'mlcdValidate'])
     }

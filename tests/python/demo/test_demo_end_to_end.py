@@ -61,6 +61,8 @@ def test_demo_runs_three_releases_and_leaves_reports_and_no_processes(tmp_path: 
     assert _deployments(out / "release-2" / "audit.jsonl") == {"test": "FAILED_ROLLED_BACK"}
     assert _deployments(out / "release-3" / "audit.jsonl").get("prod") == "FAILED_ROLLED_BACK"
     assert "prod" not in _deployments(out / "release-2" / "audit.jsonl")
+    # the API part: good deployed, slow and wrong reverted to it (read back from the API Deployer)
+    assert done.stdout.count("deployment now serves churn_api_v1_good: as expected") == 3
 
     # no key in anything the demo printed or wrote, no lock outside it, no process left behind
     for key in keys.values():
