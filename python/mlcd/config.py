@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 import yaml
 
 from mlcd.configcheck import Loader, Located, format_error, path_text, schema_errors
-from mlcd.envsettings import EnvSettings, parse_env_settings
+from mlcd.envsettings import NO_SETTINGS, EnvSettings, parse_env_settings
 from mlcd.errors import ConfigError, InputError
 from mlcd.redact import register_secret
 
@@ -126,7 +126,7 @@ class EnvironmentConfig:
     flaky: dict[str, int]
     timeouts: TimeoutsConfig
     rollback_on_failure: bool
-    settings: EnvSettings = EnvSettings()  # local variables, scenario states, code-env remappings
+    settings: EnvSettings = NO_SETTINGS  # local variables, scenario states, code-env remappings
 
 
 @dataclass(frozen=True)
@@ -336,7 +336,7 @@ def _tests(value: Any) -> TestsConfig:
     )
 
 
-def _environment(data: dict[str, Any], settings: EnvSettings = EnvSettings()) -> EnvironmentConfig:
+def _environment(data: dict[str, Any], settings: EnvSettings = NO_SETTINGS) -> EnvironmentConfig:
     smoke = data.get("smoke")
     if smoke is None:
         smoke_ids: tuple[str, ...] = ()

@@ -62,6 +62,9 @@ class EnvSettings:
         }
 
 
+NO_SETTINGS = EnvSettings()
+
+
 def parse_env_settings(data: dict[str, Any], index: int, loc: Located) -> EnvSettings:
     """The settings of ``environments[index]`` (already checked against the schema)."""
     variables: dict[str, Any] = {}
