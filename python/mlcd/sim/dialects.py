@@ -47,6 +47,14 @@ NAMED: dict[str, dict[str, Any]] = {
     "scenario-states-ignored": {"scenarioStates": "ignored"},
 }
 
+#: the switches of mlcd.yaml's per-environment settings (variables, scenarios, code-env remappings)
+ENV_SETTINGS_DIALECTS = (
+    "code-env-remapping-ignored",
+    "local-variables-reset-on-activation",
+    "local-variables-ignored",
+    "scenario-states-ignored",
+)
+
 
 @dataclass(frozen=True)
 class Dialect:
