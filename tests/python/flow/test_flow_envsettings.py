@@ -197,3 +197,24 @@ def test_variables_survive_a_node_that_resets_them_on_activation(cfg: PipelineEn
     proc = ok(cfg.mlcd("deploy", "--env", "test"))
     assert "the activation changed local variable(s)" in proc.stdout
     assert on_node(cfg, "test")["variables"] == {"env": "test", "threshold": 0.7}
+
+
+def test_validate_catches_an_unknown_scenario_id_against_the_design_node(cfg: PipelineEnv) -> None:
+    cfg.env_config("prod")["scenarios"] = {"active": ["BUILD_MODEL", "NIGHTLY_TYPO"]}
+    cfg.write_config()
+    proc = cfg.mlcd("validate")
+    assert proc.returncode != 0, proc.stdout + proc.stderr
+    assert "NIGHTLY_TYPO named in scenarios of prod do not exist" in proc.stdout + proc.stderr
+
+
+def test_a_redeploy_with_nothing_changed_writes_nothing(cfg: PipelineEnv) -> None:
+    make_bundle(cfg, 1)
+    ok(cfg.mlcd("deploy", "--env", "test"))
+    writes = [r for r in cfg.audit_records() if r["operation"] == "set_local_variables"]
+    again = ok(cfg.mlcd("deploy", "--env", "test"))
+    assert "nothing to do" in again.stdout
+    assert [r for r in cfg.audit_records() if r["operation"] == "set_local_variables"] == writes
+    set_by_hand(cfg, "test", threshold=0.1)  # drift, fixed by the next deploy even of the same bundle
+    fixed = ok(cfg.mlcd("deploy", "--env", "test"))
+    assert "local variables on test: env=\"test\", threshold=0.7" in fixed.stdout
+    assert on_node(cfg, "test")["variables"]["threshold"] == 0.7
