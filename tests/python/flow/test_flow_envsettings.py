@@ -40,8 +40,8 @@ def on_node(pipe: PipelineEnv, env: str) -> dict[str, Any]:
         node.close()
 
 
-def set_by_hand(pipe: PipelineEnv, env: str, **local: Any) -> None:
-    node = node_of(pipe, env)
+def set_by_hand(pipe: PipelineEnv, where: str, **local: Any) -> None:
+    node = node_of(pipe, where)
     try:
         localsettings.set_local_variables(node, pipe.project_key, local)
     finally:
@@ -216,5 +216,15 @@ def test_a_redeploy_with_nothing_changed_writes_nothing(cfg: PipelineEnv) -> Non
     assert [r for r in cfg.audit_records() if r["operation"] == "set_local_variables"] == writes
     set_by_hand(cfg, "test", threshold=0.1)  # drift, fixed by the next deploy even of the same bundle
     fixed = ok(cfg.mlcd("deploy", "--env", "test"))
-    assert "local variables on test: env=\"test\", threshold=0.7" in fixed.stdout
+    assert 'local variables on test: env="test", threshold=0.7' in fixed.stdout
     assert on_node(cfg, "test")["variables"]["threshold"] == 0.7
+
+
+def test_doctor_fails_on_drift_and_names_it(cfg: PipelineEnv) -> None:
+    make_bundle(cfg, 1)
+    ok(cfg.mlcd("deploy", "--env", "test"))
+    assert ok(cfg.mlcd("doctor", "--env", "test")).returncode == 0
+    set_by_hand(cfg, "test", env="staging")
+    proc = cfg.mlcd("doctor", "--env", "test")
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert 'variable env: node has "staging", mlcd.yaml says "test"' in one_error_line(proc, "doctor")
