@@ -233,9 +233,10 @@ def _environment_checks(
         checks.run(f"{env.name}: smoke scenarios", smoke)
         checks.run(f"{env.name}: flaky scenarios", flaky)
         checks.run(f"{env.name}: connection remappings", remappings)
-        checks.run(
-            f"{env.name}: scenario states", lambda env=env: _scenario_states(env, scenarios, cfg.project)
-        )
+        def states(env: Any = env) -> str:
+            return _scenario_states(env, scenarios, cfg.project)
+
+        checks.run(f"{env.name}: scenario states", states)
 
 
 def _scenario_states(env: Any, scenarios: dict[str, dict[str, Any]], project: str) -> str:
