@@ -141,6 +141,9 @@ def serve(args: argparse.Namespace) -> int:
     except OSError as exc:
         return _fail(f"cannot use data dir {args.data_dir}: {exc.strerror or exc}")
     runner = ScenarioRunner(store)
+    from mlcd.sim.schedule import Scheduler
+
+    scheduler = Scheduler(store, runner).start()
     app = create_app(store, runner, api_key, faults, test_control=bool(args.test_control or args.faults))
     try:
         listener = _listen(args.host, args.port)
@@ -171,6 +174,7 @@ def serve(args: argparse.Namespace) -> int:
     try:
         server.serve_forever(poll_interval=0.2)
     finally:
+        scheduler.stop()
         runner.shutdown()
         server.server_close()
     return 0

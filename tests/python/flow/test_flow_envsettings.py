@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -38,6 +39,25 @@ def on_node(pipe: PipelineEnv, env: str) -> dict[str, Any]:
         }
     finally:
         node.close()
+
+
+def scheduled_runs(pipe: PipelineEnv, env: str) -> int:
+    """Runs of BUILD_MODEL on ``env`` started by its time-based trigger."""
+    node = node_of(pipe, env)
+    try:
+        runs = node.get_last_runs(pipe.project_key, "BUILD_MODEL", limit=20)
+    finally:
+        node.close()
+    return sum(1 for r in runs if (r.get("trigger") or {}).get("trigger", {}).get("type") == "temporal")
+
+
+def wait_for(predicate: Any, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.3)
+    return False
 
 
 def set_by_hand(pipe: PipelineEnv, where: str, **local: Any) -> None:
@@ -97,6 +117,9 @@ def test_test_keeps_the_scheduled_scenario_off_while_prod_switches_it_on(cfg: Pi
     assert test["variables"] == {"env": "test", "threshold": 0.7}
     assert prod["variables"] == {"env": "prod", "threshold": 0.8, "scoring_token": SECRET}
     assert test["codeEnvs"] == {"py39_ml": "py39_ml_test"} and prod["codeEnvs"] == {"py39_ml": "py39_ml_prod"}
+    # the scheduled scenario really runs on its own in prod, never in test
+    assert wait_for(lambda: scheduled_runs(cfg, "prod") > 0, 15)
+    assert scheduled_runs(cfg, "test") == 0
     # the secret is in no output, record or audit line
     written = [deployed.stdout, deployed.stderr, plan.stdout]
     written += [p.read_bytes().decode("utf-8", "replace") for p in cfg.out_dir.rglob("*") if p.is_file()]
@@ -162,6 +185,7 @@ def test_a_node_that_ignores_the_variables_write_fails_clearly_and_activates_not
     assert active_on(cfg, "test") == first
 
 
+@pytest.mark.slow
 def test_a_node_that_ignores_the_code_env_remapping_fails_before_activation(cfg: PipelineEnv) -> None:
     use_dialect(cfg, "test", "code-env-remapping-ignored")
     first = str(make_bundle(cfg, 1)["bundleId"])
@@ -177,6 +201,7 @@ def test_a_node_that_ignores_the_code_env_remapping_fails_before_activation(cfg:
     assert active_on(cfg, "test") == first
 
 
+@pytest.mark.slow
 def test_a_node_that_ignores_scenario_states_is_rolled_back(cfg: PipelineEnv) -> None:
     first = str(make_bundle(cfg, 1)["bundleId"])
     ok(cfg.mlcd("deploy", "--env", "test"))
@@ -191,6 +216,7 @@ def test_a_node_that_ignores_scenario_states_is_rolled_back(cfg: PipelineEnv) ->
     assert active_on(cfg, "test") == first
 
 
+@pytest.mark.slow
 def test_variables_survive_a_node_that_resets_them_on_activation(cfg: PipelineEnv) -> None:
     use_dialect(cfg, "test", "local-variables-reset-on-activation")
     make_bundle(cfg, 1)
@@ -199,6 +225,7 @@ def test_variables_survive_a_node_that_resets_them_on_activation(cfg: PipelineEn
     assert on_node(cfg, "test")["variables"] == {"env": "test", "threshold": 0.7}
 
 
+@pytest.mark.slow
 def test_validate_catches_an_unknown_scenario_id_against_the_design_node(cfg: PipelineEnv) -> None:
     cfg.env_config("prod")["scenarios"] = {"active": ["BUILD_MODEL", "NIGHTLY_TYPO"]}
     cfg.write_config()
@@ -207,6 +234,7 @@ def test_validate_catches_an_unknown_scenario_id_against_the_design_node(cfg: Pi
     assert "NIGHTLY_TYPO named in scenarios of prod do not exist" in proc.stdout + proc.stderr
 
 
+@pytest.mark.slow
 def test_a_redeploy_with_nothing_changed_writes_nothing(cfg: PipelineEnv) -> None:
     make_bundle(cfg, 1)
     ok(cfg.mlcd("deploy", "--env", "test"))
@@ -220,6 +248,7 @@ def test_a_redeploy_with_nothing_changed_writes_nothing(cfg: PipelineEnv) -> Non
     assert on_node(cfg, "test")["variables"]["threshold"] == 0.7
 
 
+@pytest.mark.slow
 def test_doctor_fails_on_drift_and_names_it(cfg: PipelineEnv) -> None:
     make_bundle(cfg, 1)
     ok(cfg.mlcd("deploy", "--env", "test"))
