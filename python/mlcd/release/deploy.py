@@ -113,6 +113,8 @@ def deploy_bundle(
         settings_applied=envapply.after_record(rel.env.settings),
     )
     rel.progress(f"active bundle before this deploy (rollback target): {previous or '(none: first deploy)'}")
+    for change in envapply.changes(rel.env.settings, state.settings, values):
+        rel.progress(f"configuration change: {change.line()}")
     remap = effective_remappings(rel.env, state.remappings)
     created = _stage(rel, bundle, archive, state, remap, common, values)
     message = f"bundle {bid} is active on {rel.env.name} (verified); previous: {previous or 'none'}"

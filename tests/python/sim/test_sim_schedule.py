@@ -13,8 +13,6 @@ from mlcd.sim.schedule import period_of
 
 dataikuapi = pytest.importorskip("dataikuapi")
 
-from conftest import write_sim_project  # noqa: E402
-
 KEY = "SCHED"
 NIGHTLY = {
     "name": "Nightly scoring",
@@ -46,8 +44,10 @@ def wait_for(predicate: Any, seconds: float) -> bool:
 
 
 @pytest.mark.slow
-def test_a_scheduled_scenario_runs_only_while_active(tmp_path: Path, sim_api_key: str) -> None:
-    write_sim_project(tmp_path / "design", key=KEY, scenarios={"NIGHTLY": NIGHTLY})
+def test_a_scheduled_scenario_runs_only_while_active(
+    tmp_path: Path, sim_api_key: str, sim_project_factory: Any
+) -> None:
+    sim_project_factory(tmp_path / "design", key=KEY, scenarios={"NIGHTLY": NIGHTLY})
     design_node = SimNode.start(role="design", data_dir=tmp_path / "design", api_key=sim_api_key,
                                 connections={"warehouse": {}})  # fmt: skip
     auto_node = SimNode.start(role="automation", data_dir=tmp_path / "auto", api_key=sim_api_key,
