@@ -164,9 +164,10 @@ def write_code_envs(rel: Release, common: dict[str, Any]) -> None:
     if not remaps:
         return
     with rel.audit.action("set_code_env_remappings", detail={"codeEnvRemappings": remaps}, **common) as d:
-        d["written"] = rel.target.set_code_env_remappings(remaps)
-    rel.progress("code-env remappings in the project's activation settings: "
-                 + ", ".join(f"{k} -> {v}" for k, v in sorted(remaps.items())))  # fmt: skip
+        d["written"] = written = rel.target.set_code_env_remappings(remaps)
+    shown_remaps = ", ".join(f"{k} -> {v}" for k, v in sorted(remaps.items()))
+    prefix = "" if written else "(already so) "
+    rel.progress(f"{prefix}code-env remappings in the project's activation settings: {shown_remaps}")
 
 
 def write_variables(
@@ -179,11 +180,15 @@ def write_variables(
     listed = {k: shown(v, k in secrets) for k, v in sorted(values.items())}
     try:
         with rel.audit.action("set_local_variables", detail={"variables": listed}, **common) as d:
-            d["written"] = rel.target.set_local_variables(values)
+            d["written"] = written = rel.target.set_local_variables(values)
     except MlcdError:
         _put_back_variables(rel, set(values), before)
         raise
-    rel.progress(f"local variables on {rel.env.name}: " + ", ".join(f"{k}={v}" for k, v in listed.items()))
+    rel.progress(
+        ("" if written else "(already so) ")
+        + f"local variables on {rel.env.name}: "
+        + ", ".join(f"{k}={v}" for k, v in listed.items())
+    )
 
 
 def _put_back_variables(rel: Release, names: set[str], before: SettingsNow) -> None:

@@ -64,3 +64,33 @@ def test_a_literal_secret_as_a_variable_value_is_refused() -> None:
         load("    variables: {token_value: 'sk9Jq2LmX8vPz4RtY7wK3nB6'}\n")
     assert "literal secret" in info.value.one_line()
     assert "sk9Jq2" not in info.value.one_line()
+
+
+def test_changes_and_the_record_before_never_hold_a_secret_value() -> None:
+    from mlcd.envsettings import EnvSettings
+    from mlcd.release.envapply import SettingsNow, before_record, changes
+
+    settings = EnvSettings(
+        {"env": "prod", "token": SecretValue("T"), "added": 1},
+        {"NIGHTLY": True},
+        {"py39": "py39_prod"},
+    )
+    now = SettingsNow({"env": "test", "token": "old-secret-value", "other": "x"}, {"NIGHTLY": False}, {})
+    lines = [
+        c.line() for c in changes(settings, now, {"env": "prod", "token": "new-secret-value", "added": 1})
+    ]
+    assert lines == [
+        "variable added: (unset) -> 1",
+        'variable env: "test" -> "prod"',
+        "variable token: (secret) -> (secret)",
+        "scenario NIGHTLY: inactive -> active",
+        "code env remapping py39: (none) -> py39_prod",
+    ]
+    unknown = changes(settings, now, {"env": "prod", "added": 1})  # the secret's variable is not set here
+    assert [c.compared for c in unknown if c.name == "token"] == [False]
+    record = before_record(settings, now)
+    assert record["variables"] == {"env": "test"} and record["secretVariables"] == ["token"]
+    assert record["absentVariables"] == ["added"] and record["scenarios"] == {"NIGHTLY": False}
+    assert "secret-value" not in repr(record)
+    same = SettingsNow({"env": "prod", "token": "v", "added": 1}, {"NIGHTLY": True}, {"py39": "py39_prod"})
+    assert changes(settings, same, {"env": "prod", "token": "v", "added": 1}) == []
