@@ -126,6 +126,7 @@ def deploy_bundle(
         created,
         common,
         values,
+        lambda: envapply.undo(rel, values, state.settings),
         lambda: rel.ledger.deployed(bid, previous=previous, message=message, final=final_record),
     )
     return DeployResult("SUCCESS", bid, previous, message)
@@ -176,13 +177,14 @@ def _stage(
         rel.progress(f"preloading bundle {bid}")
         with rel.audit.action("preload", **common):
             rel.target.preload(bid)
-        envapply.write_variables(rel, values, state.settings, common)
         _check_not_raced(rel, bid, previous, deadline, common)
+        envapply.write_variables(rel, values, state.settings, common)  # last: they take effect at once
     except MlcdError as exc:
         if exc.recorded:  # already settled and recorded (a created project left without a bundle)
             raise
         if created:
             raise created_without_bundle(rel, bid, exc.without_fix(), exc.hint) from None
+        envapply.undo(rel, values, state.settings)
         raise _unchanged(
             rel,
             bid,
@@ -196,6 +198,7 @@ def _stage(
         if created:
             created_without_bundle(rel, bid, what, None)
         else:
+            envapply.undo(rel, values, state.settings)
             _unchanged(rel, bid, previous, f"{what}; the environment is unchanged")
         raise
     return created
@@ -277,12 +280,13 @@ def _activate(
     created: bool,
     common: dict[str, Any],
     values: dict[str, Any],
+    undo: Callable[[], None],
     record: Callable[[], None],
 ) -> None:
     """Activate, verify and ``record``; from the moment activation is asked for, every way out is settled."""
     rel.progress(f"activating bundle {bid}")
     try:
-        report = _ask_activation(rel, bid, previous, remap, created, common)
+        report = _ask_activation(rel, bid, previous, remap, created, common, undo)
         _check_report(rel, bid, report)
         try:
             verify_active(rel, bid)
@@ -334,7 +338,13 @@ def _settled(rel: Release, previous: str | None, cause: str) -> MlcdError:
 
 
 def _ask_activation(
-    rel: Release, bid: str, previous: str | None, remap: dict[str, str], created: bool, common: dict[str, Any]
+    rel: Release,
+    bid: str,
+    previous: str | None,
+    remap: dict[str, str],
+    created: bool,
+    common: dict[str, Any],
+    undo: Callable[[], None],
 ) -> dict[str, Any]:
     """Ask the target to activate; a refusal that left the previous bundle active leaves it unchanged."""
     try:
@@ -356,6 +366,7 @@ def _ask_activation(
         cause = exc.dss_message if isinstance(exc, DSSError) and exc.dss_message else exc.message
         if created:
             raise created_without_bundle(rel, bid, cause, activation_hint(exc, rel.env)) from None
+        undo()  # the settings written for this activation: back as they were
         raise _unchanged(
             rel,
             bid,

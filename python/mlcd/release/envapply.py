@@ -204,6 +204,25 @@ def _put_back_variables(rel: Release, names: set[str], before: SettingsNow) -> N
         )
 
 
+def undo(rel: Release, values: dict[str, Any], before: SettingsNow) -> None:
+    """Best effort, never raises: the variables and code-env remappings as they were before this deploy.
+
+    For a deploy that ends with the environment unchanged after they were written (a failed
+    preload, a refused activation): this process still knows every earlier value, secrets too.
+    """
+    if values:
+        _put_back_variables(rel, set(values), before)
+    remaps = rel.env.settings.code_env_remappings
+    if remaps:
+        try:
+            rel.target.set_code_env_remappings(
+                {s: before.code_envs[s] for s in remaps if s in before.code_envs},
+                frozenset(s for s in remaps if s not in before.code_envs),
+            )
+        except MlcdError:
+            rel.progress(f"could not put the earlier code-env remappings of {rel.env.name} back: check them")
+
+
 def scenarios_on_activation(rel: Release) -> dict[str, bool] | None:
     """``scenariosActiveOnActivation`` for this environment's activation (None: keep every state)."""
     return dict(rel.env.settings.scenarios_active) if rel.env.settings.scenarios_active else None

@@ -257,3 +257,19 @@ def test_doctor_fails_on_drift_and_names_it(cfg: PipelineEnv) -> None:
     proc = cfg.mlcd("doctor", "--env", "test")
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert 'variable env: node has "staging", mlcd.yaml says "test"' in one_error_line(proc, "doctor")
+
+
+def test_a_refused_activation_puts_the_variables_back(cfg: PipelineEnv) -> None:
+    """Nothing half-done: variables written for an activation DSS refuses are put back (exit 8)."""
+    first = str(make_bundle(cfg, 1)["bundleId"])
+    ok(cfg.mlcd("deploy", "--env", "test"))
+    use_dialect(cfg, "test", "connections-non-admin-401")  # no connection pre-check: DSS refuses
+    cfg.env_config("test")["variables"] = {"env": "test", "threshold": 0.9}
+    cfg.env_config("test")["connection_remappings"] = {"warehouse": "warehouse_nope"}
+    cfg.write_config()
+    make_bundle(cfg, 2)
+    proc = cfg.mlcd("deploy", "--env", "test")
+    assert proc.returncode == 8, proc.stdout + proc.stderr
+    assert "unchanged" in one_error_line(proc, "deploy")
+    assert active_on(cfg, "test") == first
+    assert on_node(cfg, "test")["variables"] == {"env": "test", "threshold": 0.7}
