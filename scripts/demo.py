@@ -12,6 +12,10 @@ design node and runs the real CLI, ``mlcd run``, for three releases:
    setting only prod has (its currency): mlcd rolls prod back to release 1 and
    verifies it (exit 4).
 
+Each environment's local variables, scheduled scenarios and code-env remappings come
+from mlcd.yaml: prod bills in EUR and runs the scheduled NIGHTLY_SCORING, test bills
+in USD and never runs it (checked on the nodes after release 1).
+
 Each release is checked on the nodes themselves (active bundle per environment),
 not only from exit codes. Reports, stage files and audit trails stay under
 demo-out/ (wiped at start). Exit status 0 only if all three behaved as expected.
@@ -185,12 +189,25 @@ class Demo:
         self.api("design", "PUT", f"projects/{PROJECT_KEY}/variables/", variables)
         print(f"  - design node: {what}")
 
-    def set_prod_currency(self) -> None:
-        """Prod scores customers billed in EUR: a prod-only local variable, set through the DSS API."""
-        variables = self.api("prod", "GET", f"projects/{PROJECT_KEY}/variables/")
-        variables.setdefault("local", {})["currency"] = "EUR"
-        self.api("prod", "PUT", f"projects/{PROJECT_KEY}/variables/", variables)
-        print("  - prod node: local project variable currency = EUR (prod bills in euros, test in USD)")
+    def scheduled_runs(self, env: str) -> int:
+        """Runs of NIGHTLY_SCORING on an environment's node started by its schedule (not by mlcd)."""
+        runs = self.api(
+            env, "GET", f"projects/{PROJECT_KEY}/scenarios/NIGHTLY_SCORING/get-last-runs?limit=50"
+        )
+        return sum(
+            1 for r in runs or [] if ((r.get("trigger") or {}).get("trigger") or {}).get("type") == "temporal"
+        )
+
+    def check_schedules(self, release: Release) -> None:
+        """After release 1: the scheduled scoring runs on its own in prod and never on test."""
+        deadline = time.monotonic() + 30
+        while self.scheduled_runs("prod") == 0 and time.monotonic() < deadline:
+            time.sleep(1)
+        prod, test = self.scheduled_runs("prod"), self.scheduled_runs("test")
+        print(f"  scheduled NIGHTLY_SCORING runs so far: prod {prod}, test {test} "
+              "(mlcd.yaml: active on prod, inactive on test)")  # fmt: skip
+        if prod == 0 or test != 0:
+            release.problems.append(f"scheduled NIGHTLY_SCORING ran {prod} time(s) on prod, {test} on test")
 
     # -- releases ----------------------------------------------------------------------------------
     def run_release(self, release: Release) -> None:
@@ -233,6 +250,8 @@ class Demo:
             want = release.expected_active[env]
             if release.active[env] != want:
                 release.problems.append(f"{env} runs {release.active[env]}, expected {want}")
+        if release.number == 1:
+            self.check_schedules(release)
         if release.number == 3:
             smoke = self.last_outcome("prod", "TEST_SMOKE")
             if smoke != "SUCCESS":
@@ -254,7 +273,6 @@ class Demo:
             self.train("1.1.0", "--shuffle-labels", "--seed", "13")
 
         def trim_rates() -> None:
-            self.set_prod_currency()
             self.train("1.2.0")
 
             def drop_eur(std: dict[str, Any]) -> None:
@@ -276,8 +294,8 @@ class Demo:
             Release(
                 3, "passes on test, breaks on prod",
                 "  Model 1.2.0 is good, but the release also trims the exchange-rate table to the\n"
-                "  currencies the test data uses. Prod bills in EUR (a prod-only local variable), so its\n"
-                "  smoke test fails: mlcd must roll prod back to release 1 and verify it (smoke re-run),\n"
+                "  currencies the test data uses. Prod bills in EUR (prod's local variable in mlcd.yaml), so\n"
+                "  its smoke test fails: mlcd must roll prod back to release 1 and verify it (smoke re-run),\n"
                 "  then put test back to release 1 too (on_failure: earlier environments roll back).",
                 ids[2], 4, {"test": ids[0], "prod": ids[0]}, trim_rates,
             ),

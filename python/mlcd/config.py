@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 import yaml
 
 from mlcd.configcheck import Loader, Located, format_error, path_text, schema_errors
+from mlcd.envsettings import NO_SETTINGS, EnvSettings, parse_env_settings
 from mlcd.errors import ConfigError, InputError
 from mlcd.redact import register_secret
 
@@ -125,6 +126,7 @@ class EnvironmentConfig:
     flaky: dict[str, int]
     timeouts: TimeoutsConfig
     rollback_on_failure: bool
+    settings: EnvSettings = NO_SETTINGS  # local variables, scenario states, code-env remappings
 
 
 @dataclass(frozen=True)
@@ -259,12 +261,17 @@ def looks_like_secret(value: str) -> bool:
     return False
 
 
+def _env_ref(value: Any) -> bool:
+    """A ``{value_env: NAME}`` reference (a variable's secret value, read from the environment)."""
+    return isinstance(value, dict) and set(value) == {"value_env"}
+
+
 def _scan_secrets(data: Any, path: tuple[Any, ...], loc: Located) -> None:
     """Reject literal secrets anywhere in the file (never echoing them)."""
     if isinstance(data, dict):
         for key, value in data.items():
             sub = (*path, key)
-            if str(key).lower() in _SECRET_KEY_NAMES and value not in (None, ""):
+            if str(key).lower() in _SECRET_KEY_NAMES and value not in (None, "") and not _env_ref(value):
                 raise ConfigError(
                     f"{loc.where(sub)}: '{path_text(sub)}' holds a literal secret; "
                     "mlcd.yaml must not contain secrets",
@@ -329,7 +336,7 @@ def _tests(value: Any) -> TestsConfig:
     )
 
 
-def _environment(data: dict[str, Any]) -> EnvironmentConfig:
+def _environment(data: dict[str, Any], settings: EnvSettings = NO_SETTINGS) -> EnvironmentConfig:
     smoke = data.get("smoke")
     if smoke is None:
         smoke_ids: tuple[str, ...] = ()
@@ -353,6 +360,7 @@ def _environment(data: dict[str, Any]) -> EnvironmentConfig:
             lock=float(timeouts.get("lock", 300)),
         ),
         rollback_on_failure=bool(data.get("rollback_on_failure", True)),
+        settings=settings,
     )
 
 
@@ -411,7 +419,7 @@ def _environments(items: list[Any], loc: Located) -> tuple[EnvironmentConfig, ..
     envs: list[EnvironmentConfig] = []
     seen: set[str] = set()
     for index, env_data in enumerate(items):
-        env = _environment(env_data)
+        env = _environment(env_data, parse_env_settings(env_data, index, loc))
         if env.name in seen:
             raise ConfigError(
                 f"{loc.where(('environments', index, 'name'))}: environment name '{env.name}' is used twice",

@@ -138,7 +138,7 @@ class ApiServiceTarget:
         self.node.publish_package(self.project, self.service.id, version)
         return True
 
-    def activate(self, bundle_id: str) -> dict[str, Any]:
+    def activate(self, bundle_id: str, scenarios_active: dict[str, bool] | None = None) -> dict[str, Any]:
         """Map all traffic to version ``bundle_id``, update, wait, require HEALTHY on it; the report."""
         version = bundle_id
         settings = self.settings()
@@ -200,6 +200,28 @@ class ApiServiceTarget:
     def scenario_ids(self) -> list[str]:
         """No scenarios: the gates are prediction requests."""
         return []
+
+    def local_variables(self) -> dict[str, Any]:
+        """An API service has no project variables."""
+        return {}
+
+    def set_local_variables(self, values: dict[str, Any], remove: frozenset[str] = frozenset()) -> bool:
+        """Refused: project variables belong to automation-node environments."""
+        raise MlcdError("an API service has no project variables", "set them per environment")
+
+    def scenario_states(self) -> dict[str, bool]:
+        """No scenarios."""
+        return {}
+
+    def code_env_remappings(self) -> dict[str, str]:
+        """No code-env remappings (the API Deployer's infrastructure holds them)."""
+        return {}
+
+    def set_code_env_remappings(
+        self, remappings: dict[str, str], remove: frozenset[str] = frozenset()
+    ) -> bool:
+        """Refused, as :meth:`set_local_variables`."""
+        raise MlcdError("an API service has no code-env remappings here", "set them on the API Deployer")
 
     def run_scenarios(
         self, env: EnvironmentConfig, ids: list[str], audit: AuditTrail, progress: Any, *,

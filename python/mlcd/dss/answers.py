@@ -11,6 +11,8 @@ from typing import Any
 
 #: where project settings hold connection remappings (DSS UI, Project Deployer settings, a real probe)
 REMAPPING_KEY = "bundleContainerSettings.remapping.connections"
+#: where project settings hold code-env remappings (inferred: the Project Deployer's settings use this path)
+CODE_ENV_REMAPPING_KEY = "bundleContainerSettings.remapping.codeEnvs"
 _IN_PROGRESS = frozenset({"BUILDING", "RUNNING", "PENDING", "EXPORTING", "IN_PROGRESS"})
 
 
@@ -34,6 +36,27 @@ def with_remappings(settings: dict[str, Any], remappings: dict[str, str]) -> dic
     container = dict(_dict(out.get("bundleContainerSettings")))
     remapping = dict(_dict(container.get("remapping")))
     remapping["connections"] = [{"source": s, "target": t} for s, t in sorted(remappings.items())]
+    container["remapping"] = remapping
+    out["bundleContainerSettings"] = container
+    return out
+
+
+def code_env_remappings_of(settings: dict[str, Any]) -> dict[str, str]:
+    """``bundleContainerSettings.remapping.codeEnvs`` of project settings as ``{source: target}``."""
+    items = _dict(_dict(settings.get("bundleContainerSettings")).get("remapping")).get("codeEnvs")
+    return {
+        str(r["source"]): str(r["target"])
+        for r in (items if isinstance(items, list) else [])
+        if isinstance(r, dict) and r.get("source") and r.get("target")
+    }
+
+
+def with_code_env_remappings(settings: dict[str, Any], remappings: dict[str, str]) -> dict[str, Any]:
+    """``settings`` with its code-env remapping list replaced (every other key as read)."""
+    out = dict(settings)
+    container = dict(_dict(out.get("bundleContainerSettings")))
+    remapping = dict(_dict(container.get("remapping")))
+    remapping["codeEnvs"] = [{"source": s, "target": t} for s, t in sorted(remappings.items())]
     container["remapping"] = remapping
     out["bundleContainerSettings"] = container
     return out

@@ -16,12 +16,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mlcd.dss.errors import DSSError
 from mlcd.errors import DeployFailed, Interrupted, MlcdError, NodeError, NothingToRollBack
+from mlcd.release import envapply
 from mlcd.release.archive import BundleInfo, same_content
 from mlcd.release.decisions import Failed
 from mlcd.release.failure import settle
@@ -53,6 +54,7 @@ class NodeState:
     remappings: dict[str, str]
     connections: set[str] | None
     unknown: str | None
+    settings: envapply.SettingsNow = field(default_factory=envapply.SettingsNow)
 
 
 def read_state(rel: Release, common: dict[str, Any]) -> NodeState:
@@ -64,6 +66,7 @@ def read_state(rel: Release, common: dict[str, Any]) -> NodeState:
         imported = t.imported_bundles() if exists else {}
         on_node = t.remappings() if exists else {}
         available, unknown = t.connections()
+        settings = envapply.read_now(t, rel.env.settings, exists)
         detail.update(
             {
                 "projectExists": exists,
@@ -71,7 +74,7 @@ def read_state(rel: Release, common: dict[str, Any]) -> NodeState:
                 "connections": sorted(available) if available is not None else unknown,
             }
         )
-    return NodeState(exists, previous, imported, on_node, available, unknown)
+    return NodeState(exists, previous, imported, on_node, available, unknown, settings)
 
 
 def deploy_bundle(
@@ -91,18 +94,29 @@ def deploy_bundle(
         "bundle_id": bid,
         "sha256": sha256,
     }
+    values = rel.env.settings.resolved_variables(rel.env.name)  # a secret not set: exit 2, nothing read
     state = read_state(rel, common)
     previous = state.previous
     if previous == bid:
         message = f"bundle {bid} is already active on {rel.env.name}: nothing to do"
+        for line in envapply.apply_without_activation(rel, values, common):
+            rel.progress(line)
         rel.progress(message)
         rel.audit.record("deploy", "NOOP", detail={"activeBundleId": previous}, **common)
         rel.ledger.deployed(bid, previous=previous, message=message, final=final_record, noop=True)
         return DeployResult("NOOP", bid, previous, message)
-    rel.ledger.deploying(bid, sha256, previous)
+    rel.ledger.deploying(
+        bid,
+        sha256,
+        previous,
+        settings_before=envapply.before_record(rel.env.settings, state.settings),
+        settings_applied=envapply.after_record(rel.env.settings),
+    )
     rel.progress(f"active bundle before this deploy (rollback target): {previous or '(none: first deploy)'}")
+    for change in envapply.changes(rel.env.settings, state.settings, values):
+        rel.progress(f"configuration change: {change.line()}")
     remap = effective_remappings(rel.env, state.remappings)
-    created = _stage(rel, bundle, archive, state, remap, common)
+    created = _stage(rel, bundle, archive, state, remap, common, values)
     message = f"bundle {bid} is active on {rel.env.name} (verified); previous: {previous or 'none'}"
     _activate(
         rel,
@@ -111,6 +125,8 @@ def deploy_bundle(
         remap,
         created,
         common,
+        values,
+        lambda: envapply.undo(rel, values, state.settings),
         lambda: rel.ledger.deployed(bid, previous=previous, message=message, final=final_record),
     )
     return DeployResult("SUCCESS", bid, previous, message)
@@ -137,8 +153,9 @@ def _stage(
     state: NodeState,
     remap: dict[str, str],
     common: dict[str, Any],
+    values: dict[str, Any],
 ) -> bool:
-    """Connections, import (or create), remappings, preload, race check; True when the project was created."""
+    """Connections, import (or create), remappings, preload, variables, race check; True when created."""
     bid, env, previous = bundle.bundle_id, rel.env, state.previous
     missing = missing_connections(bundle, remap, state.connections)
     if missing:
@@ -161,11 +178,13 @@ def _stage(
         with rel.audit.action("preload", **common):
             rel.target.preload(bid)
         _check_not_raced(rel, bid, previous, deadline, common)
+        envapply.write_variables(rel, values, state.settings, common)  # last: they take effect at once
     except MlcdError as exc:
         if exc.recorded:  # already settled and recorded (a created project left without a bundle)
             raise
         if created:
             raise created_without_bundle(rel, bid, exc.without_fix(), exc.hint) from None
+        envapply.undo(rel, values, state.settings)
         raise _unchanged(
             rel,
             bid,
@@ -179,6 +198,7 @@ def _stage(
         if created:
             created_without_bundle(rel, bid, what, None)
         else:
+            envapply.undo(rel, values, state.settings)
             _unchanged(rel, bid, previous, f"{what}; the environment is unchanged")
         raise
     return created
@@ -199,6 +219,7 @@ def _import(
             rel.target.create_from_bundle(archive)
         try:
             _write_remappings(rel, remap, common)
+            envapply.write_code_envs(rel, common)
         except MlcdError as exc:  # the project exists now, with nothing active: say so (exit 7)
             raise created_without_bundle(rel, bid, exc.without_fix(), exc.hint) from None
         return True
@@ -209,6 +230,7 @@ def _import(
             "bundle ids must be unique: build a new bundle (new build number)",
         )
     _write_remappings(rel, remap, common)
+    envapply.write_code_envs(rel, common)
     if bid in state.imported:
         rel.progress(f"bundle {bid} is already imported: import skipped")
         rel.audit.record("import", "SKIPPED", detail={"reason": "already imported"}, **common)
@@ -257,17 +279,20 @@ def _activate(
     remap: dict[str, str],
     created: bool,
     common: dict[str, Any],
+    values: dict[str, Any],
+    undo: Callable[[], None],
     record: Callable[[], None],
 ) -> None:
     """Activate, verify and ``record``; from the moment activation is asked for, every way out is settled."""
     rel.progress(f"activating bundle {bid}")
     try:
-        report = _ask_activation(rel, bid, previous, remap, created, common)
+        report = _ask_activation(rel, bid, previous, remap, created, common, undo)
         _check_report(rel, bid, report)
         try:
             verify_active(rel, bid)
         except MlcdError as exc:
             raise _Unsettled(f"verification failed: {exc.one_line()}") from None
+        envapply.check_after_activation(rel, values, common)
         record()
     except MlcdError as exc:
         if exc.recorded:
@@ -313,12 +338,20 @@ def _settled(rel: Release, previous: str | None, cause: str) -> MlcdError:
 
 
 def _ask_activation(
-    rel: Release, bid: str, previous: str | None, remap: dict[str, str], created: bool, common: dict[str, Any]
+    rel: Release,
+    bid: str,
+    previous: str | None,
+    remap: dict[str, str],
+    created: bool,
+    common: dict[str, Any],
+    undo: Callable[[], None],
 ) -> dict[str, Any]:
     """Ask the target to activate; a refusal that left the previous bundle active leaves it unchanged."""
     try:
-        with rel.audit.action("activate", detail={"connectionRemappings": remap}, **common) as detail:
-            report = rel.target.activate(bid)
+        scenarios = envapply.scenarios_on_activation(rel)
+        what = {"connectionRemappings": remap, "scenariosActiveOnActivation": scenarios}
+        with rel.audit.action("activate", detail=what, **common) as detail:
+            report = rel.target.activate(bid, scenarios) if scenarios else rel.target.activate(bid)
             detail["report"] = report_messages(report)
             return report
     except MlcdError as exc:
@@ -333,6 +366,7 @@ def _ask_activation(
         cause = exc.dss_message if isinstance(exc, DSSError) and exc.dss_message else exc.message
         if created:
             raise created_without_bundle(rel, bid, cause, activation_hint(exc, rel.env)) from None
+        undo()  # the settings written for this activation: back as they were
         raise _unchanged(
             rel,
             bid,

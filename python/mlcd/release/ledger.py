@@ -55,8 +55,20 @@ class Ledger:
         return deployed_by_this_run(self.entry, self.bundle_id)
 
     # -- the deploy's intermediate states ------------------------------------------------------
-    def deploying(self, bundle_id: str, sha256: str, previous: str | None) -> None:
-        """Before anything changes: the rollback target and DEPLOYING."""
+    def deploying(
+        self,
+        bundle_id: str,
+        sha256: str,
+        previous: str | None,
+        *,
+        settings_before: dict[str, Any] | None = None,
+        settings_applied: dict[str, Any] | None = None,
+    ) -> None:
+        """Before anything changes: the rollback target (bundle and project settings) and DEPLOYING.
+
+        ``settings_before``/``settings_applied``: mlcd.yaml's per-environment settings as the node
+        held them and as this deploy sets them (secret values never; see mlcd.release.envapply).
+        """
         self._update(
             previousBundleId=previous,
             deployedBundleId=None,
@@ -64,11 +76,16 @@ class Ledger:
             bundleId=bundle_id,
             sha256=sha256,
             activeBundleId=previous,
+            settingsBefore=settings_before or {},
+            settingsApplied=settings_applied or {},
         )
+        detail: dict[str, Any] = {"previousBundleId": previous}
+        if settings_before or settings_applied:
+            detail.update(settingsBefore=settings_before or {}, settingsApplied=settings_applied or {})
         self.audit.record(
             "record_previous",
             "SUCCESS",
-            detail={"previousBundleId": previous},
+            detail=detail,
             node=self.env,
             environment=self.env,
             bundle_id=bundle_id,

@@ -37,6 +37,8 @@ class Plan:
     steps: list[str] = field(default_factory=list)
     connections_unknown: str | None = None  # why availability is unknown (e.g. the key is not admin)
     archive_prechecks: bool = True  # False: archive layout not recognised, connection/scenario checks skipped
+    settings_managed: bool = False  # mlcd.yaml sets variables / scenario states / code-env remappings here
+    settings_changes: list[str] = field(default_factory=list)  # "kind name: before -> after" (secrets hidden)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form (``plan-<env>.json``)."""
@@ -78,6 +80,10 @@ class Plan:
                 if not self.approval_problem
                 else f"approval: MISSING ({self.approval_problem})"
             )
+        if self.settings_managed:
+            count = len(self.settings_changes)
+            out.append(f"configuration changes: {count or 'none'}")
+            out.extend(f"  {c}" for c in self.settings_changes)
         out.extend(f"step: {s}" for s in self.steps)
         return out
 

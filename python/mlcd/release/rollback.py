@@ -96,7 +96,10 @@ def roll_back(
             environment=env.name,
             bundle_id=target,
         ):
-            rel.target.activate(target)
+            from mlcd.release.envapply import restore_before
+
+            scenarios = restore_before(rel, target)
+            rel.target.activate(target, scenarios) if scenarios else rel.target.activate(target)
     except MlcdError as exc:
         return RollbackDone(
             Rollback.FAILED,

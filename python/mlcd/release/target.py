@@ -54,11 +54,36 @@ class DeploymentTarget(Protocol):
     def preload(self, bundle_id: str) -> None:
         """Preload an imported bundle (code environments, plugins) before activating it."""
 
-    def activate(self, bundle_id: str) -> dict[str, Any]:
-        """Activate an imported bundle (with the remappings in its settings); the activation report."""
+    def activate(self, bundle_id: str, scenarios_active: dict[str, bool] | None = None) -> dict[str, Any]:
+        """Activate an imported bundle (with the remappings in its settings); the activation report.
+
+        ``scenarios_active``: scenario id -> whether its automatic triggers are on after the
+        activation (others keep their state); None: all keep theirs.
+        """
 
     def scenario_ids(self) -> list[str]:
         """Ids of the project's scenarios."""
+
+    # -- per-environment project settings (mlcd.yaml variables / scenarios / code_env_remappings) --
+    # A deployer target keeps these in the deployment's settings (localVariables, scenariosToActivate,
+    # bundleContainerSettings.remapping.codeEnvs) and applies them with its update.
+    def local_variables(self) -> dict[str, Any]:
+        """The project's local variables there ({} when the project does not exist)."""
+
+    def set_local_variables(self, values: dict[str, Any], remove: frozenset[str] = frozenset()) -> bool:
+        """Set ``values`` and delete ``remove`` (others kept), then read back: ``DSSSettingsNotKept`` if not
+        kept (exit 8). True when something changed."""
+
+    def scenario_states(self) -> dict[str, bool]:
+        """Scenario id -> whether its automatic triggers are active there."""
+
+    def code_env_remappings(self) -> dict[str, str]:
+        """Code-env remappings in the project's activation settings."""
+
+    def set_code_env_remappings(
+        self, remappings: dict[str, str], remove: frozenset[str] = frozenset()
+    ) -> bool:
+        """Write code-env remappings (drop ``remove``, others kept), then read back (DSSSettingsNotKept)."""
 
     def run_scenarios(
         self,
@@ -134,13 +159,45 @@ class AutomationNodeTarget:
         """Preload the bundle."""
         self.node.preload_bundle(self.project, bundle_id)
 
-    def activate(self, bundle_id: str) -> dict[str, Any]:
-        """Activate the bundle; DSS's activation report."""
-        return self.node.activate_bundle(self.project, bundle_id)
+    def activate(self, bundle_id: str, scenarios_active: dict[str, bool] | None = None) -> dict[str, Any]:
+        """Activate the bundle (``scenariosActiveOnActivation``); DSS's activation report."""
+        return self.node.activate_bundle(self.project, bundle_id, scenarios_active or None)
 
     def scenario_ids(self) -> list[str]:
         """The project's scenario ids."""
         return [str(s.get("id")) for s in self.node.list_scenarios(self.project)]
+
+    def local_variables(self) -> dict[str, Any]:
+        """GET /projects/{key}/variables/ ``local``."""
+        from mlcd.dss import localsettings
+
+        return localsettings.local_variables(self.node, self.project) if self.project_exists() else {}
+
+    def set_local_variables(self, values: dict[str, Any], remove: frozenset[str] = frozenset()) -> bool:
+        """PUT /projects/{key}/variables/ with the changed ``local`` part, then read back."""
+        from mlcd.dss import localsettings
+
+        return localsettings.set_local_variables(self.node, self.project, values, remove)
+
+    def scenario_states(self) -> dict[str, bool]:
+        """``active`` of each scenario listed by GET /projects/{key}/scenarios/."""
+        from mlcd.dss import localsettings
+
+        return localsettings.scenario_states(self.node, self.project) if self.project_exists() else {}
+
+    def code_env_remappings(self) -> dict[str, str]:
+        """``bundleContainerSettings.remapping.codeEnvs`` of the project's settings (inferred key)."""
+        from mlcd.dss import localsettings
+
+        return localsettings.code_env_remappings(self.node, self.project) if self.project_exists() else {}
+
+    def set_code_env_remappings(
+        self, remappings: dict[str, str], remove: frozenset[str] = frozenset()
+    ) -> bool:
+        """Write code-env remappings into the project's settings, then read back."""
+        from mlcd.dss import localsettings
+
+        return localsettings.set_code_env_remappings(self.node, self.project, remappings, remove)
 
     def run_scenarios(
         self,

@@ -14,7 +14,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from mlcd.sim import bundles
+from mlcd.sim import bundles, envstate
 from mlcd.sim.dialects import REMAPPING_KEY, Dialect
 from mlcd.sim.errors import UNAUTHORIZED, SimError, bad_request, not_found
 from mlcd.sim.store import Store, check_id, now_ms, read_json, write_json
@@ -214,7 +214,7 @@ class NodeBackend:
     def set_variables(self, key: str, body: Any) -> None:
         """PUT /projects/{key}/variables/."""
         self.require_project(key)
-        self.store.set_variables(key, body)
+        self.store.set_variables(key, envstate.variables_to_store(self.dialect, self.store, key, body))
 
     # -- settings ------------------------------------------------------------------------------
     def get_settings(self, key: str) -> dict[str, Any]:
@@ -231,7 +231,9 @@ class NodeBackend:
             if self.dialect.remapping_key == "ignored":
                 kept = remapping_list(self.get_settings(key))
                 body["bundleContainerSettings"] = {"remapping": {"connections": kept or []}}
-            self.store.write_settings(key, body)
+            self.store.write_settings(
+                key, envstate.settings_to_store(self.dialect, self.store.read_settings(key), body)
+            )
 
     def connection_remappings(self, key: str) -> dict[str, str]:
         """Source -> target remappings activation uses."""
@@ -468,7 +470,10 @@ class NodeBackend:
         if missing:
             return self._refuse(bundle_id, *missing[0])
         time.sleep(self.dialect.background_seconds)  # a large project's activation
-        previous = self.store.switch_active_bundle(key, bundle_id, scenarios_on)
+        previous = self.store.switch_active_bundle(
+            key, bundle_id, envstate.scenarios_option(self.dialect, scenarios_on)
+        )
+        envstate.after_activation(self.dialect, self.store, key)
         messages = [
             {
                 "severity": "INFO",

@@ -142,6 +142,7 @@ def serve(args: argparse.Namespace) -> int:
     from mlcd.sim.store import Store
 
     runner: ScenarioRunner | None = None
+    scheduler = None
     if args.role in ("apideployer", "apinode"):
         from mlcd.sim.apiroles import create_api_role_app
 
@@ -152,6 +153,9 @@ def serve(args: argparse.Namespace) -> int:
         except OSError as exc:
             return _fail(f"cannot use data dir {args.data_dir}: {exc.strerror or exc}")
         runner = ScenarioRunner(store)
+        from mlcd.sim.schedule import Scheduler
+
+        scheduler = Scheduler(store, runner).start()
         app = create_app(store, runner, api_key, faults, test_control=bool(args.test_control or args.faults))
     try:
         listener = _listen(args.host, args.port)
@@ -182,6 +186,8 @@ def serve(args: argparse.Namespace) -> int:
     try:
         server.serve_forever(poll_interval=0.2)
     finally:
+        if scheduler is not None:
+            scheduler.stop()
         if runner is not None:
             runner.shutdown()
         server.server_close()

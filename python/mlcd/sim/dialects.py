@@ -24,6 +24,9 @@ _CHOICES: dict[str, tuple[str, ...]] = {
     "errorBodies": ("plain", "stacktrace"),
     "remappingKey": ("bundleContainerSettings", "ignored"),
     "importedFields": ("nested", "flat"),
+    "codeEnvRemapping": ("bundleContainerSettings", "ignored"),
+    "localVariables": ("kept", "resetOnActivation", "ignored"),
+    "scenarioStates": ("honoured", "ignored"),
 }
 
 #: name -> ``node.json`` ``dialect`` value; "evidence" is the default reading of everything.
@@ -38,7 +41,19 @@ NAMED: dict[str, dict[str, Any]] = {
     "error-bodies-stacktrace": {"errorBodies": "stacktrace"},
     "remapping-key-ignored": {"remappingKey": "ignored"},
     "imported-fields-flat": {"importedFields": "flat"},
+    "code-env-remapping-ignored": {"codeEnvRemapping": "ignored"},
+    "local-variables-reset-on-activation": {"localVariables": "resetOnActivation"},
+    "local-variables-ignored": {"localVariables": "ignored"},
+    "scenario-states-ignored": {"scenarioStates": "ignored"},
 }
+
+#: the switches of mlcd.yaml's per-environment settings (variables, scenarios, code-env remappings)
+ENV_SETTINGS_DIALECTS = (
+    "code-env-remapping-ignored",
+    "local-variables-reset-on-activation",
+    "local-variables-ignored",
+    "scenario-states-ignored",
+)
 
 
 @dataclass(frozen=True)
@@ -56,6 +71,9 @@ class Dialect:
     preload_fail_code_env: str | None = None
     background_seconds: float = 0.0
     api_key_is_admin: bool = True
+    code_env_remapping: str = "bundleContainerSettings"
+    local_variables: str = "kept"
+    scenario_states: str = "honoured"
 
     @classmethod
     def from_node_config(cls, cfg: dict[str, Any]) -> Dialect:
@@ -79,6 +97,9 @@ class Dialect:
             preload_seconds=_seconds(d.get("preloadSeconds")),
             preload_fail_code_env=str(fail) if fail else None,
             background_seconds=_seconds(d.get("backgroundSeconds")),
+            code_env_remapping=pick("codeEnvRemapping"),
+            local_variables=pick("localVariables"),
+            scenario_states=pick("scenarioStates"),
             api_key_is_admin=cfg.get("apiKeyIsAdmin", d.get("apiKeyIsAdmin", True)) is not False,
         )
 

@@ -283,12 +283,12 @@ class ScenarioRunner:
     # -- actions -------------------------------------------------------------------------------
 
     def fire(
-        self, key: str, sid: str, definition: dict[str, Any], params: dict[str, Any]
+        self, key: str, sid: str, definition: dict[str, Any], params: dict[str, Any], trigger: Any = None
     ) -> dict[str, Any]:
-        """Fire the manual trigger; cancelled at once if the scenario is already running."""
+        """Fire ``trigger`` (the manual one by default); cancelled at once if the scenario is running."""
         trigger_run_id = f"{now_ms()}-{next(_counter)}"
         fire: dict[str, Any] = {
-            "trigger": dict(MANUAL_TRIGGER),
+            "trigger": dict(trigger or MANUAL_TRIGGER),
             "runId": trigger_run_id,
             "cancelled": False,
             "timestamp": now_ms(),

@@ -117,6 +117,8 @@ def _automation(doc: Doctor, ctx: StageContext, env: Any) -> None:
     doc.add(label, "project", True, "exists" if exists else "absent (the first deploy creates it)")
     if exists:
         doc.guard(label, "project settings and remapping key", lambda: _settings(node, key))
+    if exists and not env.settings.empty:
+        doc.guard(label, "configuration drift from mlcd.yaml", lambda: _drift(node, key, env))
     try:
         names: set[str] | None = set(node.list_connections())
         doc.add(label, "key may list connections", True, "yes")
@@ -132,6 +134,22 @@ def _automation(doc: Doctor, ctx: StageContext, env: Any) -> None:
         doc.add(label, "remapping targets exist", not missing,
                 "missing: " + ", ".join(missing) if missing else f"{len(targets)} found",
                 f"create them on the node or fix connection_remappings of {env.name}")  # fmt: skip
+
+
+def _drift(node: Any, key: str, env: Any) -> tuple[bool, str, str]:
+    """Local variables, scenario states and code-env remappings on the node against mlcd.yaml."""
+    from mlcd.release.envapply import drift
+    from mlcd.release.target import AutomationNodeTarget
+
+    found = drift(AutomationNodeTarget(node, key, env.name), env.settings, env.name)
+    if not found:
+        return True, "none", ""
+    what = "; ".join(f"{c.kind} {c.name}: node has {c.before}, mlcd.yaml says {c.after}" for c in found)
+    return (
+        False,
+        f"{len(found)} difference(s): {what}",
+        (f"deploy to {env.name} to put mlcd.yaml's values back, or change mlcd.yaml to what the node has"),
+    )
 
 
 def _envs(ctx: StageContext) -> list[Any]:

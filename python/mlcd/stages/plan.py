@@ -36,6 +36,13 @@ def run(ctx: StageContext) -> StageResult:
         connections_unknown=unknown,
         node_remappings=target.remappings() if exists else None,
     )
+    if not env.settings.empty:
+        from mlcd.release import envapply
+
+        now = envapply.read_now(target, env.settings, exists)
+        values = envapply.values_if_known(env.settings, env.name)
+        plan.settings_managed = True
+        plan.settings_changes = [c.line() for c in envapply.changes(env.settings, now, values)]
     for line in plan.lines():
         ctx.progress(line)
     what = f"{plan.active_now or 'nothing'} -> {plan.bundle_id}"

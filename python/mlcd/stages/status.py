@@ -103,6 +103,7 @@ def run(ctx: StageContext) -> StageResult:
     tests = _last_tests(node, key, env) if deployed and active else []
     local, run_results = _this_run(ctx, env.name)
     _show(env, key, active, deployed, local, bundle_rows, tests, run_results)
+    drift = _drift(node, key, env)
     return StageResult(
         outcome="SUCCESS",
         message=f"{env.name}: active bundle {active or 'none'}, {len(imported)} imported",
@@ -115,8 +116,25 @@ def run(ctx: StageContext) -> StageResult:
             "lastTests": tests,
             "runRecord": local,
             "runResults": run_results,
+            "drift": drift,
         },
     )
+
+
+def _drift(node: DSSNode, key: str, env: EnvironmentConfig) -> list[str]:
+    """Print and return where the node differs from mlcd.yaml's variables, scenarios, code-env remappings."""
+    if env.settings.empty:
+        return []
+    from mlcd.release.envapply import drift
+    from mlcd.release.target import AutomationNodeTarget
+
+    found = drift(AutomationNodeTarget(node, key, env.name), env.settings, env.name)
+    lines = [c.drift_line(env.name) for c in found]
+    print(
+        f"Configuration drift on {env.name} (node against mlcd.yaml): {'none' if not lines else len(lines)}"
+    )
+    print("\n".join([*lines, ""]), flush=True)
+    return lines
 
 
 def _last_tests(node: DSSNode, key: str, env: EnvironmentConfig) -> list[dict[str, Any]]:

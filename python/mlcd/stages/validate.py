@@ -233,3 +233,23 @@ def _environment_checks(
         checks.run(f"{env.name}: smoke scenarios", smoke)
         checks.run(f"{env.name}: flaky scenarios", flaky)
         checks.run(f"{env.name}: connection remappings", remappings)
+        def states(env: Any = env) -> str:
+            return _scenario_states(env, scenarios, cfg.project)
+
+        checks.run(f"{env.name}: scenario states", states)
+
+
+def _scenario_states(env: Any, scenarios: dict[str, dict[str, Any]], project: str) -> str:
+    """mlcd.yaml's ``scenarios`` of ``env`` name scenarios the design project has."""
+    wanted = env.settings.scenarios_active
+    if wanted is None:
+        return "scenario states kept by activation (scenarios: keep)"
+    missing = sorted(s for s in wanted if s not in scenarios)
+    if missing:
+        raise _CheckFailed(
+            f"scenarios {', '.join(missing)} named in scenarios of {env.name} do not exist in project "
+            f"{project} (fix 'scenarios' in mlcd.yaml)"
+        )
+    on = sorted(s for s, active in wanted.items() if active)
+    off = sorted(s for s, active in wanted.items() if not active)
+    return f"active after activation: {', '.join(on) or 'none'}; inactive: {', '.join(off) or 'none'}"
