@@ -35,7 +35,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Serve the DSS public API (under /public/api/ and /dip/publicapi/) of one node. "
         f"Prints 'ready <base-url>' once listening. API key: ${API_KEY_ENV}.",
     )
-    serve.add_argument("--role", required=True, choices=["design", "automation"], help="node type")
+    serve.add_argument(
+        "--role", required=True, choices=["design", "automation", "deployer"], help="node type"
+    )
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=0, help="port (0 picks a free one; default 0)")
     serve.add_argument("--data-dir", required=True, help="the node's data dir (projects/, node.json, state/)")

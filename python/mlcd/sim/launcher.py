@@ -86,8 +86,8 @@ class SimNode:
         ``connections`` (if given) is written to ``<data_dir>/node.json`` together
         with the node name; an existing ``node.json`` is otherwise left as it is.
         """
-        if role not in ("design", "automation"):
-            raise ValueError(f"role must be 'design' or 'automation', not {role!r}")
+        if role not in ("design", "automation", "deployer"):
+            raise ValueError(f"role must be 'design', 'automation' or 'deployer', not {role!r}")
         data_dir = Path(data_dir)
         (data_dir / "projects").mkdir(parents=True, exist_ok=True)
         name = node_name or role
