@@ -5,7 +5,7 @@ Infrastructures come from ``node.json`` (read on every call)::
     {"infras": {"prod-infra": {"stage": "prod", "automationUrl": "http://127.0.0.1:8101",
                                "automationApiKey": "...", "canDeploy": true}},
      "deployerFaults": {"hangBundles": ["*_b3"], "failBundles": [], "unhealthyBundles": [],
-                        "healthUnknown": false}}
+                        "warningBundles": [], "healthUnknown": false}}
 
 Published bundles, deployments and update records live under ``<data dir>/deployer/``
 and survive a restart; an update that was running when the node stopped is
@@ -271,6 +271,10 @@ class DeployerState:
             text = f"bundle {bid} is active but its project reports failures (fault knob unhealthyBundles)"
             return "UNHEALTHY", [_msg("ERROR", "PROJECT_UNHEALTHY", "Project unhealthy", text)]
         warnings = [m for m in last.get("messages") or [] if m.get("severity") == "WARNING"]
+        if self.fault_matches("warningBundles", bid):
+            warnings.append(
+                {"code": "SCENARIO_UNKNOWN", "message": "a scenario's last run is unknown (knob)"}
+            )
         if warnings:
             return "WARNING", [
                 _msg(
