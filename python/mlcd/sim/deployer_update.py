@@ -89,6 +89,8 @@ class _Update:
             self.finish("ABORTED", None, "update aborted")
         except (SimError, requests.RequestException, OSError) as exc:
             self.finish("FAILED", None, f"update failed: {exc}")
+        except Exception as exc:  # a bug in the stand-in: the update fails, it never hangs
+            self.finish("FAILED", None, f"update failed: internal error {type(exc).__name__}: {exc}")
         else:
             errors = [m for m in report.get("messages") or [] if m.get("severity") == "ERROR"]
             if errors:
@@ -110,7 +112,9 @@ class _Update:
                 automation_call(self.infra, "POST", "projectsFromBundle/", files=files)
             else:
                 imported = automation_call(self.infra, "GET", f"projects/{self.key}/bundles/imported") or []
-                if self.bid not in {b.get("bundleId") for b in imported}:
+                if isinstance(imported, dict):
+                    imported = imported.get("bundles") or []
+                if self.bid not in {b.get("bundleId") for b in imported if isinstance(b, dict)}:
                     self.log(f"importing bundle {self.bid}")
                     automation_call(
                         self.infra, "POST", f"projects/{self.key}/bundles/imported/actions/importFromStream",
