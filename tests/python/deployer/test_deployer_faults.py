@@ -127,7 +127,9 @@ def test_a_health_stuck_unknown_fails_the_gate_and_the_rollback_says_so(dp: Depl
     proc = dp.pipe.mlcd("deploy", "--env", "test")
     assert proc.returncode == 5, proc.stdout + proc.stderr
     line = one_error(proc)
-    assert "is UNKNOWN after the update" in line and f"rollback of environment 'test' to bundle {good}" in line
+    assert (
+        "is UNKNOWN after the update" in line and f"rollback of environment 'test' to bundle {good}" in line
+    )
     assert active_on(dp.pipe, "test") == good  # the rollback's update ran; only its health is unknown
     assert deployments(dp.pipe, "test")[-1] == "FAILED_NEEDS_ATTENTION"
     assert stage(dp.pipe, "deploy-test")["outcome"] == "ROLLBACK_FAILED"
@@ -147,7 +149,9 @@ def test_warning_health_fails_by_default_and_passes_when_allowed(dp: DeployerPip
     ok(dp.pipe.mlcd("deploy", "--env", "test"))
     assert active_on(dp.pipe, "test") == bad
     [gate] = stage(dp.pipe, "deploy-test")["details"]["deploymentHealth"]
-    assert gate["health"] == "WARNING" and gate["passed"] and gate["messages"][0]["code"] == "SCENARIO_UNKNOWN"
+    assert (
+        gate["health"] == "WARNING" and gate["passed"] and gate["messages"][0]["code"] == "SCENARIO_UNKNOWN"
+    )
 
 
 @pytest.mark.slow
@@ -174,9 +178,10 @@ def test_a_deployer_restarted_mid_update_ends_rolled_back(dp: DeployerPipeline) 
     while time.monotonic() < deadline:  # wait until the update runs
         published = dp.api("GET", f"project-deployer/projects/{dp.pipe.project_key}")
         dep_id = published["deployments"][0]["id"]
-        if dp.api("GET", f"project-deployer/deployments/{dep_id}/last-update")["status"] == "RUNNING" and len(
-            dp.api("GET", f"project-deployer/deployments/{dep_id}/update")
-        ) == 2:
+        if (
+            dp.api("GET", f"project-deployer/deployments/{dep_id}/last-update")["status"] == "RUNNING"
+            and len(dp.api("GET", f"project-deployer/deployments/{dep_id}/update")) == 2
+        ):
             break
         time.sleep(0.2)
     dp.deployer.restart()  # the knob stays: only a restart ends the hanging update
