@@ -53,6 +53,7 @@ def test_unknown_infrastructure_is_refused_naming_the_known_ones(dp: DeployerPip
     assert deployments(dp.pipe, "test") == ["FAILED_UNCHANGED"]
 
 
+@pytest.mark.slow
 def test_a_key_that_may_not_deploy_to_the_infrastructure_is_exit_6(dp: DeployerPipeline) -> None:
     data = dp.node_config()
     data["infras"]["test-infra"]["canDeploy"] = False
