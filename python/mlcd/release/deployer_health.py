@@ -1,6 +1,6 @@
-"""The Project Deployer's health gate as a JUnit report: ``reports/<env>/deployment-health.xml``.
+"""The Project Deployer's health gate as a JUnit report: ``reports/<env>/deployment-health-<bundle>.xml``.
 
-``name`` is ``deployment-health`` (or ``deployment-health-rollback``). One test
+``name`` is the file's name without ``.xml``. One test
 case for the gate itself (the deployment's health against the allowed values,
 with the update's log excerpt), then one per health message: an ERROR message
 fails, a WARNING fails unless WARNING is allowed.

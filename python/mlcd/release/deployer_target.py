@@ -14,7 +14,7 @@ for an automation node; only the steps differ:
   the infrastructure's automation node;
 * scenarios run on that automation node with mlcd's own waiter.
 
-Every health message goes to ``reports/<env>/deployment-health.xml`` (JUnit) and
+Every health message goes to ``reports/<env>/deployment-health-<bundle>.xml`` (JUnit) and
 to :attr:`ProjectDeployerTarget.health` (the deploy stage file).
 """
 
@@ -242,7 +242,7 @@ class ProjectDeployerTarget:
             "updateFailure": failure,
             "messages": messages,
         }
-        name = "deployment-health" if not self.health else "deployment-health-rollback"
+        name = f"deployment-health-{bundle_id}"
         report = write_health_report(self, name, dep, bundle_id, health, messages, log_lines, failure)
         gate["report"] = str(report)
         self.health.append(gate)

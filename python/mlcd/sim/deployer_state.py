@@ -4,8 +4,11 @@ Infrastructures come from ``node.json`` (read on every call)::
 
     {"infras": {"prod-infra": {"stage": "prod", "automationUrl": "http://127.0.0.1:8101",
                                "automationApiKey": "...", "canDeploy": true}},
-     "deployerFaults": {"hangBundles": ["*_b3"], "failBundles": [], "unhealthyBundles": [],
-                        "warningBundles": [], "healthUnknown": false}}
+     "deployerFaults": {"hangBundles": ["*_b3"], "failBundles": [],
+                        "unhealthyBundles": ["prod-infra/*_b4"], "warningBundles": [],
+                        "healthUnknown": false}}
+
+Each knob is a list of globs matched against the bundle id, or ``<infra id>/<bundle id>``.
 
 Published bundles, deployments and update records live under ``<data dir>/deployer/``
 and survive a restart; an update that was running when the node stopped is
@@ -56,9 +59,10 @@ class DeployerState:
         raw = self.store.node_config().get("deployerFaults") or {}
         return raw if isinstance(raw, dict) else {}
 
-    def fault_matches(self, knob: str, bundle_id: str) -> bool:
-        """Whether the glob list ``knob`` of the fault knobs matches ``bundle_id``."""
-        return any(fnmatch.fnmatchcase(bundle_id, str(p)) for p in self.faults().get(knob) or [])
+    def fault_matches(self, knob: str, bundle_id: str, infra: str = "") -> bool:
+        """Whether a glob of the list ``knob`` matches ``bundle_id`` (or ``<infra>/<bundle_id>``)."""
+        names = (bundle_id, f"{infra}/{bundle_id}")
+        return any(fnmatch.fnmatchcase(n, str(p)) for p in self.faults().get(knob) or [] for n in names)
 
     def dialect(self, name: str, default: str) -> str:
         """A reading of an unconfirmed behaviour (``node.json`` ``dialect``)."""
@@ -267,11 +271,11 @@ class DeployerState:
         if active != bid or last.get("bundleId") != bid:
             text = f"the node has {active or 'no bundle'} active, the deployment says {bid}"
             return "OUT_OF_SYNC", [_msg("WARNING", "OUT_OF_SYNC", "Settings diverge from the node", text)]
-        if self.fault_matches("unhealthyBundles", bid):
+        if self.fault_matches("unhealthyBundles", bid, settings["infraId"]):
             text = f"bundle {bid} is active but its project reports failures (fault knob unhealthyBundles)"
             return "UNHEALTHY", [_msg("ERROR", "PROJECT_UNHEALTHY", "Project unhealthy", text)]
         warnings = [m for m in last.get("messages") or [] if m.get("severity") == "WARNING"]
-        if self.fault_matches("warningBundles", bid):
+        if self.fault_matches("warningBundles", bid, settings["infraId"]):
             warnings.append(
                 {"code": "SCENARIO_UNKNOWN", "message": "a scenario's last run is unknown (knob)"}
             )

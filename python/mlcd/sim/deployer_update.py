@@ -101,7 +101,9 @@ class _Update:
     def steps(self) -> dict[str, Any]:
         state = self.state
         archive = state.bundle_path(self.settings["publishedProjectKey"], self.bid)
-        while state.fault_matches("hangBundles", self.bid):  # never ends, until aborted
+        while state.fault_matches(
+            "hangBundles", self.bid, self.settings["infraId"]
+        ):  # never ends, until aborted
             self.check_aborted()
             time.sleep(0.1)
         keys = [p.get("projectKey") for p in automation_call(self.infra, "GET", "projects/") or []]
@@ -121,7 +123,7 @@ class _Update:
                         files=files,
                     )  # fmt: skip
         self.check_aborted()
-        if state.fault_matches("failBundles", self.bid):
+        if state.fault_matches("failBundles", self.bid, self.settings["infraId"]):
             raise SimError(500, "the update failed half way (fault knob failBundles)")
         self.remap()
         self.log(f"preloading bundle {self.bid}")

@@ -51,7 +51,7 @@ def test_release_through_the_deployer_then_an_unhealthy_update_is_rolled_back(dp
     assert [g["health"] for g in gates] == ["UNHEALTHY", "HEALTHY"]
     [message] = gates[0]["messages"]
     assert message["severity"] == "ERROR" and message["code"] == "PROJECT_UNHEALTHY"
-    xml = etree.parse(str(pipe.out_dir / "reports" / "prod" / "deployment-health.xml")).getroot()
+    xml = etree.parse(str(pipe.out_dir / "reports" / "prod" / f"deployment-health-{bad}.xml")).getroot()
     failed = [c.get("name") for c in xml.iter("testcase") if c.find("failure") is not None]
     assert failed == ["deployment health", "01 ERROR PROJECT_UNHEALTHY"]
     assert deployments(pipe, "prod") == ["SUCCEEDED", "FAILED_ROLLED_BACK"]
