@@ -288,8 +288,8 @@ void rollBackChanged(Map opts, Map state, String reason) {
                     catchError(buildResult: 'FAILURE', stageResult: 'FAILURE') {
                         MlcdCli.unwind(this, [step: STEP, config: opts.config, env: name, reason: reason,
                                               keep: opts.rollbackOnFailure == false,
-                                              credentials: MlcdCli.keyBinding(this, credentialsFor(opts, state.cfg, name),
-                                                                              target.apiKeyEnv as String)])
+                                              credentials: MlcdCli.envKeyBindings(this, state.cfg, target,
+                                                                                  credentialsFor(opts, state.cfg, name))])
                     }
                 }
             }

@@ -95,6 +95,7 @@ class MlcdConfig implements Serializable {
                 tests: tests != false && tests != null,
                 smoke: hasSmoke,
                 rollbackOnFailure: e.rollback_on_failure != false,
+                deployerKeyEnv: deployerKeyEnv(doc, e),
             ]
         }
         Map repo = null
@@ -160,6 +161,20 @@ class MlcdConfig implements Serializable {
     @NonCPS
     static String defaultCredentialsId(Map cfg, String target) {
         return "mlcd-${cfg.project}-${target}".toLowerCase()
+    }
+
+    /**
+     * The variable holding the Project Deployer's key for environment `e` (its own `deployer.api_key_env`,
+     * else the top-level one), or null when the environment is deployed directly.
+     */
+    @NonCPS
+    static String deployerKeyEnv(Map doc, Map e) {
+        if (!(e.deployer instanceof Map)) {
+            return null
+        }
+        Object own = ((Map) e.deployer).api_key_env
+        Object top = doc.deployer instanceof Map ? ((Map) doc.deployer).api_key_env : null
+        return own ? String.valueOf(own) : (top ? String.valueOf(top) : null)
     }
 
     /** The name of the lockable resource guarding an environment: `mlcd-<project>-<env>`. */
