@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -26,7 +27,9 @@ environments:
 TOP = "deployer: {url: https://dss-deployer.example.com/, api_key_env: DSS_DEPLOYER_API_KEY}"
 
 
-def load(tmp_path: Path, *, top: str = TOP, prod: str = "{infra: prod-infra}", insecure: str = "false") -> object:
+def load(
+    tmp_path: Path, *, top: str = TOP, prod: str = "{infra: prod-infra}", insecure: str = "false"
+) -> Any:
     path = tmp_path / "mlcd.yaml"
     path.write_text(BASE.format(top=top, prod=prod, insecure=insecure))
     return load_config(path)
@@ -34,7 +37,7 @@ def load(tmp_path: Path, *, top: str = TOP, prod: str = "{infra: prod-infra}", i
 
 def test_an_environment_with_deployer_is_deployed_through_it_the_others_directly(tmp_path: Path) -> None:
     cfg = load(tmp_path)
-    test, prod = cfg.environments  # type: ignore[attr-defined]
+    test, prod = cfg.environments
     assert test.deployer is None
     assert prod.deployer.infra == "prod-infra" and prod.deployer.deployment is None
     assert prod.deployer.node.url == "https://dss-deployer.example.com"
@@ -44,10 +47,14 @@ def test_an_environment_with_deployer_is_deployed_through_it_the_others_directly
 
 
 def test_per_environment_deployer_node_and_health_policy(tmp_path: Path) -> None:
-    prod = "{infra: p, deployment: CHURN-prod, allow_warning: true, url: https://other.example.com, api_key_env: K2}"
+    prod = (
+        "{infra: p, deployment: CHURN-prod, allow_warning: true, url: https://other.example.com, "
+        "api_key_env: K2}"
+    )
     cfg = load(tmp_path, top="", prod=prod)
-    dep = cfg.environments[1].deployer  # type: ignore[attr-defined]
-    assert (dep.node.url, dep.node.api_key_env, dep.deployment) == ("https://other.example.com", "K2", "CHURN-prod")
+    dep = cfg.environments[1].deployer
+    assert (dep.node.url, dep.node.api_key_env) == ("https://other.example.com", "K2")
+    assert dep.deployment == "CHURN-prod"
     assert dep.allowed_health == ("HEALTHY", "WARNING")
 
 
