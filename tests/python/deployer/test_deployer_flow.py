@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import subprocess
 
+import pytest
 from lxml import etree
 
 from support.deployer_env import DeployerPipeline
@@ -58,3 +59,33 @@ def test_release_through_the_deployer_then_an_unhealthy_update_is_rolled_back(dp
     assert active_on(pipe, "test") == bad  # test was healthy
     updates = dp.api("GET", f"project-deployer/deployments/{dp.deployment('prod')['id']}/update")
     assert [u["status"] for u in updates] == ["SUCCESS", "SUCCESS", "SUCCESS"]  # newest first
+
+
+@pytest.mark.slow
+def test_smoke_failure_and_explicit_rollback_go_through_the_deployer(dp: DeployerPipeline) -> None:
+    pipe = dp.pipe
+    good = str(make_bundle(pipe, 1)["bundleId"])
+    ok(pipe.mlcd("deploy", "--env", "test"))
+    pipe.set_design_variables(fail_smoke=True)
+    bad = str(make_bundle(pipe, 2)["bundleId"])
+    ok(pipe.mlcd("deploy", "--env", "test"))
+    assert active_on(pipe, "test") == bad
+    proc = pipe.mlcd("smoke", "--env", "test")
+    assert proc.returncode == 4, proc.stdout + proc.stderr
+    assert active_on(pipe, "test") == good and dp.deployment("test")["bundleId"] == good
+    result = stage(pipe, "smoke-test")
+    assert result["outcome"] == "ROLLED_BACK" and result["details"]["rolledBackTo"] == good
+    assert [g["health"] for g in result["details"]["deploymentHealth"]] == ["HEALTHY"]
+    assert any(r.endswith(f"deployment-health-{good}.xml") for r in result["reports"])
+    assert deployments(pipe, "test")[-1] == "FAILED_ROLLED_BACK"
+    # deploy the bad bundle again, then roll back by hand: the same path, its own record
+    ok(pipe.mlcd("deploy", "--env", "test"))
+    assert active_on(pipe, "test") == bad
+    proc = ok(pipe.mlcd("rollback", "--env", "test", "--reason", "by hand"))
+    assert active_on(pipe, "test") == good
+    rolled = stage(pipe, "rollback-test")
+    assert rolled["details"]["to"] == good and rolled["details"]["deploymentHealth"][0]["health"] == "HEALTHY"
+    ops = [r["operation"] for r in pipe.audit_records() if r["environment"] == "test"]
+    for op in ("record_previous", "create_project_from_bundle", "import", "preload", "activate", "verify"):
+        assert op in ops, op
+    assert "rollback" in ops and "run_scenario" in ops
