@@ -51,6 +51,9 @@ def test_unknown_infrastructure_is_refused_naming_the_known_ones(dp: DeployerPip
     assert "(fix: set deployer.infra of environment test" in line
     assert active_on(dp.pipe, "test") is None
     assert deployments(dp.pipe, "test") == ["FAILED_UNCHANGED"]
+    doctor = dp.pipe.mlcd("doctor", "--env", "test")  # says so before a deploy, read-only
+    assert doctor.returncode == 2, doctor.stdout + doctor.stderr
+    assert "'tset-infra' unknown (known: prod-infra, test-infra)" in doctor.stdout
 
 
 @pytest.mark.slow

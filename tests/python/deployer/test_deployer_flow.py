@@ -29,6 +29,8 @@ def test_release_through_the_deployer_then_an_unhealthy_update_is_rolled_back(dp
     pipe = dp.pipe
     pipe.env_config("prod")["approval"] = True
     pipe.write_config()
+    doctor = ok(pipe.mlcd("doctor", "--env", "prod"))
+    assert "prod deployer" in doctor.stdout and "none yet (the first deploy creates one" in doctor.stdout
     ok(pipe.mlcd("run", "--approve", "prod", "--approver", "ann", "--build-number", "1"))
     good = pipe.run_record()["bundleId"]
     assert active_on(pipe, "test") == good and active_on(pipe, "prod") == good
