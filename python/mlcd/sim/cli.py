@@ -25,7 +25,8 @@ def build_parser() -> argparse.ArgumentParser:
     """Parser of `mlcd sim`."""
     parser = argparse.ArgumentParser(
         prog="mlcd sim",
-        description="Local stand-in for a Dataiku DSS design or automation node (for tests and demos). "
+        description="Local stand-in for a Dataiku DSS design or automation node, or a Project Deployer "
+        "(for tests and demos). "
         f"The API key comes from the {API_KEY_ENV} environment variable.",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
