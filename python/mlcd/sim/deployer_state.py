@@ -12,7 +12,8 @@ Each knob is a list of globs matched against the bundle id, or ``<infra id>/<bun
 
 Published bundles, deployments and update records live under ``<data dir>/deployer/``
 and survive a restart; an update that was running when the node stopped is
-recorded as failed (its future is gone: futures live in memory in DSS, inferred).
+recorded as failed; its future is gone (404: futures live in memory in DSS, inferred),
+or with dialect ``futureAfterRestart: "dead"`` still known but ended without a result.
 Health is derived from what happened (see :meth:`DeployerState.health`).
 """
 
@@ -220,9 +221,15 @@ class DeployerState:
                     update["endTimestamp"] = now_ms()
                     update["logs"]["lines"].append("update interrupted: the deployer restarted")
                     self.save_update(dep["id"], update)
+        gone = self.dialect("futureAfterRestart", "gone") == "gone"
         for path in (self.store.state_dir / "futures").glob(f"{FUTURE_PREFIX}*.json"):
-            if (read_json(path) or {}).get("alive"):
+            future = read_json(path) or {}
+            if not future.get("alive"):
+                continue
+            if gone:
                 path.unlink(missing_ok=True)
+            else:  # dialect "dead": the future is still known, ended without a result
+                write_json(path, {**future, "alive": False, "hasResult": False})
 
     # -- health -------------------------------------------------------------------------------------------
     def health(self, dep_id: str) -> dict[str, Any]:

@@ -170,9 +170,13 @@ def test_a_created_deployment_that_ends_unhealthy_has_nothing_to_roll_back_to(dp
 
 
 @pytest.mark.slow
-def test_a_deployer_restarted_mid_update_ends_rolled_back(dp: DeployerPipeline) -> None:
+@pytest.mark.parametrize("after_restart", ["gone", "dead"])
+def test_a_deployer_restarted_mid_update_ends_rolled_back(dp: DeployerPipeline, after_restart: str) -> None:
     good = first_release(dp)
-    dp.set_faults(hangBundles=["*_b2"])
+    data = dp.node_config()
+    data["dialect"] = {"futureAfterRestart": after_restart}
+    data["deployerFaults"] = {"hangBundles": ["*_b2"]}
+    dp.write_node_config(data)
     make_bundle(dp.pipe, 2)
     result: list[subprocess.CompletedProcess[str]] = []
     runner = threading.Thread(target=lambda: result.append(dp.pipe.mlcd("deploy", "--env", "test")))
