@@ -88,15 +88,19 @@ class MlcdConfig implements Serializable {
             Object smoke = e.smoke
             boolean hasSmoke = smoke instanceof String ? !((String) smoke).isEmpty() :
                 (smoke instanceof List && !((List) smoke).isEmpty())
-            envs << [
+            Map summary = [
                 name: String.valueOf(e.name),
                 apiKeyEnv: String.valueOf(e.api_key_env),
                 approval: e.approval == true,
                 tests: tests != false && tests != null,
                 smoke: hasSmoke,
                 rollbackOnFailure: e.rollback_on_failure != false,
-                deployerKeyEnv: deployerKeyEnv(doc, e),
             ]
+            String deployerKey = deployerKeyEnv(doc, e)
+            if (deployerKey) {
+                summary.deployerKeyEnv = deployerKey  // deployed through the Project Deployer
+            }
+            envs << summary
         }
         Map repo = null
         if (doc.artifact_repository instanceof Map) {
