@@ -282,14 +282,14 @@ void rollBackChanged(Map opts, Map state, String reason) {
     for (int i = state.changed.size() - 1; i >= 0; i--) {
         String name = state.changed[i] as String
         Map target = MlcdConfig.environment(state.cfg, name)
+        List keys = MlcdCli.envKeyBindings(this, state.cfg, target, credentialsFor(opts, state.cfg, name))
         lock(resource: MlcdConfig.lockName(state.cfg, name)) {
             onAgent(opts, false) {
                 stage("Rollback ${name}") {
                     catchError(buildResult: 'FAILURE', stageResult: 'FAILURE') {
                         MlcdCli.unwind(this, [step: STEP, config: opts.config, env: name, reason: reason,
                                               keep: opts.rollbackOnFailure == false,
-                                              credentials: MlcdCli.envKeyBindings(this, state.cfg, target,
-                                                                                  credentialsFor(opts, state.cfg, name))])
+                                              credentials: keys])
                     }
                 }
             }
