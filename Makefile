@@ -5,10 +5,11 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: help setup system-deps test test-python test-groovy lint lint-python lint-groovy demo bench reliability test-slow wheel clean
+.PHONY: help setup system-deps test test-python test-groovy lint lint-python lint-groovy demo demo-deployer bench reliability test-slow wheel clean
 
 help:
 	@echo "make demo         the whole pipeline end to end on local stand-in DSS nodes"
+	@echo "make demo-deployer  the same releases through a stand-in Project Deployer (one ends UNHEALTHY)"
 	@echo "make test         every test: Python (unit, integration, contract) and Groovy, plus linters"
 	@echo "make reliability  the full reliability suite (faults, kills, bad input, secrets, TLS)"
 	@echo "make bench        benchmarks; writes bench/results/latest.md"
@@ -50,6 +51,9 @@ test: setup lint-python lint-groovy test-python test-groovy
 demo: $(STAMP)
 	@$(PY) scripts/demo.py
 
+demo-deployer: $(STAMP)
+	@$(PY) scripts/demo_deployer.py
+
 bench: setup
 	@$(PY) bench/run.py
 
@@ -60,4 +64,4 @@ wheel: $(STAMP)
 	$(PY) -m pip wheel --no-deps -w dist .
 
 clean:
-	rm -rf $(VENV) dist build .mlcd demo-out node_modules .groovy-build
+	rm -rf $(VENV) dist build .mlcd demo-out demo-out-deployer node_modules .groovy-build

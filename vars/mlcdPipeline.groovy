@@ -345,9 +345,9 @@ String outcome(String stage, String envName) {
     return readJSON(file: file, returnPojo: true).outcome
 }
 
-/** The API key of environment `target` and the signing key(s) of mlcd.yaml, for `mlcd unwind`. */
+/** The API key(s) of environment `target` (and its deployer's) and the signing key(s) of mlcd.yaml, for `mlcd unwind`. */
 List unwindBindings(Map opts, Map cfg, Map target) {
-    return MlcdCli.keyBinding(this, credentialsFor(opts, cfg, target.name as String), target.apiKeyEnv as String) +
+    return MlcdCli.envKeyBindings(this, cfg, target, credentialsFor(opts, cfg, target.name as String)) +
         MlcdCli.signingBindings(this, cfg, [signing: credentialsFor(opts, cfg, 'signing'),
                                             previous: credentialsFor(opts, cfg, 'signing-previous')])
 }

@@ -22,11 +22,13 @@ from urllib.parse import urlsplit
 import yaml
 
 from mlcd.configcheck import Loader, Located, format_error, path_text, schema_errors
+from mlcd.deployer_config import with_deployers
 from mlcd.envsettings import NO_SETTINGS, EnvSettings, parse_env_settings
 from mlcd.errors import ConfigError, InputError
 from mlcd.redact import register_secret
 
 if TYPE_CHECKING:
+    from mlcd.deployer_config import DeployerConfig
     from mlcd.dss.node import DSSNode
 
 DEFAULT_ID_FORMAT = "{project}_{utc}_{git_sha}_b{build}"
@@ -127,6 +129,7 @@ class EnvironmentConfig:
     timeouts: TimeoutsConfig
     rollback_on_failure: bool
     settings: EnvSettings = NO_SETTINGS  # local variables, scenario states, code-env remappings
+    deployer: DeployerConfig | None = None  # set: deployed through the Project Deployer
 
 
 @dataclass(frozen=True)
@@ -389,7 +392,7 @@ def parse_config(text: str, source: Path) -> MlcdConfig:
             release_notes=str(bundle.get("release_notes", "git")),
         ),
         artifact_repository=_artifact_repository(data.get("artifact_repository"), loc),
-        environments=_environments(data["environments"], loc),
+        environments=with_deployers(data, _environments(data["environments"], loc), loc),
         source_path=source,
         earlier_environments=str((data.get("on_failure") or {}).get("earlier_environments", "rollback")),
         allow_insecure_http=bool(data.get("allow_insecure_http", False)),

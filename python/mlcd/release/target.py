@@ -1,10 +1,12 @@
 """Deployment targets: the thing that puts a bundle on an environment, behind one interface.
 
 The release core (deploy steps, rollback, gates) talks only to a
-:class:`DeploymentTarget`. Today's target is an automation node reached with its
-own API key (:class:`AutomationNodeTarget`); a Project Deployer target (which
-drives the same steps through the deployer's futures, see ``mlcd.dss.futures``)
-implements the same protocol and needs no change in the decision table.
+:class:`DeploymentTarget`. An automation node reached with its own API key is
+:class:`AutomationNodeTarget`; an environment deployed through the Project
+Deployer is :class:`mlcd.release.deployer_target.ProjectDeployerTarget`, where
+"the project" is its deployment on an infrastructure, "import" publishes to the
+deployer and "activate" is the deployment's update, waited on with a deadline and
+followed by its health gate. Both use the same decision table and ledger.
 """
 
 from __future__ import annotations
@@ -59,6 +61,9 @@ class DeploymentTarget(Protocol):
 
         ``scenarios_active``: scenario id -> whether its automatic triggers are on after the
         activation (others keep their state); None: all keep theirs.
+
+        Raises when the bundle could not be made active (through a deployer: the update failed,
+        was aborted at its deadline, or ended with a health that does not pass).
         """
 
     def scenario_ids(self) -> list[str]:

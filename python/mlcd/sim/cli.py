@@ -25,7 +25,8 @@ def build_parser() -> argparse.ArgumentParser:
     """Parser of `mlcd sim`."""
     parser = argparse.ArgumentParser(
         prog="mlcd sim",
-        description="Local stand-in for a Dataiku DSS design or automation node (for tests and demos). "
+        description="Local stand-in for a Dataiku DSS design or automation node, or a Project Deployer "
+        "(for tests and demos). "
         f"The API key comes from the {API_KEY_ENV} environment variable.",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -38,8 +39,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--role",
         required=True,
-        choices=["design", "automation", "apideployer", "apinode"],
-        help="node type (apideployer: a design node's API services and API Deployer; apinode: an API node)",
+        choices=["design", "automation", "deployer", "apideployer", "apinode"],
+        help="node type (deployer: a Project Deployer; apideployer: a design node's API services and "
+        "API Deployer; apinode: an API node)",
     )
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=0, help="port (0 picks a free one; default 0)")

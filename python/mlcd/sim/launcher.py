@@ -86,8 +86,10 @@ class SimNode:
         ``connections`` (if given) is written to ``<data_dir>/node.json`` together
         with the node name; an existing ``node.json`` is otherwise left as it is.
         """
-        if role not in ("design", "automation", "apideployer", "apinode"):
-            raise ValueError(f"role must be 'design', 'automation', 'apideployer' or 'apinode', not {role!r}")
+        if role not in ("design", "automation", "deployer", "apideployer", "apinode"):
+            raise ValueError(
+                f"role must be 'design', 'automation', 'deployer', 'apideployer' or 'apinode', not {role!r}"
+            )
         data_dir = Path(data_dir)
         (data_dir / "projects").mkdir(parents=True, exist_ok=True)
         name = node_name or role

@@ -512,6 +512,10 @@ def create_app(
     )
     for prefix in API_PREFIXES:
         app.register_blueprint(api, url_prefix=prefix, name="api" + prefix.replace("/", "_"))
+    if store.role == "deployer":
+        from mlcd.sim.deployer_routes import register
+
+        register(app, API_PREFIXES)
     if test_control:
         app.register_blueprint(control)
     app.teardown_request(_cleanup_uploads)

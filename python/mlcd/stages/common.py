@@ -13,7 +13,7 @@ from mlcd.errors import MlcdError
 from mlcd.redact import redact
 from mlcd.release.ledger import Ledger
 from mlcd.release.session import Release
-from mlcd.release.target import AutomationNodeTarget
+from mlcd.release.target import AutomationNodeTarget, DeploymentTarget
 
 if TYPE_CHECKING:
     from mlcd.commands.context import StageContext
@@ -25,7 +25,12 @@ if TYPE_CHECKING:
 def release_for(ctx: StageContext, env: EnvironmentConfig, record: RunRecord | None) -> Release:
     """The release session of ``env``: its automation node as the target, its ledger, the command's lock."""
     project = ctx.config().project
-    target = AutomationNodeTarget(ctx.env_node(env.name), project, env.name)
+    direct = AutomationNodeTarget(ctx.env_node(env.name), project, env.name)
+    target: DeploymentTarget = direct
+    if env.deployer is not None:  # through the Project Deployer (scenarios still run on the node)
+        from mlcd.release.deployer_target import deployer_target
+
+        target = deployer_target(ctx, env, direct)
     return Release(
         env,
         target,
@@ -128,3 +133,11 @@ def stage_links(
             key = "report" if name.endswith(".html") else "junit"
         links.setdefault(key, str(path))
     return links
+
+
+def deployer_health(rel: Release | None) -> dict[str, Any]:
+    """``details``/``reports`` of a stage result with the deployer's health gates ({} if none)."""
+    health = getattr(rel.target, "health", None) if rel is not None else None
+    if not health:
+        return {}
+    return {"details": {"deploymentHealth": health}, "reports": [g["report"] for g in health]}

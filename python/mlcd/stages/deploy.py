@@ -17,10 +17,11 @@ from mlcd.release.approval import require_approval
 from mlcd.release.archive import archive_path, check_archive, check_project
 from mlcd.release.deploy import deploy_bundle
 from mlcd.release.ledger import Ledger
+from mlcd.release.session import Release
 from mlcd.release.target import AutomationNodeTarget, active_or_none
 from mlcd.runrecord import RunRecord
 from mlcd.stages import plan as plan_stage
-from mlcd.stages.common import error_result, release_for, stage_links
+from mlcd.stages.common import deployer_health, error_result, release_for, stage_links
 
 
 def run(ctx: StageContext) -> StageResult:
@@ -32,6 +33,7 @@ def run(ctx: StageContext) -> StageResult:
     last_gate = not env.tests.enabled and not env.smoke
     links = stage_links(ctx, env, cfg.project)
     record: RunRecord | None = None
+    rel: Release | None = None
     try:
         record = RunRecord.load(ctx.out_dir)
         archive = archive_path(record, ctx.opts(DeployOptions).archive)
@@ -47,6 +49,7 @@ def run(ctx: StageContext) -> StageResult:
                 rel, bundle, archive, record.sha256, final_record=last_gate and not ctx.options.pipeline
             )
     except MlcdError as exc:
+        health = deployer_health(rel)
         if not exc.recorded:
             unchanged(
                 ctx,
@@ -55,7 +58,8 @@ def run(ctx: StageContext) -> StageResult:
                 f"nothing was changed: {exc.one_line()}",
                 read_node=not isinstance(exc, NodeError),
             )
-        return error_result(ctx, exc, bundle_id=record.bundle_id if record else None, links=links)
+        return error_result(ctx, exc, bundle_id=record.bundle_id if record else None, links=links, **health)
+    health = deployer_health(rel)
     if not last_gate and not ctx.options.pipeline:
         gates = " and ".join(g for g, on in (("tests", env.tests.enabled), ("smoke", bool(env.smoke))) if on)
         ctx.progress(f"the deployment's final audit record comes from the {gates} of {env.name}")
@@ -63,7 +67,9 @@ def run(ctx: StageContext) -> StageResult:
         outcome=result.outcome,
         message=result.message,
         bundle_id=result.bundle_id,
-        details={"previousBundleId": result.previous, "activeBundleId": result.bundle_id},
+        details={"previousBundleId": result.previous, "activeBundleId": result.bundle_id}
+        | health.get("details", {}),
+        reports=health.get("reports", []),
         links=links,
     )
 

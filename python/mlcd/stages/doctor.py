@@ -178,6 +178,10 @@ def run(ctx: StageContext) -> StageResult:
     _design(doc, ctx)
     for env in _envs(ctx):
         _automation(doc, ctx, env)
+        if env.deployer is not None:
+            from mlcd.stages.doctor_deployer import check_deployer
+
+            check_deployer(doc, ctx, env)
     rows = [[c.node, c.name, "ok" if c.ok else "FAIL", c.verdict + (f" (fix: {c.fix})" if not c.ok and c.fix
              else "")] for c in doc.checks]  # fmt: skip
     print("\n".join(table(["node", "check", "result", "verdict"], rows)), flush=True)

@@ -13,7 +13,7 @@ from mlcd.commands.options import GateOptions
 from mlcd.commands.result import StageResult
 from mlcd.release.gate import gate_on_active
 from mlcd.runrecord import RunRecord
-from mlcd.stages.common import release_for, settled_result, stage_links
+from mlcd.stages.common import deployer_health, release_for, settled_result, stage_links
 
 
 def gate_command(
@@ -43,6 +43,12 @@ def gate_command(
             details=done.details,
             links=links,
         )
+    health = deployer_health(rel)  # a rollback through the Project Deployer: its health gate
     return settled_result(
-        ctx, done.settled, bundle_id=bundle_id, reports=done.reports, details=done.details, links=links
+        ctx,
+        done.settled,
+        bundle_id=bundle_id,
+        reports=done.reports + health.get("reports", []),
+        details={**done.details, **health.get("details", {})},
+        links=links,
     )

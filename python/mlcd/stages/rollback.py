@@ -13,7 +13,7 @@ from mlcd.release.rollback import RollbackDone, roll_back, rollback_target
 from mlcd.release.session import Release
 from mlcd.release.target import active_or_none
 from mlcd.runrecord import RunRecord
-from mlcd.stages.common import error_result, release_for, stage_links
+from mlcd.stages.common import deployer_health, error_result, release_for, stage_links
 
 
 def run(ctx: StageContext) -> StageResult:
@@ -48,9 +48,11 @@ def run(ctx: StageContext) -> StageResult:
             )
         ctx.progress(f"active bundle now: {active or '(none)'}; rolling back to {target}")
         done = roll_back(rel, target, from_bundle=active, reason=reason, explicit=bool(explicit))
+    health = deployer_health(rel)  # through the Project Deployer: the rollback's health gate
+    done.reports += health.get("reports", [])
     if not record_rollback(rel, done, active=active, reason=reason):
         err = RollbackFailed(done.message, done.hint)
-        err.details = {"rolledBackTo": target, "reports": done.reports}
+        err.details = {"rolledBackTo": target, "reports": done.reports, **health.get("details", {})}
         return error_result(
             ctx, err, bundle_id=bundle_id, links=stage_links(ctx, env, rel.project, done.reports)
         )
@@ -65,6 +67,7 @@ def run(ctx: StageContext) -> StageResult:
             "rolledBackTo": done.target,
             "smoke": done.smoke_ran,
             "reason": reason,
+            **health.get("details", {}),
         },
         links=stage_links(ctx, env, rel.project, done.reports),
     )

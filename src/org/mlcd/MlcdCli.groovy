@@ -135,6 +135,19 @@ class MlcdCli implements Serializable {
         return [script.string(credentialsId: credentialsId, variable: variable)]
     }
 
+    /**
+     * The environment's key binding, plus the Project Deployer's key (credentials `mlcd-<project>-deployer`)
+     * when the environment is deployed through the deployer.
+     */
+    static List envKeyBindings(Object script, Map cfg, Map target, String credentialsId) {
+        List bindings = keyBinding(script, credentialsId, target.apiKeyEnv as String)
+        if (target.deployerKeyEnv) {
+            bindings += keyBinding(script, MlcdConfig.defaultCredentialsId(cfg, 'deployer'),
+                                   target.deployerKeyEnv as String)
+        }
+        return bindings
+    }
+
     /** Bindings for the artifact repository's credentials (if an id is given and mlcd.yaml names variables). */
     static List artifactBindings(Object script, Map cfg, String credentialsId) {
         Map repo = (Map) cfg.artifactRepository

@@ -103,7 +103,7 @@ class MlcdConfig implements Serializable {
             Object smoke = e.smoke
             boolean hasSmoke = smoke instanceof String ? !((String) smoke).isEmpty() :
                 (smoke instanceof List && !((List) smoke).isEmpty())
-            envs << [
+            Map summary = [
                 name: String.valueOf(e.name),
                 apiKeyEnv: String.valueOf(e.api_key_env),
                 approval: e.approval == true,
@@ -111,6 +111,11 @@ class MlcdConfig implements Serializable {
                 smoke: hasSmoke,
                 rollbackOnFailure: e.rollback_on_failure != false,
             ]
+            String deployerKey = deployerKeyEnv(doc, e)
+            if (deployerKey) {
+                summary.deployerKeyEnv = deployerKey  // deployed through the Project Deployer
+            }
+            envs << summary
         }
         Map repo = null
         if (doc.artifact_repository instanceof Map) {
@@ -204,6 +209,20 @@ class MlcdConfig implements Serializable {
     @NonCPS
     static String defaultCredentialsId(Map cfg, String target) {
         return "mlcd-${cfg.project}-${target}".toLowerCase()
+    }
+
+    /**
+     * The variable holding the Project Deployer's key for environment `e` (its own `deployer.api_key_env`,
+     * else the top-level one), or null when the environment is deployed directly.
+     */
+    @NonCPS
+    static String deployerKeyEnv(Map doc, Map e) {
+        if (!(e.deployer instanceof Map)) {
+            return null
+        }
+        Object own = ((Map) e.deployer).api_key_env
+        Object top = doc.deployer instanceof Map ? ((Map) doc.deployer).api_key_env : null
+        return own ? String.valueOf(own) : (top ? String.valueOf(top) : null)
     }
 
     /** The name of the lockable resource guarding an environment: `mlcd-<project>-<env>`. */

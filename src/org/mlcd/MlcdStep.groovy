@@ -48,8 +48,10 @@ class MlcdStep implements Serializable {
     /** The binding of the step's API key (its environment's, or the design node's) to the variable mlcd.yaml names. */
     static List nodeKey(Object script, Map step) {
         Map target = (Map) step.target
-        String variable = target ? target.apiKeyEnv : ((Map) step.cfg).designKeyEnv
-        return MlcdCli.keyBinding(script, step.credentialsId as String, variable)
+        if (target) {
+            return MlcdCli.envKeyBindings(script, (Map) step.cfg, target, step.credentialsId as String)
+        }
+        return MlcdCli.keyBinding(script, step.credentialsId as String, ((Map) step.cfg).designKeyEnv as String)
     }
 
     /**

@@ -24,6 +24,25 @@ class MlcdDeployTest extends MlcdStepTestBase {
     }
 
     @Test
+    void throughTheProjectDeployerTheDeployerKeyIsBoundToo() {
+        Map cfg = teamConfig()
+        cfg.deployer = [url: 'https://deployer:11200', api_key_env: 'DSS_DEPLOYER_API_KEY']
+        ((List<Map>) cfg.environments).find { Map e -> e.name == 'prod' }.deployer = [infra: 'prod-infra']
+        helper.yamlDocs['mlcd.yaml'] = cfg
+        helper.credentials['mlcd-churn-deployer'] = 'deployer-key-3c59dc04'
+        runStep('mlcdDeploy', [env: 'prod'])
+        Map run = cliRuns[0]
+        assert run.vars.DSS_PROD_API_KEY == SECRETS['mlcd-churn-prod']
+        assert run.vars.DSS_DEPLOYER_API_KEY == 'deployer-key-3c59dc04'
+        assert (lastCall('withCredentials').args[0] as List) == [
+            [$class: 'StringBinding', credentialsId: 'mlcd-churn-prod', variable: 'DSS_PROD_API_KEY'],
+            [$class: 'StringBinding', credentialsId: 'mlcd-churn-deployer', variable: 'DSS_DEPLOYER_API_KEY']]
+        assert !helper.shScripts().any { String s -> s.contains('deployer-key-3c59dc04') }
+        runStep('mlcdDeploy', [env: 'test'])  // test is deployed directly: no deployer key
+        assert !cliRuns[1].vars.containsKey('DSS_DEPLOYER_API_KEY')
+    }
+
+    @Test
     void usesTheVenvOfMlcdSetupAndTheGivenCredentialsAndConfig() {
         helper.yamlDocs['ci/mlcd.yaml'] = teamConfig()
         helper.files['ci/mlcd.yaml'] = ''

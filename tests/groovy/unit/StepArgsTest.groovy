@@ -36,6 +36,19 @@ class StepArgsTest {
     }
 
     @Test
+    void anEnvironmentDeployedThroughTheProjectDeployerNamesTheDeployerKeyVariable() {
+        Map cfg = MlcdConfig.summarize([
+            project: 'CHURN', design: [api_key_env: 'K_DESIGN'], deployer: [url: 'u', api_key_env: 'K_DEPLOYER'],
+            environments: [
+                [name: 'test', api_key_env: 'K_TEST'],
+                [name: 'prod', api_key_env: 'K_PROD', deployer: [infra: 'prod-infra']],
+                [name: 'dr', api_key_env: 'K_DR', deployer: [infra: 'dr-infra', api_key_env: 'K_DR_DEPLOYER']],
+            ],
+        ])
+        assert cfg.environments*.deployerKeyEnv == [null, 'K_DEPLOYER', 'K_DR_DEPLOYER']
+    }
+
+    @Test
     void configSummaryReadsEnvironmentsInOrder() {
         Map cfg = MlcdConfig.summarize([
             project: 'CHURN', design: [api_key_env: 'K_DESIGN'],
