@@ -126,6 +126,13 @@ class RunOptions(Options):
     build_number: str | None = None
 
 
+@dataclass(frozen=True)
+class RetrainOptions(Options):
+    """`mlcd retrain`."""
+
+    model: str | None = None
+
+
 OPTIONS_BY_COMMAND: dict[str, type[Options]] = {
     "bundle": BundleOptions,
     "publish": BundleIdOptions,
@@ -139,6 +146,7 @@ OPTIONS_BY_COMMAND: dict[str, type[Options]] = {
     "unwind": UnwindOptions,
     "approve": ApproveOptions,
     "run": RunOptions,
+    "retrain": RetrainOptions,
 }
 
 

@@ -11,7 +11,15 @@ import argparse
 import os
 
 from mlcd.errors import exit_codes_help
-from mlcd.usage import UsageParser, bundle_id_arg, env_list_arg, env_name_arg, seconds_arg, text_arg
+from mlcd.usage import (
+    UsageParser,
+    bundle_id_arg,
+    env_list_arg,
+    env_name_arg,
+    saved_model_arg,
+    seconds_arg,
+    text_arg,
+)
 
 EXIT_CODES_HELP = exit_codes_help()
 
@@ -38,6 +46,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "audit": ("audit", "`audit verify`: check the audit trail's chain, naming the first bad line"),
     "doctor": ("doctor", "check, read-only, what mlcd assumes about each DSS node (before a first deploy)"),
     "run": ("run", "the whole flow: validate, bundle, publish, then deploy/test/smoke per environment"),
+    "retrain": (
+        "retrain",
+        "run the retrain scenario on an environment; keep a new model version only if it beats the champion",
+    ),
 }
 
 
@@ -214,6 +226,21 @@ def build_parser() -> argparse.ArgumentParser:
         "--build-number", default=os.environ.get("BUILD_NUMBER"), type=text_arg, help="CI build number"
     )
     p.add_argument("--build-url", default=os.environ.get("BUILD_URL"), type=text_arg, help="CI build URL")
+
+    p = add("retrain")
+    _add_env(p)
+    p.add_argument(
+        "--model",
+        metavar="ID",
+        type=saved_model_arg,
+        help="judge only this saved model (default: every one in continuous_training.models)",
+    )
+    p.add_argument(
+        "--lock-timeout",
+        type=seconds_arg("lock_timeout"),
+        default=None,
+        help="seconds to wait for the environment's deploy lock",
+    )
 
     sub.add_parser(
         "sim",

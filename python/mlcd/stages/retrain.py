@@ -1,0 +1,93 @@
+"""`mlcd retrain --env E [--model ID]`: retrain on the environment, keep a new model version only if it wins.
+
+The flow is :mod:`mlcd.training.retrain`; this module checks the configuration,
+holds the environment's deploy lock, writes the environment's audit ``deployment``
+record through the ledger (the one success indicator) and turns the decision into
+the command's result and documented exit code.
+"""
+
+from __future__ import annotations
+
+from mlcd.commands.context import StageContext
+from mlcd.commands.options import RetrainOptions
+from mlcd.commands.result import StageResult
+from mlcd.config import EnvironmentConfig
+from mlcd.dss.errors import DSSError
+from mlcd.dss.node import DSSNode
+from mlcd.errors import ConfigError, ExitCode, error_for
+from mlcd.release.ledger import Ledger
+from mlcd.stages.common import env_lock, error_result, stage_links
+from mlcd.training.champion import ModelGate
+from mlcd.training.retrain import Retrain, RetrainOutcome, retrain
+from mlcd.training.settings import TrainingConfig
+
+_HINTS = {
+    int(ExitCode.GATE_FAILED): "the champion stays active; compare the metrics in the stage file and "
+    "retrain on better data, or change the gate in continuous_training",
+    int(ExitCode.ROLLED_BACK): "the champion is active again (verified); look at the node's saved model "
+    "versions and the retrain scenario's run before retraining",
+    int(ExitCode.ROLLBACK_FAILED): "check which version of each saved model is active on the node and "
+    "set the right one by hand; the audit trail lists every step",
+    int(ExitCode.NOTHING_TO_ROLL_BACK): "the saved model had no active version before: choose one by hand",
+    int(ExitCode.DEPLOY_FAILED): "nothing changed; look at the retrain scenario's run on the node",
+}
+
+
+def _gates(ctx: StageContext, training: TrainingConfig) -> tuple[ModelGate, ...]:
+    wanted = ctx.opts(RetrainOptions).model
+    if wanted is None:
+        return training.gates
+    gate = training.gate(wanted)
+    if gate is None:
+        raise ConfigError(
+            f"saved model {wanted} has no gate in continuous_training.models of {ctx.options.config}",
+            f"use one of: {', '.join(g.saved_model for g in training.gates)}",
+        )
+    return (gate,)
+
+
+def _training(ctx: StageContext) -> TrainingConfig:
+    training = ctx.config().continuous_training
+    if training is None:
+        raise ConfigError(
+            f"{ctx.options.config} has no continuous_training section",
+            "add continuous_training with retrain_scenario and models (docs/configuration.md)",
+        )
+    return training
+
+
+def run(ctx: StageContext) -> StageResult:
+    """Retrain on ``--env``; exit 0 when every gated model ended verified (promoted or untouched champion)."""
+    env = ctx.environment()
+    training = _training(ctx)
+    gates = _gates(ctx, training)
+    project = ctx.config().project
+    node = ctx.env_node(env.name)
+    ledger = Ledger(ctx.audit(), None, env.name)
+    with env_lock(ctx, project, env):
+        flow = Retrain(node, project, env, training, ctx.audit(), ctx.progress, gates)
+        outcome = retrain(flow)
+        bundle = _active_bundle(node, project)
+        record = outcome.decision.record or "FAILED_UNCHANGED"
+        ledger.final(record, bundle_id=bundle, active=bundle, message=f"retrain: {outcome.message}")
+    if outcome.error is not None:
+        raise outcome.error
+    return _result(ctx, env, project, outcome)
+
+
+def _active_bundle(node: DSSNode, project: str) -> str | None:
+    try:
+        return node.active_bundle_id(project)
+    except DSSError:
+        return None
+
+
+def _result(ctx: StageContext, env: EnvironmentConfig, project: str, outcome: RetrainOutcome) -> StageResult:
+    details = {"models": [m.as_dict() for m in outcome.models], "scenario": outcome.scenario}
+    links = stage_links(ctx, env, project)
+    d = outcome.decision
+    if d.exit_code == int(ExitCode.OK):
+        return StageResult(outcome="SUCCESS", message=outcome.message, details=details, links=links)
+    code = ExitCode(d.exit_code if d.exit_code is not None else int(ExitCode.ROLLBACK_FAILED))
+    err = error_for(d.outcome, code, outcome.message, _HINTS.get(int(code)))
+    return error_result(ctx, err, outcome=d.outcome, exit_code=int(code), details=details, links=links)
