@@ -185,7 +185,7 @@ class Retrain:
         run.challenger_metrics = self.models.metrics(sm, run.challenger)
         run.verdict = verdict = judge(gate, run.challenger_metrics, run.champion_metrics)
         self._record("model_gate", "PASSED" if verdict.promote else "FAILED", savedModel=sm,
-                     champion=run.champion, challenger=run.challenger, **verdict.as_dict())  # fmt: skip
+                     championVersion=run.champion, challengerVersion=run.challenger, **verdict.as_dict())  # fmt: skip
         self.progress(f"saved model {sm}: challenger {run.challenger}: {verdict.reason}")
         if verdict.promote:
             self._promote(run, active)

@@ -13,7 +13,9 @@ SAVED_MODEL = "churn_model"
 RETRAIN = "RETRAIN"
 
 
-def retrain_project(dest: Path, *, auc: float = 0.80, extra_steps: list[dict[str, Any]] | None = None) -> Path:
+def retrain_project(
+    dest: Path, *, auc: float = 0.80, extra_steps: list[dict[str, Any]] | None = None
+) -> Path:
     """Copy SAMPLE to ``dest/SAMPLE`` with saved model ``churn_model`` (one version, ``auc``) and RETRAIN."""
     project = dest / SAMPLE_PROJECT.name
     shutil.copytree(SAMPLE_PROJECT, project)
