@@ -184,8 +184,9 @@ class Retrain:
         run.challenger = active if active in new else new[-1]
         run.challenger_metrics = self.models.metrics(sm, run.challenger)
         run.verdict = verdict = judge(gate, run.challenger_metrics, run.champion_metrics)
-        self._record("model_gate", "PASSED" if verdict.promote else "FAILED", savedModel=sm,
-                     championVersion=run.champion, challengerVersion=run.challenger, **verdict.as_dict())  # fmt: skip
+        pair = {"championVersion": run.champion, "challengerVersion": run.challenger}
+        outcome = "PASSED" if verdict.promote else "FAILED"
+        self._record("model_gate", outcome, savedModel=sm, **pair, **verdict.as_dict())
         self.progress(f"saved model {sm}: challenger {run.challenger}: {verdict.reason}")
         if verdict.promote:
             self._promote(run, active)

@@ -85,15 +85,13 @@ def test_a_nan_champion_is_never_beaten(d: str, new: float, bad: object) -> None
 
 @given(directions, finite, finite, finite)
 def test_below_the_floor_never_promotes(d: str, new: float, old: float, floor: float) -> None:
-    worse_than_floor = (
-        new < floor - 1e-6 * max(1.0, abs(floor))
-        if d == HIGHER
-        else new > floor + 1e-6 * max(1.0, abs(floor))
-    )
+    tol = 1e-6 * max(1.0, abs(floor))
+    clearly_worse = new < floor - tol if d == HIGHER else new > floor + tol
+    clearly_ok = new > floor + tol if d == HIGHER else new < floor - tol
     verdict = judge(gate(d, floor=floor, max_regression=1e9), {"score": new}, {"score": old})
-    if worse_than_floor:
+    if clearly_worse:
         assert not verdict.promote
-    else:
+    if clearly_ok:
         assert verdict.promote
 
 

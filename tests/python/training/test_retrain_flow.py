@@ -16,8 +16,9 @@ from typing import Any
 
 import pytest
 import requests
-from support.pipeline_env import PipelineEnv, start_pipeline_env
 from trainproject import RETRAIN, SAVED_MODEL, retrain_project
+
+from support.pipeline_env import PipelineEnv, start_pipeline_env
 
 GATE = {"metric": "auc", "min_improvement": 0.01, "floor": 0.7}
 
@@ -129,6 +130,7 @@ def test_a_losing_challenger_left_inactive_keeps_the_champion_untouched(env: Pip
     assert [r["outcome"] for r in audit(env, "deployment")] == ["FAILED_UNCHANGED"]
 
 
+@pytest.mark.slow  # the floor rule is covered without a node in test_champion_rules.py
 def test_a_challenger_below_the_floor_loses_even_against_a_worse_champion(env: PipelineEnv) -> None:
     seed(env, auc=0.50)
     next_training(env, metrics={"auc": 0.65})
@@ -159,7 +161,7 @@ def test_a_failed_retrain_that_activated_a_version_is_rolled_back(env: PipelineE
 def test_an_activation_the_node_does_not_keep_is_restored_and_reported(env: PipelineEnv) -> None:
     seed(env, setActiveIgnored=True)
     next_training(env, metrics={"auc": 0.90}, activate=False)
-    code, err, stage = retrain(env)
+    code, err, _ = retrain(env)
     assert code == 4, err
     assert "is not active after activating it (active: initial)" in err
     assert state(env)["activeVersion"] == "initial"
@@ -177,15 +179,18 @@ def test_a_champion_that_cannot_be_restored_needs_a_person(env: PipelineEnv) -> 
     assert [r["outcome"] for r in audit(env, "deployment")] == ["FAILED_NEEDS_ATTENTION"]
 
 
-@pytest.mark.parametrize(
-    ("change", "needle"),
-    [
-        ({"models": {"nope": {"metric": "auc"}}}, f"saved model nope does not exist in project SAMPLE on prod (fix: name one of: {SAVED_MODEL}"),
-        ({"models": {SAVED_MODEL: {"metric": "r2"}}}, "does not report r2 (version initial on prod); it reports: auc, f1, logLoss"),
-        ({"retrain_scenario": "NOPE"}, "retrain scenario NOPE does not exist in project SAMPLE on prod"),
-        ({"models": {SAVED_MODEL: {"metric": "logLoss", "direction": "higher"}}}, "a lower logLoss is better, not a higher one"),
-    ],
-)  # fmt: skip
+BAD_INPUT = [
+    ({"models": {"nope": {"metric": "auc"}}},
+     f"saved model nope does not exist in project SAMPLE on prod (fix: name one of: {SAVED_MODEL}"),
+    ({"models": {SAVED_MODEL: {"metric": "r2"}}},
+     "does not report r2 (version initial on prod); it reports: auc, f1, logLoss"),
+    ({"retrain_scenario": "NOPE"}, "retrain scenario NOPE does not exist in project SAMPLE on prod"),
+    ({"models": {SAVED_MODEL: {"metric": "logLoss", "direction": "higher"}}},
+     "a lower logLoss is better, not a higher one"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("change", "needle"), BAD_INPUT)
 def test_bad_input_is_one_line_and_changes_nothing(
     env: PipelineEnv, change: dict[str, Any], needle: str
 ) -> None:
@@ -205,3 +210,20 @@ def test_without_a_continuous_training_section(env: PipelineEnv) -> None:
     assert code == 2 and "has no continuous_training section" in err
     code, err, _ = retrain(env, "--model", "other")
     assert code == 2
+
+
+def test_a_node_error_after_training_restores_the_champion(env: PipelineEnv) -> None:
+    node = env.automation["prod"]
+    plan = {"rules": [{"method": "GET", "path": r"savedmodels/churn_model/versions/(?!initial)[^/]+/snippet$",
+                       "status": 400}]}  # fmt: skip
+    resp = requests.put(f"{node.url}/__sim__/faults", json=plan, auth=(node.api_key, ""), timeout=10)
+    assert resp.status_code == 200, resp.text
+    try:
+        next_training(env, metrics={"auc": 0.95})  # the training activates it; its metrics cannot be read
+        code, err, _ = retrain(env)
+    finally:
+        requests.delete(f"{node.url}/__sim__/faults", auth=(node.api_key, ""), timeout=10)
+    assert code == 4, err
+    assert "the retrain stopped: " in err and "champion initial is active again (verified)" in err
+    assert state(env)["activeVersion"] == "initial"
+    assert [r["outcome"] for r in audit(env, "deployment")] == ["FAILED_ROLLED_BACK"]
