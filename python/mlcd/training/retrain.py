@@ -163,7 +163,12 @@ class Retrain:
         with self.audit.action("retrain_scenario", node=self.env.name, environment=self.env.name,
                                detail={"scenario": sid}) as extra:  # fmt: skip
             waiter = ScenarioWaiter(self.node, self.project)
-            result = waiter.wait([waiter.start(sid, self.env.timeouts.scenario)])[0]
+            handle = waiter.start(sid, self.env.timeouts.scenario)
+            try:
+                result = waiter.wait([handle])[0]
+            except BaseException:  # a signal or a node error: the run must not go on training unattended
+                extra["aborted"] = waiter.abort([handle])
+                raise
             extra.update(outcome=result.outcome, runId=result.run_id, error=result.error_message)
         shown = {"id": sid, "outcome": result.outcome, "runId": result.run_id, "error": result.error_message}
         return passes(result.outcome, self.env.warning), shown

@@ -14,9 +14,12 @@ RETRAIN = "RETRAIN"
 
 
 def retrain_project(
-    dest: Path, *, auc: float = 0.80, extra_steps: list[dict[str, Any]] | None = None
+    dest: Path, *, auc: float = 0.80, steps_after: list[dict[str, Any]] | None = None
 ) -> Path:
-    """Copy SAMPLE to ``dest/SAMPLE`` with saved model ``churn_model`` (one version, ``auc``) and RETRAIN."""
+    """Copy SAMPLE to ``dest/SAMPLE`` with saved model ``churn_model`` (version initial) and RETRAIN.
+
+    RETRAIN trains ``churn_model``, then runs ``steps_after``.
+    """
     project = dest / SAMPLE_PROJECT.name
     shutil.copytree(SAMPLE_PROJECT, project)
     (project / "savedmodels").mkdir()
@@ -26,6 +29,6 @@ def retrain_project(
     )
     steps = [{"id": "train", "name": "Train churn model", "type": "train_model", "savedModel": SAVED_MODEL}]
     scenario = {"id": RETRAIN, "name": "Retrain the churn model", "markedAsTest": False, "active": False,
-                "steps": [*(extra_steps or []), *steps]}  # fmt: skip
+                "steps": [*steps, *(steps_after or [])]}  # fmt: skip
     (project / "scenarios" / f"{RETRAIN}.json").write_text(json.dumps(scenario))
     return project
