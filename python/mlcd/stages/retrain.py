@@ -83,11 +83,19 @@ def _active_bundle(node: DSSNode, project: str) -> str | None:
 
 
 def _result(ctx: StageContext, env: EnvironmentConfig, project: str, outcome: RetrainOutcome) -> StageResult:
+    from mlcd.reports.model_report import write_model_reports
+
     details = {"models": [m.as_dict() for m in outcome.models], "scenario": outcome.scenario}
-    links = stage_links(ctx, env, project)
     d = outcome.decision
+    folder = ctx.out_dir / "reports" / env.name
+    reports = write_model_reports(folder, env.name, details, d.outcome, outcome.message)
+    links = stage_links(ctx, env, project, reports)
     if d.exit_code == int(ExitCode.OK):
-        return StageResult(outcome="SUCCESS", message=outcome.message, details=details, links=links)
+        return StageResult(
+            outcome="SUCCESS", message=outcome.message, details=details, links=links, reports=reports
+        )
     code = ExitCode(d.exit_code if d.exit_code is not None else int(ExitCode.ROLLBACK_FAILED))
     err = error_for(d.outcome, code, outcome.message, _HINTS.get(int(code)))
-    return error_result(ctx, err, outcome=d.outcome, exit_code=int(code), details=details, links=links)
+    return error_result(
+        ctx, err, outcome=d.outcome, exit_code=int(code), details=details, links=links, reports=reports
+    )

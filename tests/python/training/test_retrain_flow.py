@@ -100,6 +100,11 @@ def test_a_winning_challenger_is_promoted_and_verified(env: PipelineEnv, trainin
         [] if training_activates else ["SUCCESS"]
     )
     assert [r["detail"]["active"] for r in audit(env, "verify_active_version")] == [new]
+    junit = (env.out_dir / "reports" / "prod" / "retrain.xml").read_text()
+    assert 'tests="2" failures="0"' in junit and f"challenger: {new} = 0.86" in junit
+    html = (env.out_dir / "reports" / "prod" / "retrain.html").read_text()
+    assert "<script" not in html and "style=" not in html and f"<td>{new}</td><td>0.86</td>" in html
+    assert stage["links"]["report"].endswith("retrain.html")
     (final,) = audit(env, "deployment")
     assert (
         final["outcome"] == "SUCCEEDED"
@@ -115,6 +120,8 @@ def test_a_challenger_the_training_activated_that_loses_is_reverted(env: Pipelin
     assert "does not beat the champion by at least 0.01" in err and "champion initial is active again" in err
     assert state(env)["activeVersion"] == "initial" and len(state(env)["versions"]) == 2
     assert stage["outcome"] == "ROLLED_BACK" and stage["details"]["models"][0]["activeVersion"] == "initial"
+    junit = (env.out_dir / "reports" / "prod" / "retrain.xml").read_text()
+    assert 'failures="1"' in junit and "champion: initial = 0.8" in junit
     assert [r["detail"]["version"] for r in audit(env, "set_active_version")] == ["initial"]
     assert [r["outcome"] for r in audit(env, "model_gate")] == ["FAILED"]
     assert [r["outcome"] for r in audit(env, "deployment")] == ["FAILED_ROLLED_BACK"]
