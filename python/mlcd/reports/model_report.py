@@ -55,11 +55,14 @@ def _scenario_case(scenario: dict[str, Any]) -> CaseResult | None:
 
 
 def write_model_reports(
-    folder: Path, env: str, details: dict[str, Any], outcome: str, message: str
+    folder: Path, env: str, details: dict[str, Any], outcome: str, message: str, smoke: list[CaseResult]
 ) -> list[str]:
-    """Write ``retrain.xml`` and ``retrain.html`` into ``folder``; return their paths."""
+    """Write ``retrain.xml`` and ``retrain.html`` into ``folder``; return their paths.
+
+    ``smoke``: the smoke scenarios run after a promotion (cases of the JUnit report too).
+    """
     models: list[dict[str, Any]] = details.get("models") or []
-    cases = [c for c in [_scenario_case(details.get("scenario") or {}), *map(_case, models)] if c]
+    cases = [c for c in [_scenario_case(details.get("scenario") or {}), *map(_case, models), *smoke] if c]
     junit = write_junit(
         folder / "retrain.xml", f"retrain {env}", f"mlcd.retrain.{env}", cases, {"outcome": outcome}
     )
@@ -100,4 +103,14 @@ def write_model_reports(
         ],
         rows,
     )
+    if smoke:
+        page.add("<h2>Smoke after promotion</h2>")
+        smoke_rows = [
+            (
+                tone(c.outcome),
+                [td(page.text(v or "-")) for v in (c.scenario_id, c.outcome, c.run_id, c.error_message)],
+            )
+            for c in smoke
+        ]
+        page.table(["scenario", "outcome", "run id", "error"], smoke_rows)
     return [str(junit), str(page.write())]

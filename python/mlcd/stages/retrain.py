@@ -85,10 +85,11 @@ def _active_bundle(node: DSSNode, project: str) -> str | None:
 def _result(ctx: StageContext, env: EnvironmentConfig, project: str, outcome: RetrainOutcome) -> StageResult:
     from mlcd.reports.model_report import write_model_reports
 
-    details = {"models": [m.as_dict() for m in outcome.models], "scenario": outcome.scenario}
+    smoke = [{"scenario": c.scenario_id, "outcome": c.outcome, "runId": c.run_id} for c in outcome.smoke]
+    details = {"models": [m.as_dict() for m in outcome.models], "scenario": outcome.scenario, "smoke": smoke}
     d = outcome.decision
     folder = ctx.out_dir / "reports" / env.name
-    reports = write_model_reports(folder, env.name, details, d.outcome, outcome.message)
+    reports = write_model_reports(folder, env.name, details, d.outcome, outcome.message, outcome.smoke)
     links = stage_links(ctx, env, project, reports)
     if d.exit_code == int(ExitCode.OK):
         return StageResult(

@@ -26,6 +26,7 @@ from mlcd.dss.errors import DSSError
 from mlcd.dss.savedmodels import SavedModels
 from mlcd.errors import ExitCode, InputError, MlcdError
 from mlcd.release.decisions import Decision, Failed, Rollback, after_failure
+from mlcd.reports.results import CaseResult
 from mlcd.training.champion import ModelGate, Verdict, judge
 
 if TYPE_CHECKING:
@@ -82,6 +83,7 @@ class RetrainOutcome:
     models: list[ModelRun] = field(default_factory=list)
     scenario: dict[str, Any] = field(default_factory=dict)
     error: BaseException | None = None  # what stopped a retrain that changed nothing (its own exit code)
+    smoke: list[CaseResult] = field(default_factory=list)  # the smoke check after a promotion
 
 
 def combined(models: list[ModelRun]) -> Decision:
@@ -266,6 +268,29 @@ class Retrain:
         except DSSError:
             return None
 
+    def smoke_after_promotion(self, runs: list[ModelRun]) -> list[CaseResult]:
+        """After a promotion, run the environment's smoke scenarios; if they fail, restore the champions."""
+        promoted = [run for run in runs if run.decision is SUCCEEDED]
+        if not promoted or not self.env.smoke:
+            return []
+        from mlcd.testing_gate import run_scenarios
+
+        failed, why = Failed.SMOKE, ""
+        cases: list[CaseResult] = []
+        try:
+            gate = run_scenarios(self.node, self.project, self.env, self.env.smoke, self.audit,
+                                 self.progress, kind="smoke", bundle_id=None)  # fmt: skip
+            cases = gate.cases
+            why = "" if gate.passed else f"smoke failed after promotion ({gate.summary()})"
+        except (MlcdError, KeyboardInterrupt) as exc:
+            failed = Failed.NODE_ERROR if isinstance(exc, MlcdError) else Failed.ACTIVATION
+            what = exc.without_fix() if isinstance(exc, MlcdError) else "interrupted"
+            why = f"smoke could not complete after promotion ({what})"
+        for run in promoted if why else []:
+            run.message = f"{run.message}; {why}"
+            self._settle(run, failed)
+        return cases
+
     def after_broken(self, runs: list[ModelRun], what: str) -> None:
         """After a failed scenario, a node error or a signal: restore every champion that is not active."""
         for run in runs:
@@ -303,5 +328,6 @@ def retrain(r: Retrain) -> RetrainOutcome:
         r.after_broken(runs, f"the retrain stopped: {what}")
         if not any(run.touched for run in runs):
             error = exc
+    smoke = r.smoke_after_promotion(runs)
     decision = combined(runs)
-    return RetrainOutcome(decision, "; ".join(run.message for run in runs), runs, scenario, error)
+    return RetrainOutcome(decision, "; ".join(run.message for run in runs), runs, scenario, error, smoke)

@@ -101,7 +101,10 @@ def test_a_winning_challenger_is_promoted_and_verified(env: PipelineEnv, trainin
     )
     assert [r["detail"]["active"] for r in audit(env, "verify_active_version")] == [new]
     junit = (env.out_dir / "reports" / "prod" / "retrain.xml").read_text()
-    assert 'tests="2" failures="0"' in junit and f"challenger: {new} = 0.86" in junit
+    assert (
+        'tests="3" failures="0"' in junit and f"challenger: {new} = 0.86" in junit
+    )  # scenario, model, smoke
+    assert [s["scenario"] for s in stage["details"]["smoke"]] == ["TEST_SMOKE"]
     html = (env.out_dir / "reports" / "prod" / "retrain.html").read_text()
     assert "<script" not in html and "style=" not in html and f"<td>{new}</td><td>0.86</td>" in html
     assert stage["links"]["report"].endswith("retrain.html")
@@ -233,4 +236,27 @@ def test_a_node_error_after_training_restores_the_champion(env: PipelineEnv) -> 
     assert code == 4, err
     assert "the retrain stopped: " in err and "champion initial is active again (verified)" in err
     assert state(env)["activeVersion"] == "initial"
+    assert [r["outcome"] for r in audit(env, "deployment")] == ["FAILED_ROLLED_BACK"]
+
+
+def set_prod_variable(pipe: PipelineEnv, **standard: Any) -> None:
+    node = pipe.automation["prod"]
+    url, auth = f"{node.url}/public/api/projects/SAMPLE/variables/", (node.api_key, "")
+    variables = requests.get(url, auth=auth, timeout=10).json()
+    variables["standard"].update(standard)
+    assert requests.put(url, json=variables, auth=auth, timeout=10).status_code < 300
+
+
+def test_a_promoted_challenger_that_fails_smoke_is_rolled_back(env: PipelineEnv) -> None:
+    set_prod_variable(env, fail_smoke=True)
+    try:
+        next_training(env, metrics={"auc": 0.90}, activate=False)
+        code, err, stage = retrain(env)
+    finally:
+        set_prod_variable(env, fail_smoke=False)
+    assert code == 4, err
+    assert "smoke failed after promotion" in err and "champion initial is active again (verified)" in err
+    assert state(env)["activeVersion"] == "initial"
+    assert [s["outcome"] for s in stage["details"]["smoke"]] == ["FAILED"]
+    assert [r["detail"]["version"] for r in audit(env, "set_active_version")] == [newest(env), "initial"]
     assert [r["outcome"] for r in audit(env, "deployment")] == ["FAILED_ROLLED_BACK"]
