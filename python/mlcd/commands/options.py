@@ -131,6 +131,7 @@ class RetrainOptions(Options):
     """`mlcd retrain`."""
 
     model: str | None = None
+    if_drift: bool = False
 
 
 OPTIONS_BY_COMMAND: dict[str, type[Options]] = {

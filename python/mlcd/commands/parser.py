@@ -236,6 +236,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="judge only this saved model (default: every one in continuous_training.models)",
     )
     p.add_argument(
+        "--if-drift",
+        action="store_true",
+        help="retrain only when continuous_training.drift's dataset metric is above its threshold",
+    )
+    p.add_argument(
         "--lock-timeout",
         type=seconds_arg("lock_timeout"),
         default=None,

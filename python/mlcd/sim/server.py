@@ -25,7 +25,7 @@ from werkzeug.exceptions import ClientDisconnected, HTTPException
 from werkzeug.wrappers import Response
 from werkzeug.wsgi import wrap_file
 
-from mlcd.sim import bundles, savedmodels
+from mlcd.sim import bundles, datasets, savedmodels
 from mlcd.sim.auth import is_authorised
 from mlcd.sim.backend import NodeBackend
 from mlcd.sim.dialects import with_stack_trace
@@ -482,6 +482,7 @@ def delete_stats() -> Any:
 
 
 savedmodels.register(api, control)
+datasets.register(api, control)
 
 # -- application -----------------------------------------------------------------------------------
 

@@ -8,13 +8,15 @@ the command's result and documented exit code.
 
 from __future__ import annotations
 
+from typing import Any
+
 from mlcd.commands.context import StageContext
 from mlcd.commands.options import RetrainOptions
 from mlcd.commands.result import StageResult
 from mlcd.config import EnvironmentConfig
-from mlcd.dss.errors import DSSError
+from mlcd.dss.errors import DSSError, DSSNotFound
 from mlcd.dss.node import DSSNode
-from mlcd.errors import ConfigError, ExitCode, error_for
+from mlcd.errors import ConfigError, ExitCode, InputError, error_for
 from mlcd.release.ledger import Ledger
 from mlcd.stages.common import env_lock, error_result, stage_links
 from mlcd.training.champion import ModelGate
@@ -65,6 +67,10 @@ def run(ctx: StageContext) -> StageResult:
     node = ctx.env_node(env.name)
     ledger = Ledger(ctx.audit(), None, env.name)
     with env_lock(ctx, project, env):
+        drift = _drift_check(ctx, node, project, training) if ctx.opts(RetrainOptions).if_drift else None
+        if drift is not None and not drift["retrain"]:
+            links = stage_links(ctx, env, project)
+            return StageResult(outcome="NOOP", message=drift["reason"], details={"drift": drift}, links=links)
         flow = Retrain(node, project, env, training, ctx.audit(), ctx.progress, gates)
         outcome = retrain(flow)
         bundle = _active_bundle(node, project)
@@ -72,7 +78,34 @@ def run(ctx: StageContext) -> StageResult:
         ledger.final(record, bundle_id=bundle, active=bundle, message=f"retrain: {outcome.message}")
     if outcome.error is not None:
         raise outcome.error
-    return _result(ctx, env, project, outcome)
+    return _result(ctx, env, project, outcome, drift)
+
+
+def _drift_check(ctx: StageContext, node: DSSNode, project: str, training: TrainingConfig) -> dict[str, Any]:
+    """Read the drift metric and decide; audited as ``drift_check`` (RETRAIN or NO_RETRAIN), with why."""
+    from mlcd.dss.datasets import last_metric_values
+    from mlcd.training.drift import read_drift, should_retrain
+
+    drift = training.drift
+    if drift is None:
+        raise ConfigError(
+            f"--if-drift needs continuous_training.drift in {ctx.options.config}",
+            "add drift: {dataset: NAME, metric: METRIC_ID, threshold: NUMBER}, or retrain without --if-drift",
+        )
+    where = f"in project {project} on {ctx.env_name}"
+    try:
+        computed = last_metric_values(node, project, drift.dataset)
+    except DSSNotFound:
+        raise InputError(
+            f"dataset {drift.dataset} does not exist {where}", "set continuous_training.drift.dataset"
+        ) from None
+    value = read_drift(computed, drift, where)
+    go, reason = should_retrain(value, drift.threshold)
+    detail = {"dataset": drift.dataset, "metric": drift.metric, "value": value, "threshold": drift.threshold}
+    ctx.audit().record("drift_check", "RETRAIN" if go else "NO_RETRAIN", node=ctx.env_name,
+                       environment=ctx.env_name, detail={**detail, "reason": reason})  # fmt: skip
+    ctx.progress(reason)
+    return {**detail, "retrain": go, "reason": reason}
 
 
 def _active_bundle(node: DSSNode, project: str) -> str | None:
@@ -82,11 +115,19 @@ def _active_bundle(node: DSSNode, project: str) -> str | None:
         return None
 
 
-def _result(ctx: StageContext, env: EnvironmentConfig, project: str, outcome: RetrainOutcome) -> StageResult:
+def _result(
+    ctx: StageContext,
+    env: EnvironmentConfig,
+    project: str,
+    outcome: RetrainOutcome,
+    drift: dict[str, Any] | None,
+) -> StageResult:
     from mlcd.reports.model_report import write_model_reports
 
     smoke = [{"scenario": c.scenario_id, "outcome": c.outcome, "runId": c.run_id} for c in outcome.smoke]
     details = {"models": [m.as_dict() for m in outcome.models], "scenario": outcome.scenario, "smoke": smoke}
+    if drift is not None:
+        details["drift"] = drift
     d = outcome.decision
     folder = ctx.out_dir / "reports" / env.name
     reports = write_model_reports(folder, env.name, details, d.outcome, outcome.message, outcome.smoke)

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from mlcd.configcheck import path_text
 from mlcd.errors import ConfigError
 from mlcd.training.champion import HIGHER, KNOWN_DIRECTIONS, LOWER, ModelGate, direction_of, direction_problem
+from mlcd.training.drift import DriftConfig
 
 if TYPE_CHECKING:
     from mlcd.configcheck import Located
@@ -26,6 +27,7 @@ class TrainingConfig:
 
     retrain_scenario: str
     gates: tuple[ModelGate, ...]
+    drift: DriftConfig | None = None  # `--if-drift`
 
     def gate(self, saved_model: str) -> ModelGate | None:
         """The gate of ``saved_model`` (None when it has none)."""
@@ -80,4 +82,13 @@ def training_config(data: dict[str, Any] | None, loc: Located) -> TrainingConfig
     return TrainingConfig(
         retrain_scenario=str(data["retrain_scenario"]),
         gates=tuple(_gate(str(sm), dict(gate), loc) for sm, gate in models.items()),
+        drift=_drift(data.get("drift"), loc),
     )
+
+
+def _drift(data: dict[str, Any] | None, loc: Located) -> DriftConfig | None:
+    if not data:
+        return None
+    where = f"{loc.where(('continuous_training', 'drift'))}: continuous_training.drift"
+    threshold = _number(data["threshold"], where, "threshold")
+    return DriftConfig(str(data["dataset"]), str(data["metric"]), float(threshold or 0.0))
