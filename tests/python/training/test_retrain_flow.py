@@ -260,3 +260,53 @@ def test_a_promoted_challenger_that_fails_smoke_is_rolled_back(env: PipelineEnv)
     assert [s["outcome"] for s in stage["details"]["smoke"]] == ["FAILED"]
     assert [r["detail"]["version"] for r in audit(env, "set_active_version")] == [newest(env), "initial"]
     assert [r["outcome"] for r in audit(env, "deployment")] == ["FAILED_ROLLED_BACK"]
+
+
+def set_drift(pipe: PipelineEnv, value: float) -> None:
+    node = pipe.automation["prod"]
+    resp = requests.put(f"{node.url}/__sim__/datasets/SAMPLE/scored/metrics", json={"python:drift": value,
+                        "basic:COUNT_RECORDS": 1200}, auth=(node.api_key, ""), timeout=10)  # fmt: skip
+    assert resp.status_code == 200, resp.text
+
+
+def with_drift(pipe: PipelineEnv, metric: str = "python:drift") -> None:
+    pipe.config["continuous_training"]["drift"] = {"dataset": "scored", "metric": metric, "threshold": 0.2}
+    pipe.write_config()
+
+
+def test_no_drift_no_retrain_and_it_says_why(env: PipelineEnv) -> None:
+    with_drift(env)
+    set_drift(env, 0.12)
+    proc = env.mlcd("retrain", "--env", "prod", "--if-drift")
+    assert proc.returncode == 0, proc.stderr
+    assert "drift 0.12 is not above the threshold 0.2: no retrain" in proc.stdout
+    stage = env.stage_file("retrain-prod")
+    assert stage["outcome"] == "NOOP" and stage["details"]["drift"]["value"] == 0.12
+    assert len(state(env)["versions"]) == 1
+    assert [r["outcome"] for r in audit(env, "drift_check")] == ["NO_RETRAIN"]
+    assert audit(env, "retrain_scenario") == [] and audit(env, "deployment") == []
+
+
+def test_drift_above_the_threshold_retrains(env: PipelineEnv) -> None:
+    with_drift(env)
+    set_drift(env, 0.35)
+    next_training(env, metrics={"auc": 0.86})
+    code, err, stage = retrain(env, "--if-drift")
+    assert code == 0, err
+    assert stage["details"]["drift"]["retrain"] is True
+    assert [r["outcome"] for r in audit(env, "drift_check")] == ["RETRAIN"]
+    assert state(env)["activeVersion"] == newest(env) != "initial"
+
+
+def test_drift_bad_input(env: PipelineEnv) -> None:
+    code, err, _ = retrain(env, "--if-drift")
+    assert code == 2 and "--if-drift needs continuous_training.drift" in err
+    with_drift(env, metric="python:nope")
+    set_drift(env, 0.5)
+    code, err, _ = retrain(env, "--if-drift")
+    assert (
+        code == 2
+        and "has no metric python:nope" in err
+        and "one of: basic:COUNT_RECORDS, python:drift" in err
+    )
+    assert len(state(env)["versions"]) == 1

@@ -114,3 +114,22 @@ def test_both_margins_are_refused(tmp_path: Path) -> None:
 def test_bad_gates_are_one_line(tmp_path: Path, gate: str, needle: str) -> None:
     line = error(tmp_path, f"continuous_training: {{retrain_scenario: RETRAIN, models: {{m: {gate}}}}}\n")
     assert needle in line and "\n" not in line and "(fix: " in line
+
+
+def test_the_drift_trigger(tmp_path: Path) -> None:
+    config = load(
+        tmp_path,
+        """\
+        continuous_training:
+          retrain_scenario: RETRAIN
+          drift: {dataset: scored, metric: "python:drift_score", threshold: 0.2}
+          models: {m: {metric: auc}}
+        """,
+    )
+    drift = config.continuous_training.drift  # type: ignore[attr-defined]
+    assert (drift.dataset, drift.metric, drift.threshold) == ("scored", "python:drift_score", 0.2)
+    line = error(
+        tmp_path,
+        "continuous_training: {retrain_scenario: R, drift: {dataset: d}, models: {m: {metric: auc}}}\n",
+    )
+    assert "metric" in line and "(fix: " in line
