@@ -22,6 +22,15 @@ class MlcdRetrainTest extends MlcdStepTestBase {
     }
 
     @Test
+    void ifDriftAddsTheFlagAndNoDriftIsDescribed() {
+        cliResult('retrain', 'prod', 0, 'NOOP', 'drift 0.1 is not above the threshold 0.2: no retrain')
+        assert runStep('mlcdRetrain', [env: 'prod', ifDrift: true, model: 'churn_model']) == null
+        assert cliRuns[0].script == 'mlcd retrain --config "$MLCD_CONFIG_PATH" --env "$MLCD_ENV" --model "$MLCD_MODEL" --if-drift'
+        assert currentBuild.description == 'prod: no drift, not retrained'
+        assertJobStatusSuccess()
+    }
+
+    @Test
     void losingChallengerMakesTheBuildUnstable() {
         cliResult('retrain', 'prod', 3, 'GATE_FAILED', 'churn_model: challenger 17 kept out (auc 0.79 vs champion 0.8)')
         assert runStep('mlcdRetrain', [env: 'prod']) == null
