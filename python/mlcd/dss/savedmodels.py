@@ -65,13 +65,25 @@ class SavedModels:
         """The id of the active version of ``sm`` (None when none is active)."""
         return next((v.id for v in self.versions(sm) if v.active), None)
 
-    def metrics(self, sm: str, version: str) -> dict[str, float]:
-        """The finite numeric performance metrics of a version, by DSS's names."""
+    def snippet(self, sm: str, version: str) -> dict[str, Any]:
+        """The version's snippet (its performance metrics at the top level, and ``fullModelId``)."""
         op = f"read metrics of version {version} of saved model {sm}"
         snippet = self.node._get(f"{self._base(sm)}/versions/{q(version)}/snippet", op)
-        if not isinstance(snippet, dict):
-            return {}
-        return numeric_metrics({k: v for k, v in snippet.items() if k not in NOT_METRICS})
+        return snippet if isinstance(snippet, dict) else {}
+
+    def metrics(self, sm: str, version: str, evaluation_store: str | None = None) -> dict[str, float]:
+        """The finite numeric performance metrics of a version, by DSS's names.
+
+        With ``evaluation_store``: those of the version's newest evaluation in that store
+        (empty when the store has none for it).
+        """
+        snippet = self.snippet(sm, version)
+        if evaluation_store is None:
+            return numeric_metrics({k: v for k, v in snippet.items() if k not in NOT_METRICS})
+        from mlcd.dss.evaluations import latest_metrics
+
+        found = latest_metrics(self.node, self.key, evaluation_store, str(snippet.get("fullModelId")))
+        return numeric_metrics(found or {})
 
     def set_active(self, sm: str, version: str) -> None:
         """Activate ``version`` of ``sm`` (sent once; after a transient fault, the version list decides)."""

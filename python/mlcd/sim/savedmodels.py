@@ -57,16 +57,19 @@ def _seed(store: Store, key: str, sm: str) -> dict[str, Any] | None:
     data = read_json(path, None) if path is not None and path.is_file() else None
     if not isinstance(data, dict):
         return None
-    return normalised(sm, data)
+    return normalised(key, sm, data)
 
 
-def normalised(sm: str, data: dict[str, Any]) -> dict[str, Any]:
+def normalised(key: str, sm: str, data: dict[str, Any]) -> dict[str, Any]:
     """A saved model's state with every key present (``versions``: id, snippet, trainDate)."""
     versions = []
     for index, item in enumerate(data.get("versions") or []):
         if isinstance(item, dict):
             vid = str(item.get("id") or f"v{index + 1}")
-            snippet = {**_snippet_base(sm, vid), **dict(item.get("snippet") or item.get("metrics") or {})}
+            snippet = {
+                **_snippet_base(key, sm, vid),
+                **dict(item.get("snippet") or item.get("metrics") or {}),
+            }
             versions.append({"id": vid, "snippet": snippet, "trainDate": item.get("trainDate", now_ms())})
     active = data.get("activeVersion")
     if active is None and versions and "activeVersion" not in data:
@@ -81,11 +84,11 @@ def normalised(sm: str, data: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _snippet_base(sm: str, vid: str) -> dict[str, Any]:
+def _snippet_base(key: str, sm: str, vid: str) -> dict[str, Any]:
     return {
         "predictionType": PREDICTION_TYPE,
         "algorithm": "LOGISTIC_REGRESSION",
-        "fullModelId": f"S-{sm}-{vid}",
+        "fullModelId": f"S-{key}-{sm}-{vid}",
     }
 
 
@@ -145,19 +148,34 @@ def train(store: Store, key: str, step: dict[str, Any], step_id: str) -> tuple[s
         metrics = knob.get("metrics")
         if not isinstance(metrics, dict):  # without a knob: the same scores as the active version
             metrics = {
-                k: v for k, v in (current or {}).get("snippet", {}).items() if k not in _snippet_base("", "")
+                k: v
+                for k, v in (current or {}).get("snippet", {}).items()
+                if k not in _snippet_base("", "", "")
             }
         vid = str(now_ms())
         while any(v["id"] == vid for v in data["versions"]):
             vid = str(int(vid) + 1)
-        snippet = {**_snippet_base(sm, vid), "trainDate": now_ms(), **metrics}
+        snippet = {**_snippet_base(key, sm, vid), "trainDate": now_ms(), **metrics}
         data["versions"].append({"id": vid, "snippet": snippet, "trainDate": snippet["trainDate"]})
         if knob.get("activate", True):
             data["activeVersion"] = vid
         save(store, key, sm, data)
+        _evaluate(store, key, knob.get("evaluation"), str(snippet["fullModelId"]), metrics)
     if knob.get("fail") == "after":
         return "FAILED", f"Training of saved model '{sm}' failed after writing version {vid}"
     return "SUCCESS", f"Trained saved model '{sm}': version {vid}"
+
+
+def _evaluate(store: Store, key: str, evaluation: Any, full_id: str, metrics: dict[str, Any]) -> None:
+    """The knob's ``evaluation: {store, metrics}``: evaluate the new version into that store."""
+    if not isinstance(evaluation, dict) or not evaluation.get("store"):
+        return
+    from mlcd.sim.evaluations import add_evaluation
+
+    scores = evaluation.get("metrics")
+    add_evaluation(
+        store, key, str(evaluation["store"]), full_id, dict(scores if isinstance(scores, dict) else metrics)
+    )
 
 
 def other_step(store: Store, key: str, step: dict[str, Any], info: dict[str, str]) -> tuple[str, str]:
@@ -251,7 +269,7 @@ def control_put(key: str, sm: str) -> Any:
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
         raise bad_request("Saved model state must be a JSON object", code="ERR_SIM_INVALID")
-    data = normalised(sm, body)
+    data = normalised(key, sm, body)
     save(_store(), key, sm, data)
     return jsonify(data)
 

@@ -25,7 +25,7 @@ from werkzeug.exceptions import ClientDisconnected, HTTPException
 from werkzeug.wrappers import Response
 from werkzeug.wsgi import wrap_file
 
-from mlcd.sim import bundles, datasets, savedmodels
+from mlcd.sim import bundles, datasets, evaluations, savedmodels
 from mlcd.sim.auth import is_authorised
 from mlcd.sim.backend import NodeBackend
 from mlcd.sim.dialects import with_stack_trace
@@ -481,8 +481,8 @@ def delete_stats() -> Any:
     return jsonify(_faults().stats())
 
 
-savedmodels.register(api, control)
-datasets.register(api, control)
+for _routes in (savedmodels, datasets, evaluations):
+    _routes.register(api, control)
 
 # -- application -----------------------------------------------------------------------------------
 

@@ -61,6 +61,7 @@ class ModelGate:
     min_improvement: float | None = None  # the challenger must beat the champion by more than 0 and this
     max_regression: float | None = None  # the challenger may be worse than the champion by at most this
     floor: float | None = None  # the challenger must be at least this good, whatever the champion
+    evaluation_store: str | None = None  # compare both versions' latest evaluations in this store
 
     def describe(self) -> str:
         """The rule in words, e.g. ``auc (higher is better): beat the champion by >= 0.01, floor 0.7``."""

@@ -140,12 +140,14 @@ class Retrain:
             )
         versions = self.models.versions(sm)
         champion = next((v.id for v in versions if v.active), None)
-        metrics = self.models.metrics(sm, champion) if champion else None
+        metrics = self.models.metrics(sm, champion, gate.evaluation_store) if champion else None
         if metrics is not None and gate.metric not in metrics:
+            source = f"in evaluation store {gate.evaluation_store} " if gate.evaluation_store else ""
             raise InputError(
-                f"saved model {sm} does not report {gate.metric} (version {champion} on {self.env.name}); "
-                f"it reports: {', '.join(metrics) or '(nothing)'}",
-                f"set continuous_training.models.{sm}.metric to one of them",
+                f"saved model {sm} does not report {gate.metric} {source}(version {champion} on "
+                f"{self.env.name}); it reports: {', '.join(metrics) or '(nothing)'}",
+                f"set continuous_training.models.{sm}.metric to one of them"
+                + (", or evaluate the active version into the store" if source else ""),
             )
         run = ModelRun(gate, tuple(v.id for v in versions), champion, metrics, active=champion)
         self._record("read_champion", "SUCCESS", savedModel=sm, version=champion, metric=gate.metric,
@@ -189,7 +191,7 @@ class Retrain:
             self._settle(run, Failed.ACTIVATION) if run.touched else self._unchanged(run, UNCHANGED_FAILED)
             return
         run.challenger = active if active in new else new[-1]
-        run.challenger_metrics = self.models.metrics(sm, run.challenger)
+        run.challenger_metrics = self.models.metrics(sm, run.challenger, gate.evaluation_store)
         run.verdict = verdict = judge(gate, run.challenger_metrics, run.champion_metrics)
         pair = {"championVersion": run.champion, "challengerVersion": run.challenger}
         outcome = "PASSED" if verdict.promote else "FAILED"

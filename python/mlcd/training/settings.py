@@ -71,6 +71,7 @@ def _gate(sm: str, data: dict[str, Any], loc: Located) -> ModelGate:
         min_improvement=_number(data.get("min_improvement"), where, "min_improvement"),
         max_regression=_number(data.get("max_regression"), where, "max_regression"),
         floor=_number(data.get("floor"), where, "floor"),
+        evaluation_store=str(data["evaluation_store"]) if data.get("evaluation_store") else None,
     )
 
 

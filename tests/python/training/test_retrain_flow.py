@@ -310,3 +310,32 @@ def test_drift_bad_input(env: PipelineEnv) -> None:
         and "one of: basic:COUNT_RECORDS, python:drift" in err
     )
     assert len(state(env)["versions"]) == 1
+
+
+def seed_store(pipe: PipelineEnv, evaluations: list[dict[str, Any]]) -> None:
+    node = pipe.automation["prod"]
+    url = f"{node.url}/__sim__/evaluationstores/SAMPLE/holdout"
+    resp = requests.put(url, json={"evaluations": evaluations}, auth=(node.api_key, ""), timeout=10)
+    assert resp.status_code == 200, resp.text
+
+
+def test_an_evaluation_store_compares_both_versions_on_the_same_data(env: PipelineEnv) -> None:
+    env.config["continuous_training"]["models"][SAVED_MODEL]["evaluation_store"] = "holdout"
+    env.write_config()
+    seed_store(env, [{"modelFullId": f"S-SAMPLE-{SAVED_MODEL}-initial", "metrics": {"auc": 0.78}}])
+    # the training-time score says 0.95; on the store's evaluation data the challenger scores 0.775
+    next_training(env, metrics={"auc": 0.95}, evaluation={"store": "holdout", "metrics": {"auc": 0.775}})
+    code, err, stage = retrain(env)
+    assert code == 3, err
+    model = stage["details"]["models"][0]
+    assert (model["champion"]["value"], model["challenger"]["value"]) == (0.78, 0.775)
+    assert state(env)["activeVersion"] == "initial"
+
+
+def test_an_evaluation_store_without_the_champion_is_bad_input(env: PipelineEnv) -> None:
+    env.config["continuous_training"]["models"][SAVED_MODEL]["evaluation_store"] = "holdout"
+    env.write_config()
+    seed_store(env, [{"modelFullId": "S-SAMPLE-other-v1", "metrics": {"auc": 0.9}}])
+    code, err, _ = retrain(env)
+    assert code == 2 and "does not report auc in evaluation store holdout (version initial on prod)" in err
+    assert len(state(env)["versions"]) == 1

@@ -65,3 +65,17 @@ def test_training_activates_its_version_by_default_and_can_fail(node: SimNode) -
     with pytest.raises(DataikuException):
         project.get_scenario(RETRAIN).run_and_wait()
     assert len(sm.list_versions()) == 2
+
+
+def test_evaluation_store_full_info(node: SimNode) -> None:
+    project = dataikuapi.DSSClient(node.url, node.api_key).get_project("SAMPLE")
+    full_id = f"S-SAMPLE-{SAVED_MODEL}-initial"
+    url = f"{node.url}/__sim__/evaluationstores/SAMPLE/holdout"
+    body = {"evaluations": [{"modelFullId": full_id, "metrics": {"auc": 0.77}}]}
+    assert requests.put(url, json=body, auth=(node.api_key, ""), timeout=10).status_code == 200
+    assert (
+        project.get_saved_model(SAVED_MODEL).get_version_details("initial").details["fullModelId"] == full_id
+    )
+    (evaluation,) = project.get_model_evaluation_store("holdout").list_model_evaluations()
+    info = evaluation.get_full_info()
+    assert (info.model_full_id, info.metrics["auc"]) == (full_id, 0.77)
