@@ -308,7 +308,21 @@ class Demo:
             if audit.is_file():
                 print(f"      audit  {_rel(audit):<46} {_audit_digest(audit)}")
             print(f"      stages {_rel(out_dir / 'pipeline.json')} and <stage>-<env>.json next to it")
+        self.delivery()
         return all(not r.problems and r.exit_code is not None for r in releases)
+
+
+    def delivery(self) -> None:
+        """Print the delivery metrics of the releases (`mlcd report delivery` over their audit trails)."""
+        folder = self.out / "delivery"
+        print("\n  Delivery metrics of these releases (mlcd report delivery):")
+        done = subprocess.run(
+            [sys.executable, "-m", "mlcd", "report", "delivery", "--audit", str(self.out),
+             "--out-dir", str(folder)],
+            capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        for text in (done.stdout + done.stderr).splitlines():
+            print(f"    {text}")
 
 
 EXIT_MEANING = {0: "success", 3: "quality gate failed", 4: "rolled back, verified"}

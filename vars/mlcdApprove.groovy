@@ -1,9 +1,12 @@
 import groovy.transform.Field
 import org.mlcd.MlcdCli
+import org.mlcd.MlcdConfig
 import org.mlcd.MlcdStep
 
 @Field static final String STEP = 'mlcdApprove'
-@Field static final List<String> KEYS = ['env', 'config', 'submitter', 'allowAnyApprover', 'timeoutMinutes', 'message']
+@Field static final List<String> KEYS = ['env', 'config', 'submitter', 'allowAnyApprover', 'timeoutMinutes', 'message',
+                                         'signingCredentialsId', 'previousSigningCredentialsId',
+                                         'approvalCredentialsId']
 
 /**
  * Ask a person to approve deploying this build's bundle to an environment. Call it outside any
@@ -49,9 +52,13 @@ void call(Map args = [:]) {
     String approver = answer instanceof Map ? answer.MLCD_APPROVER : String.valueOf(answer)
     String comment = answer instanceof Map ? (answer.MLCD_APPROVAL_COMMENT ?: '') : ''
     echo "${STEP}: ${target} approved by ${approver}"
-    Map approval = [step: STEP, config: config, env: target, approver: approver, comment: comment]
     if (env.NODE_NAME && fileExists(MlcdCli.RUN_RECORD)) {
-        MlcdCli.recordApproval(this, approval)
+        // the approval key (signing.approval_key_env) is bound only around this `mlcd approve`
+        MlcdCli.recordApproval(this, [step: STEP, config: config, cfg: MlcdConfig.load(this, config, STEP),
+                                      env: target, approver: approver, comment: comment,
+                                      signingIds: [signing: args.signingCredentialsId,
+                                                   previous: args.previousSigningCredentialsId],
+                                      approvalCredentialsId: args.approvalCredentialsId])
     } else {
         String pendingVar = MlcdCli.pendingApprovalVar(target)
         // property access: subscripting env (getAt/putAt) is rejected in the sandbox

@@ -3,7 +3,8 @@ import org.mlcd.MlcdCli
 import org.mlcd.MlcdStep
 
 @Field static final String STEP = 'mlcdBundle'
-@Field static final List<String> KEYS = ['config', 'credentialsId', 'bundleId']
+@Field static final List<String> KEYS = ['config', 'credentialsId', 'bundleId',
+                                         'signingCredentialsId', 'previousSigningCredentialsId']
 @Field static final String COMMAND = 'mlcd bundle --config "$MLCD_CONFIG_PATH"'
 @Field static final String COMMAND_WITH_ID = 'mlcd bundle --config "$MLCD_CONFIG_PATH" --bundle-id "$MLCD_BUNDLE_ID"'
 

@@ -6,7 +6,8 @@ import org.mlcd.Promotion
 
 @Field static final String STEP = 'mlcdDeploy'
 @Field static final List<String> KEYS = ['env', 'config', 'credentialsId', 'artifactCredentialsId', 'releaseBranch',
-                                         'branch']
+                                         'branch', 'signingCredentialsId', 'previousSigningCredentialsId',
+                                         'approvalCredentialsId']
 @Field static final String COMMAND = 'mlcd deploy --config "$MLCD_CONFIG_PATH" --env "$MLCD_ENV"'
 
 /**
@@ -32,8 +33,10 @@ void call(Map args = [:]) {
     // property access: subscripting env (getAt/putAt) is rejected in the sandbox
     String approver = env.getProperty(pendingVar)
     if (approver) {
-        MlcdCli.recordApproval(this, [step: STEP, config: step.config, env: name, approver: approver,
-                                      comment: env.getProperty(pendingVar + '_COMMENT')])
+        // the approval key is bound only around this `mlcd approve`, never around `mlcd deploy`
+        MlcdCli.recordApproval(this, [step: STEP, config: step.config, cfg: step.cfg, env: name, approver: approver,
+                                      comment: env.getProperty(pendingVar + '_COMMENT'),
+                                      signingIds: step.signingIds, approvalCredentialsId: args.approvalCredentialsId])
         env.setProperty(pendingVar, '')
     }
     List bindings = MlcdStep.nodeKey(this, step) +

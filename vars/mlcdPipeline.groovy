@@ -81,16 +81,18 @@ void call(Map args = [:]) {
                     stage('Validate') {
                         steps {
                             script {
-                                mlcdValidate(config: opts.config,
-                                             credentialsId: credentialsFor(opts, state.cfg, 'design'))
+                                mlcdValidate([config: opts.config,
+                                              credentialsId: credentialsFor(opts, state.cfg, 'design')] +
+                                             signingArgs(opts, state.cfg))
                             }
                         }
                     }
                     stage('Bundle') {
                         steps {
                             script {
-                                mlcdBundle(config: opts.config,
-                                           credentialsId: credentialsFor(opts, state.cfg, 'design'))
+                                mlcdBundle([config: opts.config,
+                                            credentialsId: credentialsFor(opts, state.cfg, 'design')] +
+                                           signingArgs(opts, state.cfg))
                             }
                         }
                     }
@@ -100,8 +102,8 @@ void call(Map args = [:]) {
                         }
                         steps {
                             script {
-                                mlcdPublish(config: opts.config, credentialsId: opts.artifactCredentialsId ?:
-                                    credentialsFor(opts, state.cfg, 'artifacts'))
+                                mlcdPublish([config: opts.config, credentialsId: opts.artifactCredentialsId ?:
+                                    credentialsFor(opts, state.cfg, 'artifacts')] + signingArgs(opts, state.cfg))
                             }
                         }
                     }
@@ -129,7 +131,8 @@ void call(Map args = [:]) {
 /** Load mlcd.yaml; check the credentials map names only known targets and every approval has approvers. */
 Map loadConfig(Map opts) {
     Map cfg = MlcdConfig.load(this, opts.config as String, STEP)
-    List<String> targets = ['design', 'artifacts'] + MlcdConfig.environmentNames(cfg)
+    List<String> targets = ['design', 'artifacts'] + MlcdConfig.environmentNames(cfg) +
+        ['signing', 'signing-previous', 'approval']
     String problem = StepArgs.unknownKey("${STEP} credentials", opts.credentials as Map, targets)
     if (problem) {
         error(problem)
@@ -182,8 +185,9 @@ void deployEnvironments(Map opts, Map state) {
             if (target.approval) {
                 phase = 'approval'
                 stage("Approve ${target.name}") {
-                    mlcdApprove(config: opts.config, env: target.name, submitter: submitterFor(opts, target.name),
-                                timeoutMinutes: opts.approvalTimeoutMinutes, allowAnyApprover: opts.allowAnyApprover)
+                    mlcdApprove([config: opts.config, env: target.name, submitter: submitterFor(opts, target.name),
+                                 timeoutMinutes: opts.approvalTimeoutMinutes, allowAnyApprover: opts.allowAnyApprover] +
+                                approvalArgs(opts, cfg))
                 }
                 phase = 'deploy'
             }
@@ -194,9 +198,10 @@ void deployEnvironments(Map opts, Map state) {
                         current = "deploy to ${target.name}"
                         stage("Deploy ${target.name}") {
                             bounded(opts, 'deploy') {
-                                mlcdDeploy(config: opts.config, env: target.name, releaseBranch: opts.releaseBranch,
-                                           branch: state.branch, credentialsId: credentialsFor(opts, cfg, target.name),
-                                           artifactCredentialsId: opts.artifactCredentialsId)
+                                mlcdDeploy([config: opts.config, env: target.name, releaseBranch: opts.releaseBranch,
+                                            branch: state.branch, credentialsId: credentialsFor(opts, cfg, target.name),
+                                            artifactCredentialsId: opts.artifactCredentialsId] +
+                                           approvalArgs(opts, cfg))
                             }
                         }
                         state.changed << target.name
@@ -204,8 +209,9 @@ void deployEnvironments(Map opts, Map state) {
                             current = "tests of ${target.name}"
                             stage("Test ${target.name}") {
                                 bounded(opts, 'test') {
-                                    mlcdTest(config: opts.config, env: target.name,
-                                             credentialsId: credentialsFor(opts, cfg, target.name))
+                                    mlcdTest([config: opts.config, env: target.name,
+                                              credentialsId: credentialsFor(opts, cfg, target.name)] +
+                                             signingArgs(opts, cfg))
                                 }
                             }
                             // GATE_FAILED, ROLLED_BACK (exit 3) ... : the tests did not pass
@@ -215,8 +221,9 @@ void deployEnvironments(Map opts, Map state) {
                             current = "smoke test of ${target.name}"
                             stage("Smoke ${target.name}") {
                                 bounded(opts, 'smoke') {
-                                    mlcdSmokeTest(config: opts.config, env: target.name,
-                                                  credentialsId: credentialsFor(opts, cfg, target.name))
+                                    mlcdSmokeTest([config: opts.config, env: target.name,
+                                                   credentialsId: credentialsFor(opts, cfg, target.name)] +
+                                                  signingArgs(opts, cfg))
                                 }
                             }
                         }
@@ -288,8 +295,7 @@ void rollBackChanged(Map opts, Map state, String reason) {
                     catchError(buildResult: 'FAILURE', stageResult: 'FAILURE') {
                         MlcdCli.unwind(this, [step: STEP, config: opts.config, env: name, reason: reason,
                                               keep: opts.rollbackOnFailure == false,
-                                              credentials: MlcdCli.keyBinding(this, credentialsFor(opts, state.cfg, name),
-                                                                              target.apiKeyEnv as String)])
+                                              credentials: unwindBindings(opts, state.cfg, target)])
                     }
                 }
             }
@@ -339,7 +345,36 @@ String outcome(String stage, String envName) {
     return readJSON(file: file, returnPojo: true).outcome
 }
 
-/** Credentials id for 'design', 'artifacts' or an environment: from `credentials`, else mlcd-<project>-<target>. */
+/** The API key of environment `target` and the signing key(s) of mlcd.yaml, for `mlcd unwind`. */
+List unwindBindings(Map opts, Map cfg, Map target) {
+    return MlcdCli.keyBinding(this, credentialsFor(opts, cfg, target.name as String), target.apiKeyEnv as String) +
+        MlcdCli.signingBindings(this, cfg, [signing: credentialsFor(opts, cfg, 'signing'),
+                                            previous: credentialsFor(opts, cfg, 'signing-previous')])
+}
+
+/**
+ * The credentials ids of mlcd.yaml's signing keys, as step arguments (only when mlcd.yaml has `signing:`):
+ * the signing key (and previous one) for every step, the approval key for mlcdApprove and mlcdDeploy.
+ */
+Map signingArgs(Map opts, Map cfg) {
+    Map names = (Map) (cfg.signing ?: [:])
+    if (!names.keyEnv && !names.approvalKeyEnv) {
+        return [:]
+    }
+    return [signingCredentialsId: credentialsFor(opts, cfg, 'signing'),
+            previousSigningCredentialsId: credentialsFor(opts, cfg, 'signing-previous')]
+}
+
+/** signingArgs plus the approval key's credentials id (mlcdApprove, mlcdDeploy). */
+Map approvalArgs(Map opts, Map cfg) {
+    Map args = signingArgs(opts, cfg)
+    return args ? args + [approvalCredentialsId: credentialsFor(opts, cfg, 'approval')] : args
+}
+
+/**
+ * Credentials id for 'design', 'artifacts', an environment, 'signing', 'signing-previous' or 'approval': from
+ * `credentials`, else mlcd-<project>-<target>.
+ */
 String credentialsFor(Map opts, Map cfg, String target) {
     Map creds = (opts.credentials ?: [:]) as Map
     return creds[target] ?: MlcdConfig.defaultCredentialsId(cfg, target)

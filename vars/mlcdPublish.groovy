@@ -3,7 +3,8 @@ import org.mlcd.MlcdCli
 import org.mlcd.MlcdStep
 
 @Field static final String STEP = 'mlcdPublish'
-@Field static final List<String> KEYS = ['config', 'credentialsId']
+@Field static final List<String> KEYS = ['config', 'credentialsId',
+                                         'signingCredentialsId', 'previousSigningCredentialsId']
 @Field static final String COMMAND = 'mlcd publish --config "$MLCD_CONFIG_PATH"'
 
 /** Store the bundle archive in the artifact repository of mlcd.yaml and verify it by reading it back. */

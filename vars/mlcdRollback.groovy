@@ -3,7 +3,8 @@ import org.mlcd.MlcdCli
 import org.mlcd.MlcdStep
 
 @Field static final String STEP = 'mlcdRollback'
-@Field static final List<String> KEYS = ['env', 'config', 'credentialsId', 'to', 'reason']
+@Field static final List<String> KEYS = ['env', 'config', 'credentialsId', 'to', 'reason',
+                                         'signingCredentialsId', 'previousSigningCredentialsId']
 @Field static final String COMMAND = 'mlcd rollback --config "$MLCD_CONFIG_PATH" --env "$MLCD_ENV" ' +
     '--reason "$MLCD_ROLLBACK_REASON"'
 @Field static final String COMMAND_TO = 'mlcd rollback --config "$MLCD_CONFIG_PATH" --env "$MLCD_ENV" ' +

@@ -2,7 +2,8 @@ import groovy.transform.Field
 import org.mlcd.MlcdStep
 
 @Field static final String STEP = 'mlcdSmokeTest'
-@Field static final List<String> KEYS = ['env', 'config', 'credentialsId', 'rollback']
+@Field static final List<String> KEYS = ['env', 'config', 'credentialsId', 'rollback',
+                                         'signingCredentialsId', 'previousSigningCredentialsId']
 @Field static final String COMMAND = 'mlcd smoke --config "$MLCD_CONFIG_PATH" --env "$MLCD_ENV"'
 @Field static final String COMMAND_NO_ROLLBACK = 'mlcd smoke --config "$MLCD_CONFIG_PATH" --env "$MLCD_ENV" ' +
     '--no-rollback'

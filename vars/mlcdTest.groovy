@@ -3,7 +3,8 @@ import org.mlcd.MlcdCli
 import org.mlcd.MlcdStep
 
 @Field static final String STEP = 'mlcdTest'
-@Field static final List<String> KEYS = ['env', 'config', 'credentialsId']
+@Field static final List<String> KEYS = ['env', 'config', 'credentialsId',
+                                         'signingCredentialsId', 'previousSigningCredentialsId']
 @Field static final String COMMAND = 'mlcd test --config "$MLCD_CONFIG_PATH" --env "$MLCD_ENV"'
 
 /**

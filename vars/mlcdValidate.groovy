@@ -2,7 +2,8 @@ import groovy.transform.Field
 import org.mlcd.MlcdStep
 
 @Field static final String STEP = 'mlcdValidate'
-@Field static final List<String> KEYS = ['config', 'credentialsId']
+@Field static final List<String> KEYS = ['config', 'credentialsId',
+                                         'signingCredentialsId', 'previousSigningCredentialsId']
 @Field static final String COMMAND = 'mlcd validate --config "$MLCD_CONFIG_PATH"'
 
 /** Check the project on the design node is ready to release; JUnit report; the build fails if not. */

@@ -34,6 +34,8 @@ class Options:
         }
         if isinstance(values.get("approve"), list):
             values["approve"] = tuple(values["approve"])
+        if isinstance(values.get("audit"), list):
+            values["audit"] = tuple(values["audit"])
         if "build_number" in values:
             values["build_number"] = str(values["build_number"])
         return cls(**values)
@@ -127,6 +129,51 @@ class RunOptions(Options):
 
 
 @dataclass(frozen=True)
+class JenkinsOptions(Options):
+    """`mlcd jenkins onboard|lint|report` (python/mlcd/jenkins/arguments.py)."""
+
+    action: str = "report"
+    jenkins_url: str | None = None
+    user_env: str = "JENKINS_USER"
+    token_env: str = "JENKINS_API_TOKEN"
+    folder: str | None = None
+    job: str | None = None
+    repo: str | None = None
+    kind: str = "multibranch"
+    scm_credentials: str | None = None
+    library_version: str | None = None
+    library_scope: str = "global"
+    library_repo: str | None = None
+    library_credentials: str | None = None
+    include: str = "*"
+    exclude: str = ""
+    tags: bool = False
+    branch: str = "main"
+    keep_builds: int = 30
+    dry_run: bool = False
+    checkout: str | None = None
+    project: str | None = None
+    jenkinsfile: str = "Jenkinsfile"
+    last: int = 10
+    format: str = "table"
+
+
+@dataclass(frozen=True)
+class DeliveryOptions(Options):
+    """`mlcd report delivery`."""
+
+    action: str = "delivery"
+    jenkins_url: str | None = None
+    user_env: str = "JENKINS_USER"
+    token_env: str = "JENKINS_API_TOKEN"
+    audit: tuple[str, ...] = field(default_factory=tuple)
+    days: float = 30.0
+    job: str | None = None
+    last: int = 50
+    format: str = "table"
+
+
+@dataclass(frozen=True)
 class RetrainOptions(Options):
     """`mlcd retrain`."""
 
@@ -147,6 +194,8 @@ OPTIONS_BY_COMMAND: dict[str, type[Options]] = {
     "unwind": UnwindOptions,
     "approve": ApproveOptions,
     "run": RunOptions,
+    "jenkins": JenkinsOptions,
+    "report": DeliveryOptions,
     "retrain": RetrainOptions,
 }
 

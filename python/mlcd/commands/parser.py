@@ -46,6 +46,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "audit": ("audit", "`audit verify`: check the audit trail's chain, naming the first bad line"),
     "doctor": ("doctor", "check, read-only, what mlcd assumes about each DSS node (before a first deploy)"),
     "run": ("run", "the whole flow: validate, bundle, publish, then deploy/test/smoke per environment"),
+    "jenkins": ("jenkins", "for the platform team: `jenkins onboard|lint|report` through a controller's API"),
+    "report": ("report", "`report delivery`: deployment frequency, lead time, change failure rate, restore"),
     "retrain": (
         "retrain",
         "run the retrain scenario on an environment; keep a new model version only if it beats the champion",
@@ -226,6 +228,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--build-number", default=os.environ.get("BUILD_NUMBER"), type=text_arg, help="CI build number"
     )
     p.add_argument("--build-url", default=os.environ.get("BUILD_URL"), type=text_arg, help="CI build URL")
+
+    from mlcd.jenkins.arguments import add_jenkins, add_report
+
+    add_jenkins(sub, _add_common, COMMANDS["jenkins"][1], EXIT_CODES_HELP)
+    add_report(sub, _add_common, COMMANDS["report"][1], EXIT_CODES_HELP)
 
     p = add("retrain")
     _add_env(p)

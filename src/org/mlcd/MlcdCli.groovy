@@ -17,6 +17,8 @@ class MlcdCli implements Serializable {
     static final String QUIET = 'set +x\n'
     static final String RUN_RECORD = '.mlcd/run.json'
     static final String ARCHIVE = '.mlcd/*.json, .mlcd/audit.jsonl, .mlcd/reports/**'
+    /** The release page every command rewrites (python/mlcd/reports/release_page.py), archived with the reports. */
+    static final String RELEASE_PAGE = '.mlcd/reports/index.html'
     static final String UNWIND = 'mlcd unwind --config "$MLCD_CONFIG_PATH" --env "$MLCD_ENV" ' +
         '--reason "$MLCD_UNWIND_REASON"'
     static final String UNWIND_KEEP = UNWIND + ' --policy keep'
@@ -73,7 +75,33 @@ class MlcdCli implements Serializable {
             }
         }
         script.archiveArtifacts(artifacts: ARCHIVE, allowEmptyArchive: true, fingerprint: true)
+        linkReleasePage(script)
         return failed
+    }
+
+    /**
+     * Once per build, when mlcd wrote the release page: a link to its archived copy in the build description
+     * (kept as a link by the Safe HTML markup formatter; shown as text by the Plain text one).
+     */
+    static void linkReleasePage(Object script) {
+        if (!script.fileExists(RELEASE_PAGE)) {
+            return
+        }
+        String link = releasePageLink(script.env.BUILD_URL as String)
+        String old = script.currentBuild.description
+        if (!old || !old.contains(link)) {
+            describe(script, link)
+        }
+    }
+
+    /**
+     * `<a href="BUILD_URL/artifact/.mlcd/reports/index.html">release page</a>`; without BUILD_URL (no Jenkins
+     * URL configured) the link is relative to the build's page.
+     */
+    @NonCPS
+    static String releasePageLink(String buildUrl) {
+        String base = buildUrl ? (buildUrl.endsWith('/') ? buildUrl : buildUrl + '/') : ''
+        return "<a href=\"${base}artifact/${RELEASE_PAGE}\">release page</a>".toString()
     }
 
     /** The `.xml` files of the stage file's `reports` field (python/mlcd/commands/runner.py), in order. */
@@ -124,13 +152,53 @@ class MlcdCli implements Serializable {
     }
 
     /**
-     * Record an approval in the run record and audit trail (`mlcd approve`); stops the build if it fails.
-     * approval: [step:, config:, env:, approver:, comment:]
+     * The bindings of the signing key (and, during a rotation, the previous one) to the variables mlcd.yaml's
+     * `signing:` names (python/mlcd/signing.py): every command that writes or verifies the audit trail or
+     * bundle metadata needs them. None when mlcd.yaml configures no signing key.
+     * ids: [signing: credentials id or null, previous: credentials id or null]; defaults
+     * mlcd-<project>-signing and mlcd-<project>-signing-previous (Secret text).
+     */
+    static List signingBindings(Object script, Map cfg, Map ids) {
+        Map names = (Map) (cfg.signing ?: [:])
+        List bindings = []
+        if (names.keyEnv) {
+            String id = ids?.signing ?: MlcdConfig.defaultCredentialsId(cfg, 'signing')
+            bindings << script.string(credentialsId: id, variable: names.keyEnv)
+        }
+        if (names.keyEnv && names.previousKeyEnv) {
+            String id = ids?.previous ?: MlcdConfig.defaultCredentialsId(cfg, 'signing-previous')
+            bindings << script.string(credentialsId: id, variable: names.previousKeyEnv)
+        }
+        return bindings
+    }
+
+    /**
+     * The binding of the approval private key (`signing.approval_key_env`, default credentials id
+     * mlcd-<project>-approval, Secret text); bound only around `mlcd approve`. None when not configured.
+     */
+    static List approvalBindings(Object script, Map cfg, String credentialsId) {
+        String variable = ((Map) (cfg.signing ?: [:])).approvalKeyEnv
+        if (!variable) {
+            return []
+        }
+        String id = credentialsId ?: MlcdConfig.defaultCredentialsId(cfg, 'approval')
+        return [script.string(credentialsId: id, variable: variable)]
+    }
+
+    /**
+     * Record an approval in the run record and audit trail (`mlcd approve`, which signs it with the approval
+     * key when mlcd.yaml configures one); stops the build if it fails. The approval key is bound here only.
+     * approval: [step:, config:, cfg: (mlcd.yaml summary), env:, approver:, comment:, signingIds: (see
+     * signingBindings), approvalCredentialsId:]
      */
     static void recordApproval(Object script, Map approval) {
+        Map cfg = (Map) approval.cfg
+        List bindings = signingBindings(script, cfg, (Map) approval.signingIds) +
+            approvalBindings(script, cfg, approval.approvalCredentialsId as String)
         Map run = run(script, [stage: 'approve', env: approval.env, config: approval.config, command: APPROVE,
                                vars: ["MLCD_APPROVER=${approval.approver}".toString(),
-                                      "MLCD_APPROVAL_COMMENT=${approval.comment ?: ''}".toString()]])
+                                      "MLCD_APPROVAL_COMMENT=${approval.comment ?: ''}".toString()],
+                               credentials: bindings])
         publish(script, run)
         if (run.exitCode != 0) {
             script.error(failureMessage(approval.step as String, approval.env as String, run))

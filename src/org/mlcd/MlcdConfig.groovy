@@ -28,7 +28,13 @@ class MlcdConfig implements Serializable {
         if (problem != null) {
             script.error("${step}: ${problem}")
         }
-        return summarize((Map) doc)
+        Map cfg = summarize((Map) doc, path)
+        String keyFile = approvalPublicKeyFile((Map) doc, path)
+        if (script.env.CHANGE_ID && keyFile) {
+            // the approval public key decides whose approvals count: a pull request must not choose it either
+            useTrustedCopy(script, keyFile, step)
+        }
+        return cfg
     }
 
     /**
@@ -47,8 +53,8 @@ class MlcdConfig implements Serializable {
             text = script.readTrusted(path)
         } catch (err) {
             script.error("${step}: pull request ${script.env.CHANGE_ID} changes ${path}, which decides where " +
-                "API keys are sent; its build cannot use it (${err.message}) (fix: a maintainer pushes the " +
-                "change to a branch of the repository, or merges it)")
+                "API keys are sent or whose approvals count; its build cannot use it (${err.message}) " +
+                '(fix: a maintainer pushes the change to a branch of the repository, or merges it)')
         }
         script.writeFile(file: path, text: text)
         script.env.MLCD_TRUSTED_CONFIG = where
@@ -78,9 +84,18 @@ class MlcdConfig implements Serializable {
         return null
     }
 
-    /** Plain summary: project, designKeyEnv, artifactRepository (or null), environments. */
+    /**
+     * Plain summary: project, designKeyEnv, artifactRepository (or null), environments, signing (the variable
+     * names of `signing:`: keyEnv, previousKeyEnv, approvalKeyEnv, each null when not configured).
+     */
     @NonCPS
     static Map summarize(Map doc) {
+        return summarize(doc, 'mlcd.yaml')
+    }
+
+    /** The same, for mlcd.yaml at `path` in the workspace (repository files are relative to its directory). */
+    @NonCPS
+    static Map summarize(Map doc, String path) {
         List<Map> envs = []
         for (Object o : (List) doc.environments) {
             Map e = (Map) o
@@ -111,17 +126,30 @@ class MlcdConfig implements Serializable {
             designKeyEnv: String.valueOf(((Map) doc.design).api_key_env),
             artifactRepository: repo,
             environments: envs,
-            repositoryFiles: repositoryFiles(doc),
+            repositoryFiles: repositoryFiles(doc, path),
+            signing: signing(doc.signing),
+        ]
+    }
+
+    /** The environment variable names of mlcd.yaml's `signing` section (python/mlcd/config.py SigningConfig). */
+    @NonCPS
+    static Map signing(Object section) {
+        Map s = section instanceof Map ? (Map) section : [:]
+        return [
+            keyEnv: s.key_env ? String.valueOf(s.key_env) : null,
+            previousKeyEnv: s.previous_key_env ? String.valueOf(s.previous_key_env) : null,
+            approvalKeyEnv: s.approval_key_env ? String.valueOf(s.approval_key_env) : null,
         ]
     }
 
     /**
      * Repository-relative files mlcd.yaml points to (`tls.ca_bundle` of the design node, the artifact
-     * repository and each environment): a stage on another agent has no checkout, so they travel with
-     * the .mlcd state (mlcdPipeline stashes them).
+     * repository and each environment; `signing.approval_public_key_file`, relative to mlcd.yaml's
+     * directory): a stage on another agent has no checkout, so they travel with the .mlcd state
+     * (mlcdPipeline stashes them). `configPath` is mlcd.yaml's path in the workspace.
      */
     @NonCPS
-    static List<String> repositoryFiles(Map doc) {
+    static List<String> repositoryFiles(Map doc, String configPath) {
         List<Object> holders = [doc.design, doc.artifact_repository] + (List) doc.environments
         List<String> files = []
         for (Object h : holders) {
@@ -132,7 +160,23 @@ class MlcdConfig implements Serializable {
                 files << path
             }
         }
+        String keyFile = approvalPublicKeyFile(doc, configPath)
+        if (keyFile && !files.contains(keyFile)) {
+            files << keyFile
+        }
         return files
+    }
+
+    /** `signing.approval_public_key_file` as a workspace path (it is relative to mlcd.yaml's directory), or null. */
+    @NonCPS
+    static String approvalPublicKeyFile(Map doc, String configPath) {
+        Object value = doc.signing instanceof Map ? ((Map) doc.signing).approval_public_key_file : null
+        String file = value ? String.valueOf(value) : null
+        if (!file || file.startsWith('/')) {
+            return null
+        }
+        int slash = configPath.lastIndexOf('/')
+        return slash >= 0 ? configPath.substring(0, slash + 1) + file : file
     }
 
     /** The summary of environment `name`, or null. */

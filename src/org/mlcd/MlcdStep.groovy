@@ -28,7 +28,8 @@ class MlcdStep implements Serializable {
      * checkArgs, then load mlcd.yaml and find the environment.
      * frame: step (name), args (the step's Map), keys (allowed), envExample (only for steps that require
      * `env`: the example the error shows), node (credentials target without environment: design, artifacts).
-     * Returns [step:, config:, cfg:, target: environment summary or null, env: its name or null, credentialsId:].
+     * Returns [step:, config:, cfg:, target: environment summary or null, env: its name or null, credentialsId:,
+     * signingIds: the signing key's credentials ids from signingCredentialsId / previousSigningCredentialsId].
      */
     static Map begin(Object script, Map frame) {
         String step = frame.step
@@ -39,7 +40,9 @@ class MlcdStep implements Serializable {
         Map target = frame.envExample ? MlcdCli.environment(script, cfg, args.env as String, step) : null
         String env = target ? target.name : null
         String credentialsId = args.credentialsId ?: MlcdConfig.defaultCredentialsId(cfg, env ?: frame.node as String)
-        return [step: step, config: config, cfg: cfg, target: target, env: env, credentialsId: credentialsId]
+        Map signingIds = [signing: args.signingCredentialsId, previous: args.previousSigningCredentialsId]
+        return [step: step, config: config, cfg: cfg, target: target, env: env, credentialsId: credentialsId,
+                signingIds: signingIds]
     }
 
     /** The binding of the step's API key (its environment's, or the design node's) to the variable mlcd.yaml names. */
@@ -51,11 +54,15 @@ class MlcdStep implements Serializable {
 
     /**
      * Run one command for the step (spec: stage, command, vars, credentials; see MlcdCli.run) and publish
-     * its JUnit reports and records. Returns MlcdCli.run's Map plus `failed`, the failed test count.
+     * its JUnit reports and records. The signing key of mlcd.yaml is bound too (every command that writes
+     * the audit trail needs it) unless spec.signing is false. Returns MlcdCli.run's Map plus `failed`,
+     * the failed test count.
      */
     static Map execute(Object script, Map step, Map spec) {
+        List bindings = ((List) (spec.credentials ?: [])) +
+            (spec.signing == false ? [] : MlcdCli.signingBindings(script, (Map) step.cfg, (Map) step.signingIds))
         Map run = MlcdCli.run(script, [stage: spec.stage, env: step.env, config: step.config, command: spec.command,
-                                       vars: spec.vars, credentials: spec.credentials])
+                                       vars: spec.vars, credentials: bindings])
         run.failed = MlcdCli.publish(script, run)
         return run
     }

@@ -71,12 +71,17 @@ class PipelineEndToEndTest extends BasePipelineTest {
         workspace = new File(root, "ws-${build}")
         workspace.mkdirs()
         new File(workspace, 'mlcd.yaml').text = new File(info.config as String).text
+        new File(workspace, 'approval-key.pub').text = new File(root, 'approval-key.pub').text
         helper.workspace = workspace
         env.WORKSPACE = workspace.path
         env.BUILD_NUMBER = String.valueOf(build)
+        env.BUILD_URL = "https://jenkins.example.com/job/churn/${build}/".toString()
         env.HOME = root.path
         env.MLCD_LOCK_DIR = new File(root, 'locks').path
         env.PYTHONUNBUFFERED = '1'
+        if (System.getenv('PYTHONPATH')) {
+            env.PYTHONPATH = System.getenv('PYTHONPATH')  // a checkout's mlcd first (a worktree), as for stand_in.py
+        }
         (info.keys as Map).each { String target, String key ->
             helper.credentials["mlcd-churn-${target}".toString()] = key
         }
@@ -98,15 +103,19 @@ class PipelineEndToEndTest extends BasePipelineTest {
     }
 
     /**
-     * No API key in any step argument, in the build description, in any file of any workspace, or in the
-     * console log (which holds the `sh -xe` traces): not whole, not URL-encoded, not base64.
+     * No key (API keys, the signing key, the approval private key) in any step argument, in the build
+     * description, in any file of any workspace, or in the console log (which holds the `sh -xe` traces):
+     * not whole, not URL-encoded, not base64, not any 8 characters of it.
      */
     @After
     void noKeyLeaked() {
         String console = helper.log.text()
         (info.keys as Map).values().each { String key ->
             helper.callStack.each { MethodCall c -> assert !helper.callArgsToString(c).contains(key) }
-            secretForms(key).each { String form -> assert !console.contains(form): 'API key in the console log' }
+            secretForms(key).each { String form -> assert !console.contains(form): 'a key in the console log' }
+            for (int i = 0; i + 8 <= key.length(); i++) {
+                assert !console.contains(key.substring(i, i + 8)): "8 characters of a key in the console log"
+            }
             assert !(currentBuild.description ?: '').contains(key)
             helper.calls('sh').findAll { MethodCall c -> c.env.values().contains(key) }.each { MethodCall c ->
                 assert helper.shScript(c).startsWith('set +x'): 'sh with an API key bound runs traced'
@@ -141,10 +150,13 @@ class PipelineEndToEndTest extends BasePipelineTest {
         return new JsonSlurper().parse(new File(workspace, path)) as Map
     }
 
-    private List<Map> deployments() {
+    private List<Map> auditRecords() {
         return new File(workspace, '.mlcd/audit.jsonl').readLines()
             .collect { String l -> new JsonSlurper().parseText(l) as Map }
-            .findAll { Map r -> r.operation == 'deployment' }
+    }
+
+    private List<Map> deployments() {
+        return auditRecords().findAll { Map r -> r.operation == 'deployment' }
     }
 
     @Test
@@ -157,6 +169,14 @@ class PipelineEndToEndTest extends BasePipelineTest {
         assert ask([op: 'active', env: 'test']).bundleId == bundle
         assert ask([op: 'active', env: 'prod']).bundleId == bundle
         assert json('.mlcd/run.json').environments.prod.approvedBy == 'rita.release'
+        // signing: configured, keys bound from Jenkins credentials: the approval is signed, the audit trail HMAC-chained
+        assert json('.mlcd/run.json').environments.prod.approval.signature.alg == 'ed25519'
+        assert auditRecords().every { Map r -> (r.mac as String).startsWith('hmac-sha256:') }
+        assert auditRecords().any { Map r -> r.operation == 'approve' && r.environment == 'prod' }
+        // the release page, archived with the reports, is linked from the build description
+        assert new File(workspace, '.mlcd/reports/index.html').isFile()
+        assert currentBuild.description.startsWith(
+            "<a href=\"${env.BUILD_URL}artifact/.mlcd/reports/index.html\">release page</a>\n")
         assert deployments().collect { Map r -> "${r.environment} ${r.outcome}".toString() } ==
             ['test SUCCEEDED', 'prod SUCCEEDED']
         assert helper.stages.takeRight(6) ==
@@ -244,5 +264,24 @@ class PipelineEndToEndTest extends BasePipelineTest {
         assert helper.pipelineFailure == null: helper.log.takeRight(30).join('\n')
         assert helper.stages.containsAll(['Deploy test', 'Deploy prod', 'Smoke prod'])
         assert helper.workspaces.size() == 3  // release candidate, test, prod: each its own workspace
+    }
+
+    @Test
+    void doctorChecksEveryNodeReadOnlyAndPublishesItsVerdicts() {
+        String prodBefore = ask([op: 'active', env: 'prod']).bundleId
+        loadScript('vars/mlcdSetup.groovy').invokeMethod('call', [[venv: new File(helper.libraryRoot, '.venv').path]] as Object[])
+        loadScript('vars/mlcdDoctor.groovy').invokeMethod('call', [[:]] as Object[])
+        assertJobStatusSuccess()
+        Map doctor = json('.mlcd/doctor.json')
+        assert doctor.exitCode == 0 && doctor.reports == ['.mlcd/reports/doctor.xml']
+        assert (doctor.details.checks as List).collect { Map c -> c.node }.unique() == ['design', 'test', 'prod']
+        assert (lastCall('junit').args[0] as Map).testResults == '.mlcd/reports/doctor.xml'
+        assert helper.log.any { String l -> l.contains('connectivity, TLS and API prefix') }  // the table, in the console
+        assert ask([op: 'active', env: 'prod']).bundleId == prodBefore
+    }
+
+    MethodCall lastCall(String name) {
+        List<MethodCall> calls = helper.calls(name)
+        return calls ? calls[-1] : null
     }
 }

@@ -4,8 +4,9 @@ Usage: python stand_in.py OUT_DIR
 
 Starts a design, a test and a prod stand-in node on loopback (data under OUT_DIR/nodes), puts
 examples/churn/project on the design node, writes OUT_DIR/mlcd.yaml (the example's, with the
-nodes' URLs, short timeouts, and rollback_on_failure on for every environment) and prints one
-JSON line: {"config": ..., "keys": {"design": ..., ...}, "urls": {...}}.
+nodes' URLs, short timeouts, rollback_on_failure on for every environment, and `signing:` with a
+signing key and an approval key pair, whose public half is OUT_DIR/approval-key.pub) and prints one
+JSON line: {"config": ..., "keys": {"design": ..., "signing": ..., "approval": ...}, "urls": {...}}.
 Then it answers one JSON command per stdin line with one JSON line:
   {"op": "active", "env": "prod"}       -> {"bundleId": "..."}   (read from the node)
   {"op": "break_prod_smoke"}            -> {"ok": true}  prod bills in EUR, the next release drops EUR rates
@@ -26,6 +27,7 @@ from typing import Any
 import requests
 import yaml
 
+from mlcd.signing import keygen
 from mlcd.sim.launcher import SimNode
 
 REPO = Path(__file__).resolve().parents[3]
@@ -74,6 +76,10 @@ def main(out: Path) -> int:
     """Start the nodes, serve commands from stdin, stop the nodes."""
     nodes: dict[str, SimNode] = {}
     keys = {name: secrets.token_urlsafe(24) for name in ("design", "test", "prod")}
+    keys["signing"] = secrets.token_urlsafe(32)
+    keygen(out / "approval.key", out / "approval-key.pub")
+    keys["approval"] = (out / "approval.key").read_text(encoding="ascii").strip()
+    (out / "approval.key").unlink()
     try:
         for name, role in (("design", "design"), ("test", "automation"), ("prod", "automation")):
             nodes[name] = SimNode.start(role=role, data_dir=out / "nodes" / name, api_key=keys[name],
@@ -88,6 +94,8 @@ def main(out: Path) -> int:
             env["timeouts"] = {"scenario": 120, "deploy": 120, "lock": 30}
             env["rollback_on_failure"] = True
         config["bundle"]["release_notes"] = "none"
+        config["signing"] = {"key_env": "MLCD_SIGNING_KEY", "approval_key_env": "MLCD_APPROVAL_KEY",
+                             "approval_public_key_file": "approval-key.pub"}
         (out / "mlcd.yaml").write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
         print(json.dumps({"config": str(out / "mlcd.yaml"), "keys": keys,
                           "urls": {n: node.url for n, node in nodes.items()}}), flush=True)

@@ -3,8 +3,10 @@ package harness
 /**
  * The build's console log. Inside `withCredentials` every line is masked the way credentials-binding's
  * SecretPatterns/MaskingConsoleLogFilter do it (BindingStep.java): each bound secret value, exactly as
- * stored, becomes `****`. Forms the masking does not know (URL-encoded, base64, a part of the value) pass
- * through: that is what the tests' secret search looks for.
+ * stored, becomes `****`. Jenkins also masks shell-quoted forms (masking/BashSecretPatternFactory.java,
+ * since 1.19) and base64 forms (masking/Base64SecretPatternFactory.java, since 636.v55f1275c7b_27); the
+ * harness does not, so the tests' secret search (plain, URL-encoded, base64, partial) is stricter than
+ * Jenkins: whatever it finds, a build log could show on some Jenkins.
  */
 class ConsoleLog extends ArrayList {
     /** Secret values currently bound (a stack of withCredentials blocks). */

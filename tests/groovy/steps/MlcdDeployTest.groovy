@@ -70,7 +70,8 @@ class MlcdDeployTest extends MlcdStepTestBase {
     void unknownKeyIsRejectedWithTheClosestValidKey() {
         Throwable e = runStep('mlcdDeploy', [enviroment: 'prod'])
         assert e.message == "mlcdDeploy: unknown argument 'enviroment' (did you mean 'env'?); " +
-            'valid arguments: env, config, credentialsId, artifactCredentialsId, releaseBranch, branch'
+            'valid arguments: env, config, credentialsId, artifactCredentialsId, releaseBranch, branch, ' +
+            'signingCredentialsId, previousSigningCredentialsId, approvalCredentialsId'
         assert cliRuns.isEmpty()
     }
 

@@ -40,6 +40,11 @@ def test_demo_runs_three_releases_and_leaves_reports_and_no_processes(tmp_path: 
     )  # fmt: skip
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
     assert "all three releases behaved as expected" in done.stdout
+    # it ends with the delivery metrics of its releases (mlcd report delivery over their audit trails)
+    metrics = json.loads((out / "delivery" / "reports" / "delivery" / "delivery.json").read_text())
+    prod = next(r for r in metrics["rows"] if r["environment"] == "prod")
+    assert prod["outcomes"] == {"FAILED_ROLLED_BACK": 1, "SUCCEEDED": 1} and prod["changeFailureRate"] == 0.5
+    assert "Delivery metrics of these releases" in done.stdout
 
     # the reports a Jenkins user reads, per release
     tests_xml = out / "release-1" / "reports" / "test" / "tests.xml"

@@ -1,0 +1,1 @@
+"""Delivery metrics from audit trails: deployment frequency, lead time, change failure rate, restore."""
