@@ -3,7 +3,8 @@ import org.mlcd.MlcdCli
 import org.mlcd.MlcdStep
 
 @Field static final String STEP = 'mlcdRetrain'
-@Field static final List<String> KEYS = ['env', 'config', 'credentialsId', 'model', 'ifDrift']
+@Field static final List<String> KEYS = ['env', 'config', 'credentialsId', 'model', 'ifDrift',
+                                         'signingCredentialsId', 'previousSigningCredentialsId']
 @Field static final String COMMAND = 'mlcd retrain --config "$MLCD_CONFIG_PATH" --env "$MLCD_ENV"'
 @Field static final String MODEL = ' --model "$MLCD_MODEL"'
 @Field static final String IF_DRIFT = ' --if-drift'
