@@ -213,6 +213,7 @@ def test_bad_input_is_one_line_and_changes_nothing(
     assert stage["exitCode"] == 2
 
 
+@pytest.mark.slow  # config errors are covered in test_training_config.py
 def test_without_a_continuous_training_section(env: PipelineEnv) -> None:
     del env.config["continuous_training"]
     env.write_config()
@@ -222,6 +223,7 @@ def test_without_a_continuous_training_section(env: PipelineEnv) -> None:
     assert code == 2
 
 
+@pytest.mark.reliability
 def test_a_node_error_after_training_restores_the_champion(env: PipelineEnv) -> None:
     node = env.automation["prod"]
     plan = {"rules": [{"method": "GET", "path": r"savedmodels/churn_model/versions/(?!initial)[^/]+/snippet$",
@@ -287,6 +289,7 @@ def test_no_drift_no_retrain_and_it_says_why(env: PipelineEnv) -> None:
     assert audit(env, "retrain_scenario") == [] and audit(env, "deployment") == []
 
 
+@pytest.mark.slow  # the rule is covered without a node in test_drift_rules.py; promotion by the tests above
 def test_drift_above_the_threshold_retrains(env: PipelineEnv) -> None:
     with_drift(env)
     set_drift(env, 0.35)
