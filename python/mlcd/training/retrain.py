@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from mlcd.dss.errors import DSSError
-from mlcd.dss.savedmodels import SavedModels
+from mlcd.dss.savedmodels import SavedModels, Version
 from mlcd.errors import ExitCode, InputError, MlcdError
 from mlcd.release.decisions import Decision, Failed, Rollback, after_failure
 from mlcd.reports.results import CaseResult
@@ -84,6 +84,17 @@ class RetrainOutcome:
     scenario: dict[str, Any] = field(default_factory=dict)
     error: BaseException | None = None  # what stopped a retrain that changed nothing (its own exit code)
     smoke: list[CaseResult] = field(default_factory=list)  # the smoke check after a promotion
+
+
+def newest(versions: list[Version], ids: list[str]) -> str:
+    """Of the versions ``ids``, the one trained last (``trainDate``; the list's last when dates are missing).
+
+    The order of DSS's version list is not documented, so it is not relied on.
+    """
+    dated = [(v.train_date, i, v.id) for i, v in enumerate(versions) if v.id in ids]
+    if all(isinstance(d, int | float) for d, _, _ in dated):
+        return max(dated, key=lambda t: (t[0], t[1]))[2]
+    return ids[-1]
 
 
 def combined(models: list[ModelRun]) -> Decision:
@@ -190,7 +201,7 @@ class Retrain:
             run.message = f"{sm}: the retrain scenario made no new version; {run.champion} stays active"
             self._settle(run, Failed.ACTIVATION) if run.touched else self._unchanged(run, UNCHANGED_FAILED)
             return
-        run.challenger = active if active in new else new[-1]
+        run.challenger = active if active in new else newest(versions, new)
         run.challenger_metrics = self.models.metrics(sm, run.challenger, gate.evaluation_store)
         run.verdict = verdict = judge(gate, run.challenger_metrics, run.champion_metrics)
         pair = {"championVersion": run.champion, "challengerVersion": run.challenger}

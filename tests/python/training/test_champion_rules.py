@@ -116,3 +116,14 @@ def test_the_first_version_needs_only_the_floor(d: str, new: float, floor: float
     if clearly_ok:
         assert verdict.promote
     assert judge(gate(d), {"score": new}, None).promote
+
+
+def test_the_challenger_is_the_version_trained_last_whatever_the_list_order() -> None:
+    from mlcd.dss.savedmodels import Version
+    from mlcd.training.retrain import newest
+
+    versions = [Version("b", False, 300), Version("initial", True, 100), Version("a", False, 200)]
+    assert newest(versions, ["b", "a"]) == "b"
+    assert (
+        newest([Version("x", False, None), Version("y", False, 5)], ["x", "y"]) == "y"
+    )  # no dates: list order
