@@ -175,17 +175,22 @@ class Retrain:
 
         sid = self.training.retrain_scenario
         self.progress(f"running retrain scenario {sid} (at most {self.env.timeouts.scenario:g}s)")
-        with self.audit.action("retrain_scenario", node=self.env.name, environment=self.env.name,
-                               detail={"scenario": sid}) as extra:  # fmt: skip
-            waiter = ScenarioWaiter(self.node, self.project)
+        waiter = ScenarioWaiter(self.node, self.project)
+        aborted: list[str] = []
+        try:
             handle = waiter.start(sid, self.env.timeouts.scenario)
             try:
                 result = waiter.wait([handle])[0]
             except BaseException:  # a signal or a node error: the run must not go on training unattended
-                extra["aborted"] = waiter.abort([handle])
+                aborted = waiter.abort([handle])
                 raise
-            extra.update(outcome=result.outcome, runId=result.run_id, error=result.error_message)
+        except BaseException as exc:
+            why = exc.without_fix() if isinstance(exc, MlcdError) else type(exc).__name__
+            self._record("retrain_scenario", "ERROR", scenario=sid, aborted=aborted, error=why)
+            raise
         shown = {"id": sid, "outcome": result.outcome, "runId": result.run_id, "error": result.error_message}
+        self._record("retrain_scenario", result.outcome, scenario=sid, runId=result.run_id,
+                     error=result.error_message, durationS=result.duration_s)  # fmt: skip
         return passes(result.outcome, self.env.warning), shown
 
     # -- 3. judge and apply --------------------------------------------------------------------------

@@ -155,7 +155,7 @@ def test_a_failed_retrain_scenario_changes_nothing(env: PipelineEnv) -> None:
     assert code == 8 and f"retrain scenario {RETRAIN} ended FAILED" in err and "no rows" in err
     assert state(env)["activeVersion"] == "initial" and len(state(env)["versions"]) == 1
     assert stage["details"]["scenario"]["outcome"] == "FAILED"
-    assert [r["outcome"] for r in audit(env, "retrain_scenario")] == ["SUCCESS"]
+    assert [r["outcome"] for r in audit(env, "retrain_scenario")] == ["FAILED"]
     assert [r["outcome"] for r in audit(env, "deployment")] == ["FAILED_UNCHANGED"]
 
 

@@ -66,3 +66,5 @@ def test_sigterm_after_training_restores_the_champion(tmp_path: Path) -> None:
         assert runs[0]["result"]["outcome"] == "ABORTED"  # the retrain does not go on unattended
         records = [json.loads(line) for line in (pipe.out_dir / "audit.jsonl").read_text().splitlines()]
         assert [r["outcome"] for r in records if r["operation"] == "deployment"][-1] == "FAILED_ROLLED_BACK"
+        (scenario,) = [r for r in records if r["operation"] == "retrain_scenario"]
+        assert (scenario["outcome"], scenario["detail"]["aborted"]) == ("ERROR", [RETRAIN])
