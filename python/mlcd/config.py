@@ -26,6 +26,7 @@ from mlcd.deployer_config import with_deployers
 from mlcd.envsettings import NO_SETTINGS, EnvSettings, parse_env_settings
 from mlcd.errors import ConfigError, InputError
 from mlcd.redact import register_secret
+from mlcd.training.settings import TrainingConfig, training_config
 
 if TYPE_CHECKING:
     from mlcd.deployer_config import DeployerConfig
@@ -179,6 +180,7 @@ class MlcdConfig:
     earlier_environments: str = "rollback"  # on_failure.earlier_environments: rollback | keep
     allow_insecure_http: bool = False
     signing: SigningConfig = SigningConfig()
+    continuous_training: TrainingConfig | None = None  # `mlcd retrain` (mlcd.training.settings)
 
     def environment(self, name: str) -> EnvironmentConfig:
         """The environment called ``name``; ConfigError with a "did you mean" otherwise."""
@@ -397,6 +399,7 @@ def parse_config(text: str, source: Path) -> MlcdConfig:
         earlier_environments=str((data.get("on_failure") or {}).get("earlier_environments", "rollback")),
         allow_insecure_http=bool(data.get("allow_insecure_http", False)),
         signing=_signing(data.get("signing") or {}, source, loc),
+        continuous_training=training_config(data.get("continuous_training"), loc),
     )
 
 

@@ -199,3 +199,15 @@ def seconds_arg(def_name: str) -> Callable[[str], float]:
 
     convert.__name__ = "seconds"
     return convert
+
+
+def saved_model_arg(value: str) -> str:
+    """A saved model id (the pattern of the schema's ``$defs.scenario_id``)."""
+    from mlcd.inputrules import pattern_matches
+
+    if not pattern_matches(value, "scenario_id"):
+        _refuse(
+            f"'{visible(value)}' is not a saved model id",
+            "use an id from continuous_training.models of mlcd.yaml (letters, digits, '.', '_', '-')",
+        )
+    return value

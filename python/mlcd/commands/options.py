@@ -184,6 +184,14 @@ class ApiOptions(Options):
     reason: str | None = None
 
 
+@dataclass(frozen=True)
+class RetrainOptions(Options):
+    """`mlcd retrain`."""
+
+    model: str | None = None
+    if_drift: bool = False
+
+
 OPTIONS_BY_COMMAND: dict[str, type[Options]] = {
     "bundle": BundleOptions,
     "publish": BundleIdOptions,
@@ -200,6 +208,7 @@ OPTIONS_BY_COMMAND: dict[str, type[Options]] = {
     "jenkins": JenkinsOptions,
     "report": DeliveryOptions,
     "api": ApiOptions,
+    "retrain": RetrainOptions,
 }
 
 

@@ -11,7 +11,15 @@ import argparse
 import os
 
 from mlcd.errors import exit_codes_help
-from mlcd.usage import UsageParser, bundle_id_arg, env_list_arg, env_name_arg, seconds_arg, text_arg
+from mlcd.usage import (
+    UsageParser,
+    bundle_id_arg,
+    env_list_arg,
+    env_name_arg,
+    saved_model_arg,
+    seconds_arg,
+    text_arg,
+)
 
 EXIT_CODES_HELP = exit_codes_help()
 
@@ -43,6 +51,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "api": (
         "api",
         "a real-time API service: deploy a version through the API Deployer, gate it, revert it, or status",
+    ),
+    "retrain": (
+        "retrain",
+        "run the retrain scenario on an environment; keep a new model version only if it beats the champion",
     ),
 }
 
@@ -255,6 +267,26 @@ def build_parser() -> argparse.ArgumentParser:
         type=seconds_arg("lock_timeout"),
         default=None,
         help="seconds to wait for the service's deploy lock (default 300)",
+    )
+
+    p = add("retrain")
+    _add_env(p)
+    p.add_argument(
+        "--model",
+        metavar="ID",
+        type=saved_model_arg,
+        help="judge only this saved model (default: every one in continuous_training.models)",
+    )
+    p.add_argument(
+        "--if-drift",
+        action="store_true",
+        help="retrain only when continuous_training.drift's dataset metric is above its threshold",
+    )
+    p.add_argument(
+        "--lock-timeout",
+        type=seconds_arg("lock_timeout"),
+        default=None,
+        help="seconds to wait for the environment's deploy lock",
     )
 
     sub.add_parser(

@@ -24,6 +24,7 @@ from lxml import etree
 
 from mlcd.sim.errors import SimError, not_found
 from mlcd.sim.procs import PID_FILE, kill_orphaned_scripts, script_env
+from mlcd.sim.savedmodels import other_step
 from mlcd.sim.store import Store, check_id, now_ms, read_json, write_json
 
 OUTCOME_RANK = {"SUCCESS": 0, "WARNING": 1, "FAILED": 2, "ABORTED": 3}
@@ -512,7 +513,7 @@ class ScenarioRunner:
             return "SUCCESS", ""
         if kind == "python":
             return self._run_python(active, step, info, content, run_dir, step_dir)
-        return "FAILED", f"Step '{info['id']}': unsupported step type '{kind}' (use python or wait)"
+        return other_step(self.store, active.key, step, info)
 
     def _run_python(
         self,

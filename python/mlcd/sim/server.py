@@ -25,7 +25,7 @@ from werkzeug.exceptions import ClientDisconnected, HTTPException
 from werkzeug.wrappers import Response
 from werkzeug.wsgi import wrap_file
 
-from mlcd.sim import bundles
+from mlcd.sim import bundles, datasets, evaluations, savedmodels
 from mlcd.sim.auth import is_authorised
 from mlcd.sim.backend import NodeBackend
 from mlcd.sim.dialects import with_stack_trace
@@ -480,6 +480,9 @@ def delete_stats() -> Any:
     _faults().reset_stats()
     return jsonify(_faults().stats())
 
+
+for _routes in (savedmodels, datasets, evaluations):
+    _routes.register(api, control)
 
 # -- application -----------------------------------------------------------------------------------
 
