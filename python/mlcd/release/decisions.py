@@ -117,6 +117,18 @@ def _not_rolled_back(failed: Failed, ours: bool) -> Decision:
     return Decision("FAILED", int(ExitCode.ROLLBACK_FAILED), NEEDS, kept=True)
 
 
+def run_exit_code(failed: int, unwind_exits: list[int]) -> int:
+    """`mlcd run`'s exit code: the failing environment's, or 5 when unwinding an earlier one did not end.
+
+    ``unwind_exits``: the exit code of `mlcd unwind` for each earlier environment. An
+    unwind that failed (its rollback, the smoke check after it, or the unwind itself)
+    leaves that environment needing a person, which outranks the later failure.
+    """
+    if failed and any(unwind_exits):
+        return int(ExitCode.ROLLBACK_FAILED)
+    return failed
+
+
 def cells() -> list[tuple[Failed, bool, bool, Rollback]]:
     """Every combination of the inputs (the rollback result only where a rollback is tried)."""
     out = []

@@ -14,6 +14,7 @@ from mlcd.release.decisions import (
     after_failure,
     cells,
     rolls_back,
+    run_exit_code,
     table_markdown,
 )
 
@@ -108,3 +109,19 @@ def test_a_failed_activation_is_always_rolled_back() -> None:
 def test_the_docs_hold_the_generated_table() -> None:
     doc = (Path(__file__).resolve().parents[3] / "docs" / "decisions.md").read_text(encoding="utf-8")
     assert table_markdown() in doc, "regenerate docs/decisions.md: python -m mlcd.release.decisions"
+
+
+@pytest.mark.parametrize(
+    ("failed", "unwinds", "expected"),
+    [
+        (4, [], 4),
+        (3, [0, 0], 3),
+        (4, [0, 5], 5),  # an earlier environment left needing a person outranks the later failure
+        (3, [6], 5),  # an unwind that could not reach its node did not end either
+        (0, [], 0),
+    ],
+)
+def test_the_run_exit_code_after_unwinding_earlier_environments(
+    failed: int, unwinds: list[int], expected: int
+) -> None:
+    assert run_exit_code(failed, unwinds) == expected
