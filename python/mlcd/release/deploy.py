@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from mlcd.dss.errors import DSSError
 from mlcd.errors import DeployFailed, Interrupted, MlcdError, NodeError, NothingToRollBack
 from mlcd.release.archive import BundleInfo, same_content
-from mlcd.release.decisions import Failed
+from mlcd.release.decisions import Failed, Rollback, after_failure
 from mlcd.release.failure import settle
 from mlcd.release.plan import effective_remappings, missing_connections
 from mlcd.release.rollback import verify_active
@@ -124,7 +124,8 @@ def _unchanged(
     exc: MlcdError | None = None,
     hint: str | None = None,
 ) -> MlcdError:
-    rel.ledger.final("FAILED_UNCHANGED", bundle_id=bid, active=previous, message=message)
+    decision = after_failure(Failed.BEFORE_ACTIVATION, False, True, Rollback.NOT_TRIED)
+    rel.ledger.final(str(decision.record), bundle_id=bid, active=previous, message=message)
     err = exc if isinstance(exc, NodeError) else DeployFailed(message, hint or (exc.hint if exc else None))
     err.recorded = True
     return err
@@ -164,22 +165,17 @@ def _stage(
     except MlcdError as exc:
         if exc.recorded:  # already settled and recorded (a created project left without a bundle)
             raise
-        if created:
-            raise created_without_bundle(rel, bid, exc.without_fix(), exc.hint) from None
         raise _unchanged(
             rel,
             bid,
             previous,
             f"deploy of {bid} to {env.name} failed before activation: "
-            f"{exc.without_fix()}; the environment is unchanged",
+            f"{exc.without_fix()}; {_unchanged_text(rel, created)}",
             exc,
         ) from None
     except KeyboardInterrupt as exc:  # a signal before activation: nothing changed, and the record says so
         what = f"deploy of {bid} to {env.name} was interrupted before activation ({_what(exc)})"
-        if created:
-            created_without_bundle(rel, bid, what, None)
-        else:
-            _unchanged(rel, bid, previous, f"{what}; the environment is unchanged")
+        _unchanged(rel, bid, previous, f"{what}; {_unchanged_text(rel, created)}")
         raise
     return created
 
@@ -199,8 +195,15 @@ def _import(
             rel.target.create_from_bundle(archive)
         try:
             _write_remappings(rel, remap, common)
-        except MlcdError as exc:  # the project exists now, with nothing active: say so (exit 7)
-            raise created_without_bundle(rel, bid, exc.without_fix(), exc.hint) from None
+        except MlcdError as exc:  # the project exists now, with nothing active: a failure before activation
+            raise _unchanged(
+                rel,
+                bid,
+                None,
+                f"deploy of {bid} to {env.name} failed before activation: "
+                f"{exc.without_fix()}; {_unchanged_text(rel, True)}",
+                exc,
+            ) from None
         return True
     if bid in state.imported and not same_content(bundle, state.imported[bid]):
         raise DeployFailed(
@@ -217,6 +220,16 @@ def _import(
         with rel.audit.action("import", **common):
             rel.target.import_bundle(archive, bid)
     return False
+
+
+def _unchanged_text(rel: Release, created: bool) -> str:
+    """How the environment stands after a failure before activation (a created project has no bundle)."""
+    if created:
+        return (
+            f"project {rel.project} was created on {rel.env.name} by this deploy and has no active bundle: "
+            "the environment is unchanged (no bundle active)"
+        )
+    return "the environment is unchanged"
 
 
 def _write_remappings(rel: Release, remap: dict[str, str], common: dict[str, Any]) -> None:

@@ -18,7 +18,8 @@ from mlcd.release.decisions import (
     table_markdown,
 )
 
-ACT, TESTS, SMOKE, ERR, DOWN = (
+BEFORE, ACT, TESTS, SMOKE, ERR, DOWN = (
+    Failed.BEFORE_ACTIVATION,
     Failed.ACTIVATION,
     Failed.TESTS,
     Failed.SMOKE,
@@ -36,6 +37,11 @@ NEEDS, BACK = "FAILED_NEEDS_ATTENTION", "FAILED_ROLLED_BACK"
 
 # (failed, ours, allowed, rollback) -> (outcome, exit code, audit `deployment` record), written out by hand
 EXPECTED = {
+    (BEFORE, False, True, NOT): (
+        "FAILED",
+        8,
+        "FAILED_UNCHANGED",
+    ),  # nothing activated: the environment stands
     (ACT, True, True, NONE): ("NOTHING_TO_ROLL_BACK", 7, NEEDS),
     (ACT, True, True, FAIL): ("ROLLBACK_FAILED", 5, NEEDS),
     (ACT, True, True, OK): ("ROLLED_BACK", 4, BACK),
@@ -97,7 +103,12 @@ def test_every_combination_keeps_the_record_and_the_state_together(
     if not rolls_back(failed, ours, allowed):
         # what the rollback "did" cannot matter when none was tried
         assert d == after_failure(failed, ours, allowed, Rollback.NOT_TRIED)
-        assert d.record is None or d.kept
+        # without a rollback: nothing recorded, this run's bundle kept, or nothing activated (unchanged)
+        assert (
+            d.record is None
+            or d.kept
+            or (failed is Failed.BEFORE_ACTIVATION and d.record == "FAILED_UNCHANGED")
+        )
 
 
 def test_a_failed_activation_is_always_rolled_back() -> None:
