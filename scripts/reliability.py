@@ -29,6 +29,7 @@ OUT = ROOT / ".reliability"
 SUITE = "tests/python/reliability"
 AREAS = {  # test module -> row of the table
     "test_faults": "1. faults (mlcd run under ~10% faults)",
+    "test_fault_plans": "1b. fault plans (the work done, the answer lost; refused rollback/import)",
     "test_kills": "2. kills (SIGKILL in deploy/smoke/rollback)",
     "test_bad_input": "3. bad input (one line, exit code, nodes unchanged)",
     "test_bad_input_generated": "3b. generated bad input (Hypothesis: mlcd.yaml, numbers, ids, argv)",
@@ -97,6 +98,11 @@ def detail(area: str, rows: list[dict[str, Any]]) -> str:
         return (f"runs {len(mine)}; faults injected {faults} in {requests} requests ({rate}); "
                 f"final states {dict(sorted(states.items()))}; exit codes {dict(sorted(exits.items()))}; "
                 f"unverified-and-unreported {violations}")  # fmt: skip
+    if area == "fault_plans":
+        exits = Counter(int(r["exit"]) for r in mine)
+        violations = sum(int(r["violations"]) for r in mine)
+        return (f"runs {len(mine)}; exit codes {dict(sorted(exits.items()))}; "
+                f"unverified-and-unreported {violations} (per plan: table below)")  # fmt: skip
     if area == "kills":
         killed = [r for r in mine if r["killed"]]
         by_cmd = Counter(str(r["command"]) for r in killed)
@@ -119,6 +125,28 @@ def detail(area: str, rows: list[dict[str, Any]]) -> str:
     return f"checks passed: {', '.join(cases) or '-'}"
 
 
+def plan_table(rows: list[dict[str, Any]]) -> list[str]:
+    """Per fault plan (random faults included): the exit codes and end states its runs reached."""
+    by_plan: dict[str, list[dict[str, Any]]] = {}
+    for r in rows:
+        if r["category"] in ("faults", "fault_plans"):
+            by_plan.setdefault(str(r.get("plan") or "random"), []).append(r)
+    if not by_plan:
+        return []
+    lines = ["", "| fault plan | runs | exit codes | end states (env=node state/audit) | violations |",
+             "|---|---|---|---|---|"]  # fmt: skip
+    for plan, mine in sorted(by_plan.items()):
+        exits = Counter(int(r["exit"]) for r in mine)
+        ends: Counter[str] = Counter()
+        for r in mine:
+            said = r.get("outcomes") or {}
+            ends.update(f"{e}={st}/{said.get(e)}" for e, st in sorted(r["states"].items()))
+        violations = sum(int(r["violations"]) for r in mine)
+        lines.append(f"| {plan} | {len(mine)} | {dict(sorted(exits.items()))} | "
+                     f"{dict(sorted(ends.items()))} | {violations} |")  # fmt: skip
+    return lines
+
+
 def table(elapsed: float, code: int) -> str:
     """The summary table (Markdown)."""
     counts = junit_counts()
@@ -137,6 +165,7 @@ def table(elapsed: float, code: int) -> str:
     for c in counts.values():
         total.update(c)
     lines.append(f"| total | {total['passed']} / {total['failed']} / {total['xfailed']} | |")
+    lines += plan_table(rows)
     return "\n".join(lines)
 
 
