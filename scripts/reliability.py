@@ -31,6 +31,7 @@ AREAS = {  # test module -> row of the table
     "test_faults": "1. faults (mlcd run under ~10% faults)",
     "test_fault_plans": "1b. fault plans (the work done, the answer lost; refused rollback/import)",
     "test_kills": "2. kills (SIGKILL in deploy/smoke/rollback)",
+    "test_step_interruptions": "2b. interruptions at every deploy step (SIGKILL/TERM/INT/HUP, closed stdout)",
     "test_bad_input": "3. bad input (one line, exit code, nodes unchanged)",
     "test_bad_input_generated": "3b. generated bad input (Hypothesis: mlcd.yaml, numbers, ids, argv)",
     "test_secrets": "4. secrets (canary keys: output, files, argv)",
@@ -103,11 +104,17 @@ def detail(area: str, rows: list[dict[str, Any]]) -> str:
         violations = sum(int(r["violations"]) for r in mine)
         return (f"runs {len(mine)}; exit codes {dict(sorted(exits.items()))}; "
                 f"unverified-and-unreported {violations} (per plan: table below)")  # fmt: skip
+    if area == "step_interruptions":
+        distinct = {(r["command"], r["interruption"], r["step"]) for r in mine}
+        ends = Counter(str(r["end"]) for r in mine)
+        return f"distinct points {len(distinct)} (of {len(mine)} runs); ends {dict(sorted(ends.items()))}"
     if area == "kills":
         killed = [r for r in mine if r["killed"]]
+        distinct = {(r["command"], r["where"]) for r in killed}
         by_cmd = Counter(str(r["command"]) for r in killed)
         recovered = Counter(str(r["recovered_by"]).split(" (")[0] for r in mine)
-        return (f"kill points {len(killed)} (of {len(mine)} attempts) {dict(sorted(by_cmd.items()))}; "
+        return (f"kill points {len(killed)}, {len(distinct)} distinct (of {len(mine)} attempts) "
+                f"{dict(sorted(by_cmd.items()))}; "
                 f"verified after {dict(sorted(recovered.items()))}")  # fmt: skip
     if area == "bad_input":
         passed = sum(1 for r in mine if r["passed"])
@@ -147,6 +154,29 @@ def plan_table(rows: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
+def _ending(r: dict[str, Any]) -> str:
+    rerun = f", re-run {r['rerun_exit']}" if r.get("rerun_exit") is not None else ""
+    return f"exit {r['exit']}{rerun}: {r['end']}"
+
+
+def interruption_table(rows: list[dict[str, Any]]) -> list[str]:
+    """Per deploy step boundary: how each interruption ended (exit code, re-run's exit, end state)."""
+    mine = [r for r in rows if r["category"] == "step_interruptions"]
+    if not mine:
+        return []
+    kinds = sorted({str(r["interruption"]) for r in mine})
+    steps = list(dict.fromkeys(str(r["step"]) for r in mine))
+    lines = ["", "| deploy step (after its record) | " + " | ".join(kinds) + " |",
+             "|---|" + "---|" * len(kinds)]  # fmt: skip
+    for step in steps:
+        cells = []
+        for kind in kinds:
+            seen = sorted({_ending(r) for r in mine if r["step"] == step and r["interruption"] == kind})
+            cells.append("; ".join(seen) or "-")
+        lines.append(f"| {step} | " + " | ".join(cells) + " |")
+    return lines
+
+
 def table(elapsed: float, code: int) -> str:
     """The summary table (Markdown)."""
     counts = junit_counts()
@@ -166,6 +196,7 @@ def table(elapsed: float, code: int) -> str:
         total.update(c)
     lines.append(f"| total | {total['passed']} / {total['failed']} / {total['xfailed']} | |")
     lines += plan_table(rows)
+    lines += interruption_table(rows)
     return "\n".join(lines)
 
 

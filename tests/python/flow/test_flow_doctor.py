@@ -61,9 +61,10 @@ def _verdicts(pipe: PipelineEnv) -> dict[tuple[str, str], tuple[bool, str]]:
     return {(c["node"], c["name"]): (c["ok"], c["verdict"]) for c in checks}
 
 
-# the readings that change an answer doctor reads run in the default suite; the others (what a write,
-# an activation or a preload does) cannot change a verdict, and run with the slow tests
-READ_BY_DOCTOR = ("evidence", "missing-project-404", "connections-non-admin-401", "error-bodies-stacktrace")
+# the default suite runs the evidence and the reading that changes a verdict; the others (a missing
+# project as 404, stack traces in error bodies, and what a write, an activation or a preload does)
+# run with the slow tests
+READ_BY_DOCTOR = ("evidence", "connections-non-admin-401")
 
 
 @pytest.mark.parametrize(

@@ -90,14 +90,16 @@ def run_plan(root: Path, name: str, seeds: list[int]) -> list[RunReport]:
     return reports
 
 
-def test_activation_answer_lost_fast_subset(tmp_path: Path) -> None:
-    """One run whose activation answers are lost (the full set of plans runs under `make reliability`)."""
+@pytest.mark.reliability
+def test_activation_answer_lost_once(tmp_path: Path) -> None:
+    """One run whose activation answers are lost (the fast subset has the deterministic case below)."""
     [report] = run_plan(tmp_path / "pipe", "activation-answer-lost", fresh_seeds(1))
     assert report.faults >= 0
 
 
 def test_a_refused_rollback_after_a_lost_activation_answer_needs_attention(tmp_path: Path) -> None:
-    """Deterministic: the activation happened, its answer was lost, smoke fails, the rollback is refused."""
+    """Deterministic (the fast subset): the activation happened, its answer was lost, smoke fails, the
+    rollback is refused: exit 5 and the record says so."""
     [report] = run_plan(tmp_path / "pipe", "rollback-refused", fresh_seeds(1))
     assert report.exit_code == 5, report
     assert report.outcomes["test"] == "FAILED_NEEDS_ATTENTION" and report.states["test"] == "NEW"

@@ -118,7 +118,7 @@ def end_state(pipe: PipelineEnv, new: str, previous: str, since: int) -> str:
     return f"{'NEW' if active == new else 'PREVIOUS'}/{entry['state']}"
 
 
-def run_points(root: Path, interruptions: tuple[str, ...], steps: Callable[[int], bool]) -> list[Point]:
+def run_points(root: Path, interruptions: tuple[str, ...], steps: Callable[[str], bool]) -> list[Point]:
     """For each interruption and each chosen step boundary: a fresh bundle, one interrupted deploy."""
     points: list[Point] = []
     with fast_pipeline(root) as pipe:
@@ -131,7 +131,7 @@ def run_points(root: Path, interruptions: tuple[str, ...], steps: Callable[[int]
         k = 2
         for interruption in interruptions:
             for index, step in enumerate(ops):
-                if not steps(index):
+                if not steps(step):
                     continue
                 previous = str(reader(pipe, ENV).active(pipe.project_key))
                 new = build(pipe, k)
@@ -145,7 +145,7 @@ def run_points(root: Path, interruptions: tuple[str, ...], steps: Callable[[int]
                 status = pipe.mlcd("status", "--env", ENV)
                 assert status.returncode == 0, status.stderr
                 points.append(point)
-                record_result("interruptions", command="deploy", interruption=interruption, step=step,
+                record_result("step_interruptions", command="deploy", interruption=interruption, step=step,
                               exit=point.exit_code, rerun_exit=point.rerun_exit, end=point.end)  # fmt: skip
                 print(f"deploy {interruption} after {step}: exit {point.exit_code}, "
                       f"re-run {point.rerun_exit}, end {point.end}")  # fmt: skip
@@ -157,33 +157,36 @@ def kill_while_activating(root: Path) -> Point:
     with fast_pipeline(root) as pipe:
         build(pipe, 0)
         assert pipe.mlcd("deploy", "--env", ENV).returncode == 0
-        previous = str(pipe.run_record()["bundleId"])
-        new = build(pipe, 1)
+        previous = build(pipe, 1)
         since = len(pipe.audit_records())
-        ops_before_activate = 5  # read_state … check_active: the kill lands once activate is being sent
+        assert pipe.mlcd("deploy", "--env", ENV).returncode == 0
+        # the kill lands once the check before activating is recorded: activate is being sent, held
+        checked = deploy_ops(pipe, since).index("check_active:SUCCESS")
+        new = build(pipe, 2)
+        since = len(pipe.audit_records())
         point = Point("SIGKILL", "activation in flight on the node")
-        point.exit_code = interrupt_at(pipe, "SIGKILL", ops_before_activate, hold="actions/activate$")
+        point.exit_code = interrupt_at(pipe, "SIGKILL", checked, hold="actions/activate$")
         pipe.automation[ENV].clear_faults()
         point.rerun_exit = pipe.mlcd("deploy", "--env", ENV, timeout=180).returncode
         time.sleep(3.5)  # the held activation lands on the node, whatever the re-run did
         rerun = pipe.mlcd("deploy", "--env", ENV, timeout=180)
         point.end = end_state(pipe, new, previous, since)
         assert rerun.returncode == 0 and point.end == "NEW/DEPLOYED", (rerun.stdout, rerun.stderr)
-        record_result("interruptions", command="deploy", interruption="SIGKILL", step=point.step,
+        record_result("step_interruptions", command="deploy", interruption="SIGKILL", step=point.step,
                       exit=point.exit_code, rerun_exit=point.rerun_exit, end=point.end)  # fmt: skip
         return point
 
 
 def test_deploy_interrupted_around_activation_fast_subset(tmp_path: Path) -> None:
-    """SIGTERM and a SIGKILL at the boundaries next to the activation (the full grid: `make reliability`)."""
-    points = run_points(tmp_path / "pipe", ("SIGTERM", "SIGKILL"), lambda i: i in (5, 6))
-    assert len(points) == 4
+    """SIGTERM and SIGKILL between the activation answer and the deploy record (grid: `make reliability`)."""
+    points = run_points(tmp_path / "pipe", ("SIGTERM", "SIGKILL"), lambda step: step == "activate:SUCCESS")
+    assert [p.step for p in points] == ["activate:SUCCESS"] * 2
 
 
 @pytest.mark.reliability
 @pytest.mark.parametrize("interruption", INTERRUPTIONS)
 def test_deploy_interrupted_at_every_step(tmp_path: Path, interruption: str) -> None:
-    points = run_points(tmp_path / "pipe", (interruption,), lambda i: True)
+    points = run_points(tmp_path / "pipe", (interruption,), lambda step: True)
     assert len(points) >= 6
 
 
