@@ -99,9 +99,16 @@ def deploy_bundle(
         rel.audit.record("deploy", "NOOP", detail={"activeBundleId": previous}, **common)
         rel.ledger.deployed(bid, previous=previous, message=message, final=final_record, noop=True)
         return DeployResult("NOOP", bid, previous, message)
-    rel.ledger.deploying(bid, sha256, previous)
-    rel.progress(f"active bundle before this deploy (rollback target): {previous or '(none: first deploy)'}")
-    remap = effective_remappings(rel.env, state.remappings)
+    try:  # a signal while the rollback target is being recorded: nothing changed, and the record says so
+        rel.ledger.deploying(bid, sha256, previous)
+        rel.progress(
+            f"active bundle before this deploy (rollback target): {previous or '(none: first deploy)'}"
+        )
+        remap = effective_remappings(rel.env, state.remappings)
+    except KeyboardInterrupt as exc:
+        what = f"deploy of {bid} to {rel.env.name} was interrupted before activation ({_what(exc)})"
+        _unchanged(rel, bid, previous, f"{what}; the environment is unchanged")
+        raise
     created = _stage(rel, bundle, archive, state, remap, common)
     message = f"bundle {bid} is active on {rel.env.name} (verified); previous: {previous or 'none'}"
     _activate(
@@ -141,22 +148,22 @@ def _stage(
 ) -> bool:
     """Connections, import (or create), remappings, preload, race check; True when the project was created."""
     bid, env, previous = bundle.bundle_id, rel.env, state.previous
-    missing = missing_connections(bundle, remap, state.connections)
-    if missing:
-        raise _unchanged(
-            rel,
-            bid,
-            previous,
-            f"bundle {bid} needs connection(s) {', '.join(missing)} that the {env.name} node does not "
-            f"have; nothing was changed: {previous or 'no bundle'} is still active, "
-            "the environment is unchanged",
-            hint=connection_hint(env),
-        )
-    if state.connections is None:
-        rel.progress(f"connections on {env.name}: {state.unknown}; DSS checks them at activation")
-    deadline = time.monotonic() + float(env.timeouts.deploy)
     created = False
     try:
+        missing = missing_connections(bundle, remap, state.connections)
+        if missing:
+            raise _unchanged(
+                rel,
+                bid,
+                previous,
+                f"bundle {bid} needs connection(s) {', '.join(missing)} that the {env.name} node does not "
+                f"have; nothing was changed: {previous or 'no bundle'} is still active, "
+                "the environment is unchanged",
+                hint=connection_hint(env),
+            )
+        if state.connections is None:
+            rel.progress(f"connections on {env.name}: {state.unknown}; DSS checks them at activation")
+        deadline = time.monotonic() + float(env.timeouts.deploy)
         created = _import(rel, bundle, archive, state, remap, common)
         rel.progress(f"preloading bundle {bid}")
         with rel.audit.action("preload", **common):

@@ -104,7 +104,13 @@ def end_state(pipe: PipelineEnv, new: str, previous: str, since: int) -> str:
     finally:
         r.close()
     assert active in (new, previous), f"{active} is active: neither the new {new} nor the previous {previous}"
-    entry = pipe.run_record()["environments"][ENV]
+    entry = pipe.run_record()["environments"].get(ENV)
+    finals = [
+        r for r in pipe.audit_records()[since:] if r["operation"] == "deployment" and r["environment"] == ENV
+    ]
+    if entry is None:  # interrupted while reading the node, before anything was recorded or changed
+        assert active == previous and not finals, (active, finals)
+        return "PREVIOUS/(nothing recorded)"
     assert entry["state"] != "DEPLOYING", entry
     assert entry.get("activeBundleId") in (active, None) or entry["state"] == "NEEDS_ATTENTION", (
         entry,
