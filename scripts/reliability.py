@@ -29,7 +29,9 @@ OUT = ROOT / ".reliability"
 SUITE = "tests/python/reliability"
 AREAS = {  # test module -> row of the table
     "test_faults": "1. faults (mlcd run under ~10% faults)",
+    "test_fault_plans": "1b. fault plans (the work done, the answer lost; refused rollback/import)",
     "test_kills": "2. kills (SIGKILL in deploy/smoke/rollback)",
+    "test_step_interruptions": "2b. interruptions at every deploy step (SIGKILL/TERM/INT/HUP, closed stdout)",
     "test_bad_input": "3. bad input (one line, exit code, nodes unchanged)",
     "test_bad_input_generated": "3b. generated bad input (Hypothesis: mlcd.yaml, numbers, ids, argv)",
     "test_secrets": "4. secrets (canary keys: output, files, argv)",
@@ -97,11 +99,22 @@ def detail(area: str, rows: list[dict[str, Any]]) -> str:
         return (f"runs {len(mine)}; faults injected {faults} in {requests} requests ({rate}); "
                 f"final states {dict(sorted(states.items()))}; exit codes {dict(sorted(exits.items()))}; "
                 f"unverified-and-unreported {violations}")  # fmt: skip
+    if area == "fault_plans":
+        exits = Counter(int(r["exit"]) for r in mine)
+        violations = sum(int(r["violations"]) for r in mine)
+        return (f"runs {len(mine)}; exit codes {dict(sorted(exits.items()))}; "
+                f"unverified-and-unreported {violations} (per plan: table below)")  # fmt: skip
+    if area == "step_interruptions":
+        distinct = {(r["command"], r["interruption"], r["step"]) for r in mine}
+        ends = Counter(str(r["end"]) for r in mine)
+        return f"distinct points {len(distinct)} (of {len(mine)} runs); ends {dict(sorted(ends.items()))}"
     if area == "kills":
         killed = [r for r in mine if r["killed"]]
+        distinct = {(r["command"], r["where"]) for r in killed}
         by_cmd = Counter(str(r["command"]) for r in killed)
         recovered = Counter(str(r["recovered_by"]).split(" (")[0] for r in mine)
-        return (f"kill points {len(killed)} (of {len(mine)} attempts) {dict(sorted(by_cmd.items()))}; "
+        return (f"kill points {len(killed)}, {len(distinct)} distinct (of {len(mine)} attempts) "
+                f"{dict(sorted(by_cmd.items()))}; "
                 f"verified after {dict(sorted(recovered.items()))}")  # fmt: skip
     if area == "bad_input":
         passed = sum(1 for r in mine if r["passed"])
@@ -117,6 +130,51 @@ def detail(area: str, rows: list[dict[str, Any]]) -> str:
         return f"leaks found {leaks}; files scanned {files}; mlcd processes' argv sampled {procs}"
     cases = sorted(str(r["case"]) for r in mine if r.get("passed"))
     return f"checks passed: {', '.join(cases) or '-'}"
+
+
+def plan_table(rows: list[dict[str, Any]]) -> list[str]:
+    """Per fault plan (random faults included): the exit codes and end states its runs reached."""
+    by_plan: dict[str, list[dict[str, Any]]] = {}
+    for r in rows:
+        if r["category"] in ("faults", "fault_plans"):
+            by_plan.setdefault(str(r.get("plan") or "random"), []).append(r)
+    if not by_plan:
+        return []
+    lines = ["", "| fault plan | runs | exit codes | end states (env=node state/audit) | violations |",
+             "|---|---|---|---|---|"]  # fmt: skip
+    for plan, mine in sorted(by_plan.items()):
+        exits = Counter(int(r["exit"]) for r in mine)
+        ends: Counter[str] = Counter()
+        for r in mine:
+            said = r.get("outcomes") or {}
+            ends.update(f"{e}={st}/{said.get(e)}" for e, st in sorted(r["states"].items()))
+        violations = sum(int(r["violations"]) for r in mine)
+        lines.append(f"| {plan} | {len(mine)} | {dict(sorted(exits.items()))} | "
+                     f"{dict(sorted(ends.items()))} | {violations} |")  # fmt: skip
+    return lines
+
+
+def _ending(r: dict[str, Any]) -> str:
+    rerun = f", re-run {r['rerun_exit']}" if r.get("rerun_exit") is not None else ""
+    return f"exit {r['exit']}{rerun}: {r['end']}"
+
+
+def interruption_table(rows: list[dict[str, Any]]) -> list[str]:
+    """Per deploy step boundary: how each interruption ended (exit code, re-run's exit, end state)."""
+    mine = [r for r in rows if r["category"] == "step_interruptions"]
+    if not mine:
+        return []
+    kinds = sorted({str(r["interruption"]) for r in mine})
+    steps = list(dict.fromkeys(str(r["step"]) for r in mine))
+    lines = ["", "| deploy step (after its record) | " + " | ".join(kinds) + " |",
+             "|---|" + "---|" * len(kinds)]  # fmt: skip
+    for step in steps:
+        cells = []
+        for kind in kinds:
+            seen = sorted({_ending(r) for r in mine if r["step"] == step and r["interruption"] == kind})
+            cells.append("; ".join(seen) or "-")
+        lines.append(f"| {step} | " + " | ".join(cells) + " |")
+    return lines
 
 
 def table(elapsed: float, code: int) -> str:
@@ -137,6 +195,8 @@ def table(elapsed: float, code: int) -> str:
     for c in counts.values():
         total.update(c)
     lines.append(f"| total | {total['passed']} / {total['failed']} / {total['xfailed']} | |")
+    lines += plan_table(rows)
+    lines += interruption_table(rows)
     return "\n".join(lines)
 
 

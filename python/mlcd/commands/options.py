@@ -98,6 +98,7 @@ class RollbackOptions(Options):
 
     to: str | None = None
     reason: str | None = None
+    force: bool = False
 
 
 @dataclass(frozen=True)

@@ -176,6 +176,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="bundle id to re-activate (default: the one before this run)",
     )
     p.add_argument("--reason", default="requested", type=text_arg, help="why, recorded in the audit trail")
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="re-activate the --to bundle even though it failed a test or smoke gate",
+    )
 
     p = add("unwind")
     _add_env(p)

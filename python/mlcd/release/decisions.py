@@ -24,6 +24,7 @@ from mlcd.errors import ExitCode
 class Failed(str, Enum):
     """The step that failed on a bundle this run activated (or tried to)."""
 
+    BEFORE_ACTIVATION = "before-activation"  # a step before activation (import, remappings, preload) failed
     ACTIVATION = "activation"  # activation or its verification failed, or was interrupted
     TESTS = "tests"  # the test gate did not pass
     SMOKE = "smoke"  # the smoke gate did not pass
@@ -81,7 +82,7 @@ def rolls_back(failed: Failed, ours: bool, allowed: bool) -> bool:
     """Whether to try a rollback: a failed activation always is; a gate only on ours when allowed."""
     if failed is Failed.ACTIVATION:
         return True
-    if failed is Failed.UNREACHABLE:
+    if failed in (Failed.UNREACHABLE, Failed.BEFORE_ACTIVATION):
         return False  # the node cannot be reached to roll it back
     return ours and allowed
 
@@ -94,6 +95,8 @@ def after_failure(failed: Failed, ours: bool, allowed: bool, rollback: Rollback)
     """The decision for one cell of the table (see the module docstring)."""
     if failed is Failed.ACTIVATION:
         ours = True  # the activation was this run's
+    if failed is Failed.BEFORE_ACTIVATION:  # nothing was activated: the active bundle (or none) stays
+        return Decision("FAILED", int(ExitCode.DEPLOY_FAILED), "FAILED_UNCHANGED")
     if not rolls_back(failed, ours, allowed):
         return _not_rolled_back(failed, ours)
     gate_exit = _GATE_EXIT.get(failed)
@@ -117,12 +120,26 @@ def _not_rolled_back(failed: Failed, ours: bool) -> Decision:
     return Decision("FAILED", int(ExitCode.ROLLBACK_FAILED), NEEDS, kept=True)
 
 
+def run_exit_code(failed: int, unwind_exits: list[int]) -> int:
+    """`mlcd run`'s exit code: the failing environment's, or 5 when unwinding an earlier one did not end.
+
+    ``unwind_exits``: the exit code of `mlcd unwind` for each earlier environment. An
+    unwind that failed (its rollback, the smoke check after it, or the unwind itself)
+    leaves that environment needing a person, which outranks the later failure.
+    """
+    if failed and any(unwind_exits):
+        return int(ExitCode.ROLLBACK_FAILED)
+    return failed
+
+
 def cells() -> list[tuple[Failed, bool, bool, Rollback]]:
     """Every combination of the inputs (the rollback result only where a rollback is tried)."""
     out = []
     for failed, ours, allowed in itertools.product(Failed, (True, False), (True, False)):
         if failed is Failed.ACTIVATION and (not ours or not allowed):
             continue  # an activation is always this run's and always rolled back
+        if failed is Failed.BEFORE_ACTIVATION and (ours or not allowed):
+            continue  # nothing of this run is active yet, and nothing is rolled back
         tries = rolls_back(failed, ours, allowed)
         for rollback in Rollback:
             if tries == (rollback is not Rollback.NOT_TRIED):
@@ -143,8 +160,12 @@ def table_markdown() -> str:
         d = after_failure(failed, ours, allowed, rollback)
         yes = {True: "yes", False: "no"}
         exit_text = str(d.exit_code) if d.exit_code is not None else "the error's own"
-        ours_text = "yes (always)" if failed is Failed.ACTIVATION else yes[ours]
-        allowed_text = "yes (always)" if failed is Failed.ACTIVATION else yes[allowed]
+        ours_text = {Failed.ACTIVATION: "yes (always)", Failed.BEFORE_ACTIVATION: "no (always)"}.get(
+            failed, yes[ours]
+        )
+        allowed_text = {Failed.ACTIVATION: "yes (always)", Failed.BEFORE_ACTIVATION: "(not asked)"}.get(
+            failed, yes[allowed]
+        )
         lines.append(
             f"| {failed.value} | {ours_text} | {allowed_text} | {rollback.value} | {d.outcome} | {exit_text} "
             f"| {d.record or '(none)'} | {d.state or '(unchanged)'} |"

@@ -24,7 +24,7 @@ from mlcd.dss.errors import DSSError
 from mlcd.errors import DeployFailed, Interrupted, MlcdError, NodeError, NothingToRollBack
 from mlcd.release import envapply
 from mlcd.release.archive import BundleInfo, same_content
-from mlcd.release.decisions import Failed
+from mlcd.release.decisions import Failed, Rollback, after_failure
 from mlcd.release.failure import settle
 from mlcd.release.plan import effective_remappings, missing_connections
 from mlcd.release.rollback import verify_active
@@ -105,17 +105,24 @@ def deploy_bundle(
         rel.audit.record("deploy", "NOOP", detail={"activeBundleId": previous}, **common)
         rel.ledger.deployed(bid, previous=previous, message=message, final=final_record, noop=True)
         return DeployResult("NOOP", bid, previous, message)
-    rel.ledger.deploying(
-        bid,
-        sha256,
-        previous,
-        settings_before=envapply.before_record(rel.env.settings, state.settings),
-        settings_applied=envapply.after_record(rel.env.settings),
-    )
-    rel.progress(f"active bundle before this deploy (rollback target): {previous or '(none: first deploy)'}")
-    for change in envapply.changes(rel.env.settings, state.settings, values):
-        rel.progress(f"configuration change: {change.line()}")
-    remap = effective_remappings(rel.env, state.remappings)
+    try:  # a signal while the rollback target is being recorded: nothing changed, and the record says so
+        rel.ledger.deploying(
+            bid,
+            sha256,
+            previous,
+            settings_before=envapply.before_record(rel.env.settings, state.settings),
+            settings_applied=envapply.after_record(rel.env.settings),
+        )
+        rel.progress(
+            f"active bundle before this deploy (rollback target): {previous or '(none: first deploy)'}"
+        )
+        for change in envapply.changes(rel.env.settings, state.settings, values):
+            rel.progress(f"configuration change: {change.line()}")
+        remap = effective_remappings(rel.env, state.remappings)
+    except KeyboardInterrupt as exc:
+        what = f"deploy of {bid} to {rel.env.name} was interrupted before activation ({_what(exc)})"
+        _unchanged(rel, bid, previous, f"{what}; the environment is unchanged")
+        raise
     created = _stage(rel, bundle, archive, state, remap, common, values)
     message = f"bundle {bid} is active on {rel.env.name} (verified); previous: {previous or 'none'}"
     _activate(
@@ -140,7 +147,8 @@ def _unchanged(
     exc: MlcdError | None = None,
     hint: str | None = None,
 ) -> MlcdError:
-    rel.ledger.final("FAILED_UNCHANGED", bundle_id=bid, active=previous, message=message)
+    decision = after_failure(Failed.BEFORE_ACTIVATION, False, True, Rollback.NOT_TRIED)
+    rel.ledger.final(str(decision.record), bundle_id=bid, active=previous, message=message)
     err = exc if isinstance(exc, NodeError) else DeployFailed(message, hint or (exc.hint if exc else None))
     err.recorded = True
     return err
@@ -157,22 +165,22 @@ def _stage(
 ) -> bool:
     """Connections, import (or create), remappings, preload, variables, race check; True when created."""
     bid, env, previous = bundle.bundle_id, rel.env, state.previous
-    missing = missing_connections(bundle, remap, state.connections)
-    if missing:
-        raise _unchanged(
-            rel,
-            bid,
-            previous,
-            f"bundle {bid} needs connection(s) {', '.join(missing)} that the {env.name} node does not "
-            f"have; nothing was changed: {previous or 'no bundle'} is still active, "
-            "the environment is unchanged",
-            hint=connection_hint(env),
-        )
-    if state.connections is None:
-        rel.progress(f"connections on {env.name}: {state.unknown}; DSS checks them at activation")
-    deadline = time.monotonic() + float(env.timeouts.deploy)
     created = False
     try:
+        missing = missing_connections(bundle, remap, state.connections)
+        if missing:
+            raise _unchanged(
+                rel,
+                bid,
+                previous,
+                f"bundle {bid} needs connection(s) {', '.join(missing)} that the {env.name} node does not "
+                f"have; nothing was changed: {previous or 'no bundle'} is still active, "
+                "the environment is unchanged",
+                hint=connection_hint(env),
+            )
+        if state.connections is None:
+            rel.progress(f"connections on {env.name}: {state.unknown}; DSS checks them at activation")
+        deadline = time.monotonic() + float(env.timeouts.deploy)
         created = _import(rel, bundle, archive, state, remap, common)
         rel.progress(f"preloading bundle {bid}")
         with rel.audit.action("preload", **common):
@@ -182,24 +190,21 @@ def _stage(
     except MlcdError as exc:
         if exc.recorded:  # already settled and recorded (a created project left without a bundle)
             raise
-        if created:
-            raise created_without_bundle(rel, bid, exc.without_fix(), exc.hint) from None
-        envapply.undo(rel, values, state.settings)
+        if not created:
+            envapply.undo(rel, values, state.settings)
         raise _unchanged(
             rel,
             bid,
             previous,
             f"deploy of {bid} to {env.name} failed before activation: "
-            f"{exc.without_fix()}; the environment is unchanged",
+            f"{exc.without_fix()}; {_unchanged_text(rel, created)}",
             exc,
         ) from None
     except KeyboardInterrupt as exc:  # a signal before activation: nothing changed, and the record says so
         what = f"deploy of {bid} to {env.name} was interrupted before activation ({_what(exc)})"
-        if created:
-            created_without_bundle(rel, bid, what, None)
-        else:
+        if not created:
             envapply.undo(rel, values, state.settings)
-            _unchanged(rel, bid, previous, f"{what}; the environment is unchanged")
+        _unchanged(rel, bid, previous, f"{what}; {_unchanged_text(rel, created)}")
         raise
     return created
 
@@ -220,8 +225,15 @@ def _import(
         try:
             _write_remappings(rel, remap, common)
             envapply.write_code_envs(rel, common)
-        except MlcdError as exc:  # the project exists now, with nothing active: say so (exit 7)
-            raise created_without_bundle(rel, bid, exc.without_fix(), exc.hint) from None
+        except MlcdError as exc:  # the project exists now, with nothing active: a failure before activation
+            raise _unchanged(
+                rel,
+                bid,
+                None,
+                f"deploy of {bid} to {env.name} failed before activation: "
+                f"{exc.without_fix()}; {_unchanged_text(rel, True)}",
+                exc,
+            ) from None
         return True
     if bid in state.imported and not same_content(bundle, state.imported[bid]):
         raise DeployFailed(
@@ -239,6 +251,16 @@ def _import(
         with rel.audit.action("import", **common):
             rel.target.import_bundle(archive, bid)
     return False
+
+
+def _unchanged_text(rel: Release, created: bool) -> str:
+    """How the environment stands after a failure before activation (a created project has no bundle)."""
+    if created:
+        return (
+            f"project {rel.project} was created on {rel.env.name} by this deploy and has no active bundle: "
+            "the environment is unchanged (no bundle active)"
+        )
+    return "the environment is unchanged"
 
 
 def _write_remappings(rel: Release, remap: dict[str, str], common: dict[str, Any]) -> None:

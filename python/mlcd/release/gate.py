@@ -39,6 +39,23 @@ class GateRun:
     settled: Settled | None = None
 
 
+GATE_OPERATION = "gate"  # the audit record of a gate's verdict on a bundle (after its flaky retries)
+
+
+def failed_gates(records: list[dict[str, Any]], bundle_id: str) -> list[str]:
+    """The gates whose last verdict on ``bundle_id`` failed, as "tests gate on test (summary)"."""
+    last: dict[tuple[str, str], dict[str, Any]] = {}
+    for r in records:
+        if r.get("operation") == GATE_OPERATION and r.get("bundleId") == bundle_id:
+            detail = r.get("detail") or {}
+            last[(str(r.get("environment")), str(detail.get("gate")))] = r
+    return [
+        f"{gate} gate on {env} ({(r.get('detail') or {}).get('summary')})"
+        for (env, gate), r in last.items()
+        if r.get("outcome") == "FAILED"
+    ]
+
+
 def check_active_is_ours(record: RunRecord | None, env_name: str, active: str | None) -> None:
     """Refuse (exit 2) to test another bundle than the one this run deployed on ``env_name``."""
     if record is None:
@@ -47,8 +64,14 @@ def check_active_is_ours(record: RunRecord | None, env_name: str, active: str | 
     if entry.get("bundleId") != record.bundle_id and entry.get("deployedBundleId") != record.bundle_id:
         return  # this run did not deploy there: the gate tests whatever is active
     if active != record.bundle_id:
+        state = entry.get("state")
+        why = (
+            f"this run's deploy of {record.bundle_id} to {env_name} did not activate it (state {state}): "
+            if entry.get("deployedBundleId") != record.bundle_id and state in ("UNCHANGED", "DEPLOYING")
+            else ""
+        )
         raise InputError(
-            f"{active or 'no bundle'} is active on {env_name}, not this run's {record.bundle_id}: "
+            f"{why}{active or 'no bundle'} is active on {env_name}, not this run's {record.bundle_id}: "
             "deploy first",
             f"run `mlcd deploy --env {env_name}`, then this command again",
         )
@@ -140,6 +163,14 @@ def _verdict(
     details.update({"summary": summary, "cases": {c.scenario_id: c.outcome for c in gate.cases}})
     if record is not None:
         record.update_env(env.name, **{kind: {"passed": gate.passed, "summary": summary, "bundleId": active}})
+    rel.audit.record(
+        GATE_OPERATION,
+        "PASSED" if gate.passed else "FAILED",
+        node=env.name,
+        environment=env.name,
+        bundle_id=active,
+        detail={"gate": kind, "summary": summary},
+    )
     if gate.passed:
         if rel.ledger.ours() and last_gate and final_record:
             rel.ledger.succeeded_once(

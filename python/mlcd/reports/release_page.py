@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mlcd.reports.charts import scenario_bars, scenario_durations_chart
 from mlcd.reports.page import Page, td, tone
 
 PAGE = Path("reports") / "index.html"
@@ -262,6 +263,21 @@ def _gates_section(page: Page, view: RunView) -> None:
     page.table(["environment", "gate", "result", "summary", "reports"], rows)
 
 
+def _durations_section(page: Page, view: RunView) -> None:
+    """The scenario runs of this release as a bar chart (a PNG file next to the page)."""
+    chart = view.out_dir / "reports" / "scenario-durations.png"
+    if not scenario_durations_chart(chart, view.audit):
+        return
+    bars = scenario_bars(view.audit)
+    slowest = max(bars, key=lambda b: b["seconds"])
+    alt = (
+        f"Bar chart of {len(bars)} scenario run(s) of this release; the longest: {slowest['scenario']} "
+        f"on {slowest['environment']}, {slowest['seconds']:.1f} s"
+    )
+    caption = "seconds per scenario run, per environment"
+    page.add("<h2>Scenario durations</h2>", page.chart(chart, alt, caption))
+
+
 def _gate_summary(view: RunView, env: str, stage: dict[str, Any] | None) -> tuple[str, bool]:
     """The gate's summary and whether it passed (the smoke check after a rollback: from the audit)."""
     if stage is not None:
@@ -371,7 +387,8 @@ def write_release_page(out_dir: Path) -> Path:
         f'<p class="summary">{page.text(message)}</p>',
     )
     for section in (
-        _bundle_section, _stages_section, _approvals_section, _gates_section, _rollbacks_section,
+        _bundle_section, _stages_section, _approvals_section, _gates_section, _durations_section,
+        _rollbacks_section,
         _deployments_section, _audit_section,
     ):  # fmt: skip
         section(page, view)

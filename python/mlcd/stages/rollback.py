@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from mlcd.audit import read_audit
 from mlcd.commands.context import StageContext
 from mlcd.commands.options import RollbackOptions
 from mlcd.commands.result import StageResult
 from mlcd.errors import InputError, NothingToRollBack, RollbackFailed
 from mlcd.release.decisions import STATE_ROLLED_BACK, Rollback
+from mlcd.release.gate import failed_gates
 from mlcd.release.rollback import RollbackDone, roll_back, rollback_target
 from mlcd.release.session import Release
 from mlcd.release.target import active_or_none
@@ -38,6 +40,7 @@ def run(ctx: StageContext) -> StageResult:
     with rel.lock():
         active = rel.target.active_bundle() if rel.target.project_exists() else None
         target = _target(rel, entry, active, explicit)
+        warning = _gate_history(ctx, rel, target, explicit, opts.force)
         if active == target and entry.get("state") == STATE_ROLLED_BACK:
             return StageResult(
                 outcome="NOOP",
@@ -68,6 +71,7 @@ def run(ctx: StageContext) -> StageResult:
             "smoke": done.smoke_ran,
             "reason": reason,
             **health.get("details", {}),
+            **({"forced": True, "failedGates": warning} if warning else {}),
         },
         links=stage_links(ctx, env, rel.project, done.reports),
     )
@@ -95,6 +99,25 @@ def _target(rel: Release, entry: dict[str, Any], active: str | None, explicit: s
                 f"choose one of: {', '.join(sorted(imported)) or '(none)'}",
             )
     return target
+
+
+def _gate_history(
+    ctx: StageContext, rel: Release, target: str, explicit: str | None, force: bool
+) -> list[str]:
+    """The failed gates of an explicit ``--to`` bundle: InputError (2) without ``--force``, else said."""
+    if not explicit:
+        return []
+    failed = failed_gates(read_audit(ctx.audit().path), target) if ctx.audit().path.exists() else []
+    if not failed:
+        return []
+    what = f"bundle {target} failed its {'; '.join(failed)}"
+    if not force:
+        raise InputError(
+            f"{what}: not re-activated on {rel.env.name}",
+            "pass --force to re-activate it anyway, or choose another bundle with --to",
+        )
+    ctx.progress(f"{what}; re-activating it as --force asks")
+    return failed
 
 
 def record_rollback(rel: Release, done: RollbackDone, *, active: str | None, reason: str) -> bool:

@@ -22,6 +22,7 @@ from mlcd.commands.options import Options, RunOptions, options_for
 from mlcd.commands.runner import StageContext, StageResult, execute, stage_file_name
 from mlcd.errors import ConfigError, ExitCode, LockTimeout, MlcdError
 from mlcd.release.approval import approval_problem
+from mlcd.release.decisions import STATE_NEEDS_ATTENTION, run_exit_code
 from mlcd.release.ledger import Ledger
 from mlcd.runrecord import RunRecord
 from mlcd.stages.common import env_lock
@@ -135,19 +136,36 @@ def run(ctx: StageContext) -> StageResult:
             failed = _environment(ctx, pipe, name, approve, no_rollback)
             if failed:
                 if pipe.stages[-1]["stage"] != "approve":  # a missing approval stops, it does not fail
-                    _unwind(pipe, deployed, f"{name} failed (exit {failed})", no_rollback)
+                    unwound = _unwind(ctx, pipe, deployed, f"{name} failed (exit {failed})", no_rollback)
+                    failed = run_exit_code(failed, unwound)
                 break
             deployed.append(name)
     return _summary(ctx, pipe, envs, deployed, failed)
 
 
-def _unwind(pipe: _Pipeline, deployed: list[str], reason: str, no_rollback: bool) -> None:
+def _unwind(
+    ctx: StageContext, pipe: _Pipeline, deployed: list[str], reason: str, no_rollback: bool
+) -> list[int]:
     """Unwind the environments this run deployed before the failing one, newest first (as `mlcd unwind`).
 
-    ``--no-rollback`` keeps them (the policy ``keep``), each one's end still recorded.
+    ``--no-rollback`` keeps them (the policy ``keep``), each one's end still recorded. Returns
+    each unwind's exit code; an environment whose unwind failed before recording its end
+    (e.g. its node could not be reached) is recorded as needing attention here.
     """
+    codes = []
     for name in reversed(deployed):
-        pipe.stage("unwind", name, reason=reason, policy="keep" if no_rollback else None)
+        code = pipe.stage("unwind", name, reason=reason, policy="keep" if no_rollback else None)
+        codes.append(code)
+        record = RunRecord.load(ctx.out_dir)
+        entry = record.env(name)
+        if code and entry.get("state") != STATE_NEEDS_ATTENTION:
+            Ledger(ctx.audit(), record, name).final(
+                "FAILED_NEEDS_ATTENTION",
+                bundle_id=record.bundle_id,
+                active=entry.get("activeBundleId"),
+                message=f"{reason}; unwinding {name} failed (exit {code}): its active bundle is not verified",
+            )
+    return codes
 
 
 def _environment(ctx: StageContext, pipe: _Pipeline, name: str, approve: list[str], no_rollback: bool) -> int:
@@ -229,11 +247,14 @@ def _summary(
         )
     first = next(s for s in pipe.stages if s["exitCode"])
     where = f" {first['environment']}" if first["environment"] else ""
-    headline = f"stage {first['stage']}{where} ended {first['outcome']} (exit {failed})"
+    headline = f"stage {first['stage']}{where} ended {first['outcome']} (exit {first['exitCode']})"
     tail = f"; not touched: {', '.join(untouched)}" if untouched else ""
+    stuck = [s["environment"] for s in pipe.stages if s["stage"] == "unwind" and s["exitCode"]]
+    if stuck:
+        tail += f"; unwinding failed: a person must act on {', '.join(stuck)} (exit {failed})"
     print(f"mlcd run: error: {headline}{tail}{ends}", file=sys.stderr, flush=True)
     return StageResult(
-        outcome=str(first["outcome"] or "FAILED"),
+        outcome="ROLLBACK_FAILED" if stuck else str(first["outcome"] or "FAILED"),
         message=f"{headline}: {first['message']}{tail}{ends}",
         exit_code=failed,
         error_category=str(first.get("errorCategory") or first["stage"]),

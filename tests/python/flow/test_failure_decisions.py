@@ -14,10 +14,12 @@ from mlcd.release.decisions import (
     after_failure,
     cells,
     rolls_back,
+    run_exit_code,
     table_markdown,
 )
 
-ACT, TESTS, SMOKE, ERR, DOWN = (
+BEFORE, ACT, TESTS, SMOKE, ERR, DOWN = (
+    Failed.BEFORE_ACTIVATION,
     Failed.ACTIVATION,
     Failed.TESTS,
     Failed.SMOKE,
@@ -35,6 +37,11 @@ NEEDS, BACK = "FAILED_NEEDS_ATTENTION", "FAILED_ROLLED_BACK"
 
 # (failed, ours, allowed, rollback) -> (outcome, exit code, audit `deployment` record), written out by hand
 EXPECTED = {
+    (BEFORE, False, True, NOT): (
+        "FAILED",
+        8,
+        "FAILED_UNCHANGED",
+    ),  # nothing activated: the environment stands
     (ACT, True, True, NONE): ("NOTHING_TO_ROLL_BACK", 7, NEEDS),
     (ACT, True, True, FAIL): ("ROLLBACK_FAILED", 5, NEEDS),
     (ACT, True, True, OK): ("ROLLED_BACK", 4, BACK),
@@ -96,7 +103,12 @@ def test_every_combination_keeps_the_record_and_the_state_together(
     if not rolls_back(failed, ours, allowed):
         # what the rollback "did" cannot matter when none was tried
         assert d == after_failure(failed, ours, allowed, Rollback.NOT_TRIED)
-        assert d.record is None or d.kept
+        # without a rollback: nothing recorded, this run's bundle kept, or nothing activated (unchanged)
+        assert (
+            d.record is None
+            or d.kept
+            or (failed is Failed.BEFORE_ACTIVATION and d.record == "FAILED_UNCHANGED")
+        )
 
 
 def test_a_failed_activation_is_always_rolled_back() -> None:
@@ -108,3 +120,19 @@ def test_a_failed_activation_is_always_rolled_back() -> None:
 def test_the_docs_hold_the_generated_table() -> None:
     doc = (Path(__file__).resolve().parents[3] / "docs" / "decisions.md").read_text(encoding="utf-8")
     assert table_markdown() in doc, "regenerate docs/decisions.md: python -m mlcd.release.decisions"
+
+
+@pytest.mark.parametrize(
+    ("failed", "unwinds", "expected"),
+    [
+        (4, [], 4),
+        (3, [0, 0], 3),
+        (4, [0, 5], 5),  # an earlier environment left needing a person outranks the later failure
+        (3, [6], 5),  # an unwind that could not reach its node did not end either
+        (0, [], 0),
+    ],
+)
+def test_the_run_exit_code_after_unwinding_earlier_environments(
+    failed: int, unwinds: list[int], expected: int
+) -> None:
+    assert run_exit_code(failed, unwinds) == expected

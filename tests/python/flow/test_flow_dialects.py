@@ -12,7 +12,7 @@ import subprocess
 import pytest
 
 from mlcd.sim.dialects import ENV_SETTINGS_DIALECTS, NAMED, REMAPPING_KEY
-from support.flowtools import active_on, make_bundle, stage
+from support.flowtools import active_on, deployments, make_bundle, stage
 from support.pipeline_env import PipelineEnv
 
 WORKING = [name for name in NAMED if name not in ("remapping-key-ignored", "archive-layout-opaque")]
@@ -70,16 +70,19 @@ def test_release_works_with_an_archive_layout_unknown_to_mlcd(pipe: PipelineEnv)
 def test_dss_ignoring_the_remapping_key_fails_clearly_and_activates_nothing(pipe: PipelineEnv) -> None:
     use_dialect(pipe, "remapping-key-ignored")
     make_bundle(pipe, 1)
-    first = pipe.mlcd("deploy", "--env", "test")  # creates the project, then cannot remap: nothing active
-    assert first.returncode == 7, first.stdout + first.stderr
-    assert REMAPPING_KEY in one_error_line(first, "deploy")
-    assert active_on(pipe, "test") is None
-    again = pipe.mlcd("deploy", "--env", "test")
-    assert again.returncode == 8, again.stdout + again.stderr
-    line = one_error_line(again, "deploy")
-    assert REMAPPING_KEY in line and "unchanged" in line
-    assert active_on(pipe, "test") is None
-    assert stage(pipe, "deploy-test")["exitCode"] == 8
+    # the first deploy creates the project, then finds its remappings ignored; a second one finds the same:
+    # one class of failure (a step before activation), one exit code and one record (docs/decisions.md)
+    for attempt in ("first", "again"):
+        proc = pipe.mlcd("deploy", "--env", "test")
+        assert proc.returncode == 8, attempt + proc.stdout + proc.stderr
+        line = one_error_line(proc, "deploy")
+        assert REMAPPING_KEY in line and "unchanged" in line, line
+        assert line.count("(fix: ") == 1
+        assert active_on(pipe, "test") is None
+        assert stage(pipe, "deploy-test")["exitCode"] == 8
+        assert stage(pipe, "deploy-test")["outcome"] == "FAILED"
+        assert pipe.run_record()["environments"]["test"]["state"] == "UNCHANGED"
+    assert deployments(pipe, "test") == ["FAILED_UNCHANGED", "FAILED_UNCHANGED"]
 
 
 def test_activation_refused_by_a_report_leaves_the_environment_unchanged(pipe: PipelineEnv) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from lxml import etree
 
 from mlcd.sim.dialects import NAMED, REMAPPING_KEY
@@ -38,15 +39,6 @@ def test_doctor_passes_and_sends_only_gets(pipe: PipelineEnv) -> None:
     assert after.returncode == 0 and f"{REMAPPING_KEY}: present" in after.stdout
 
 
-def test_doctor_verdicts_in_the_other_dialects(pipe: PipelineEnv) -> None:
-    _dialect(pipe, "connections-non-admin-401")
-    proc = pipe.mlcd("doctor", "--env", "prod")
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "no (HTTP 401): deploy skips its connection pre-check" in proc.stdout
-    _dialect(pipe, "missing-project-404")
-    assert pipe.mlcd("doctor").returncode == 0
-
-
 def test_doctor_names_a_missing_remapping_target_exit_2(pipe: PipelineEnv) -> None:
     pipe.env_config("prod")["connection_remappings"] = {"warehouse": "warehouse_nope"}
     pipe.write_config()
@@ -62,3 +54,49 @@ def test_doctor_against_a_stopped_node_prints_one_line_exit_6(pipe: PipelineEnv)
     assert proc.returncode == 6, proc.stdout + proc.stderr
     [line] = proc.stderr.strip().splitlines()
     assert line.startswith("mlcd doctor: error: ") and "prod" in line
+
+
+def _verdicts(pipe: PipelineEnv) -> dict[tuple[str, str], tuple[bool, str]]:
+    checks = stage(pipe, "doctor")["details"]["checks"]
+    return {(c["node"], c["name"]): (c["ok"], c["verdict"]) for c in checks}
+
+
+# the default suite runs the evidence and the reading that changes a verdict; the others (a missing
+# project as 404, stack traces in error bodies, and what a write, an activation or a preload does)
+# run with the slow tests
+READ_BY_DOCTOR = ("evidence", "connections-non-admin-401")
+
+
+@pytest.mark.parametrize(
+    "dialect",
+    [d if d in READ_BY_DOCTOR else pytest.param(d, marks=pytest.mark.slow) for d in sorted(NAMED)],
+)
+def test_doctor_verdicts_under_each_dialect(pipe: PipelineEnv, dialect: str) -> None:
+    _dialect(pipe, dialect)
+    proc = pipe.mlcd("doctor")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    got = _verdicts(pipe)
+    non_admin = NAMED[dialect].get("connectionsNonAdmin") == "401"
+    for env in ("test", "prod"):
+        assert got[(env, "project")] == (True, "absent (the first deploy creates it)")
+        assert got[(env, "node type")] == (True, "AUTOMATION")
+        if non_admin:
+            assert got[(env, "key may list connections")] == (
+                True,
+                "no (HTTP 401): deploy skips its connection pre-check",
+            )
+            assert got[(env, "remapping targets exist")] == (True, "unknown (connections not listable)")
+        else:
+            assert got[(env, "key may list connections")] == (True, "yes")
+            assert got[(env, "remapping targets exist")] == (True, "1 found")
+    assert got[("design", "project exists")] == (True, "SAMPLE")
+    # a project key that does not exist is a configuration problem (exit 2) in every reading, never
+    # a refused key (a missing project answers 401 in DSS's default reading), in one line
+    config = json.loads(json.dumps(pipe.config))
+    config["project"] = "NOPE"
+    pipe.write_config(config)
+    bad = pipe.mlcd("doctor")
+    assert bad.returncode == 2, bad.stdout + bad.stderr
+    [line] = bad.stderr.strip().splitlines()
+    assert line.startswith("mlcd doctor: error: ") and "design: project exists" in line and "(fix: " in line
+    assert _verdicts(pipe)[("design", "API key")][0] is True

@@ -12,6 +12,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 
 import pytest
 
@@ -150,12 +151,12 @@ def test_run_without_rollback_keeps_earlier_environments_and_says_so(pipe: Pipel
     assert "test: DEPLOYED" in proc.stdout and "prod: NEEDS_ATTENTION" in proc.stdout
 
 
-def deploy_and_signal(
-    pipe: PipelineEnv, sig: signal.Signals, after_line: str, delay: float
+def mlcd_watched(
+    pipe: PipelineEnv, args: list[str], after_line: str, act: Callable[[subprocess.Popen[str]], None]
 ) -> tuple[int, str]:
-    """`mlcd deploy --env test`, sent ``sig`` ``delay`` s after it prints ``after_line``."""
+    """`mlcd ARGS`, calling ``act`` once it prints ``after_line``; its exit code and output."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "mlcd", "deploy", "--env", "test"],
+        [sys.executable, "-m", "mlcd", *args],
         cwd=pipe.root,
         env=pipe.env,
         stdout=subprocess.PIPE,
@@ -167,8 +168,7 @@ def deploy_and_signal(
     for line in proc.stdout:
         lines.append(line)
         if after_line in line:
-            time.sleep(delay)
-            proc.send_signal(sig)
+            act(proc)
             break
     rest = threading.Thread(target=lambda: lines.extend(proc.stdout or []), daemon=True)
     rest.start()
@@ -176,6 +176,18 @@ def deploy_and_signal(
     code = proc.wait(timeout=120)
     rest.join(timeout=10)
     return code, "".join(lines) + err
+
+
+def deploy_and_signal(
+    pipe: PipelineEnv, sig: signal.Signals, after_line: str, delay: float
+) -> tuple[int, str]:
+    """`mlcd deploy --env test`, sent ``sig`` ``delay`` s after it prints ``after_line``."""
+
+    def send(proc: subprocess.Popen[str]) -> None:
+        time.sleep(delay)
+        proc.send_signal(sig)
+
+    return mlcd_watched(pipe, ["deploy", "--env", "test"], after_line, send)
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP], ids=lambda s: s.name)
@@ -214,3 +226,30 @@ def test_a_signal_before_activation_is_recorded_as_unchanged(pipe: PipelineEnv) 
         "UNCHANGED",
         good,
     )
+
+
+def test_run_whose_unwind_of_an_earlier_environment_fails_exits_5_with_the_record(pipe: PipelineEnv) -> None:
+    release(pipe, "test", 1)
+    release(pipe, "prod", 1)
+    pipe.set_design_variables(fail_smoke=True)
+    pipe.env_config("test")["smoke"] = []  # test passes without smoke; prod's smoke fails
+    pipe.env_config("test")["tests"] = {"prefix": "TEST_", "exclude": ["TEST_SMOKE"]}
+    pipe.write_config()
+    test_node = pipe.automation["test"]
+    refuse = {"seed": 1, "rules": [{"method": "POST", "path": "actions/activate", "status": 500}]}
+    # once prod's deploy starts, test is done: from then on its node refuses every activation
+    code, out = mlcd_watched(
+        pipe, ["run", "--build-number", "2"], "deploy on prod ===", lambda _: test_node.set_faults(refuse)
+    )
+    test_node.clear_faults()
+    new = pipe.run_record()["bundleId"]
+    assert code == 5, out  # it was prod's 4: the environment left needing attention did not count
+    assert stage(pipe, "pipeline")["exitCode"] == 5
+    unwound = [s for s in stage(pipe, "pipeline")["details"]["stages"] if s["stage"] == "unwind"]
+    assert [(s["environment"], s["outcome"], s["exitCode"]) for s in unwound] == [
+        ("test", "ROLLBACK_FAILED", 5)
+    ]
+    assert deployments(pipe, "test")[-1] == "FAILED_NEEDS_ATTENTION"
+    assert (env_record(pipe, "test")["state"], active_on(pipe, "test")) == ("NEEDS_ATTENTION", new)
+    assert "test: NEEDS_ATTENTION" in out and "prod: ROLLED_BACK" in out
+    assert "a person must act on test" in out

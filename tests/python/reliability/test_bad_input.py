@@ -232,66 +232,109 @@ def _nothing(c: Ctx) -> None:
 
 CASES: dict[str, Case] = {
     # -- mlcd.yaml --------------------------------------------------------------------------------
-    "unknown-env-key": Case(("deploy", "--env", "test"), _set("env:test.aproval", True), 2,
-                            ("unknown key", "aproval", "approval")),
+    "unknown-env-key": Case(
+        ("deploy", "--env", "test"), _set("env:test.aproval", True), 2, ("unknown key", "aproval", "approval")
+    ),
     "unknown-top-key": Case(("validate",), _set("projekt", "X"), 2, ("unknown key", "projekt")),
     "missing-project": Case(("validate",), _drop("project"), 2, ("missing", "project")),
-    "missing-api-key-env": Case(("deploy", "--env", "test"), _drop("env:test.api_key_env"), 2,
-                                ("missing", "api_key_env")),
+    "missing-api-key-env": Case(
+        ("deploy", "--env", "test"), _drop("env:test.api_key_env"), 2, ("missing", "api_key_env")
+    ),
     "invalid-yaml": Case(("validate",), _text("project: [SAMPLE\ndesign: {url: x\n"), 2, ("yaml",)),
     "empty-config": Case(("validate",), _text(""), 2, ("mlcd.yaml",)),
     "config-not-a-mapping": Case(("validate",), _text("- just\n- a list\n"), 2, ("mlcd.yaml",)),
-    "wrong-type-timeout": Case(("deploy", "--env", "test"), _set("env:test.timeouts", {"scenario": "ten"}), 2,
-                               ("timeouts",)),
-    "negative-timeout": Case(("deploy", "--env", "test"), _set("env:test.timeouts", {"lock": -5}), 2,
-                             ("timeouts",)),
+    "wrong-type-timeout": Case(
+        ("deploy", "--env", "test"), _set("env:test.timeouts", {"scenario": "ten"}), 2, ("timeouts",)
+    ),
+    "negative-timeout": Case(
+        ("deploy", "--env", "test"), _set("env:test.timeouts", {"lock": -5}), 2, ("timeouts",)
+    ),
     "bad-warning-enum": Case(("smoke", "--env", "test"), _set("env:test.warning", "maybe"), 2, ("warning",)),
-    "flaky-retries-too-many": Case(("test", "--env", "test"), _set("env:test.flaky", {"TEST_PASS": 50}), 2,
-                                   ("flaky", "is 50", "an integer from 0 to 10")),
-    "read-timeout-huge": Case(("status", "--env", "test"), _set("env:test.read_timeout", 99999999999), 2,
-                              ("read_timeout", "99999999999", "at most 3600")),
-    "connect-timeout-inf": Case(("status", "--env", "test"), _set("env:test.connect_timeout", math.inf), 2,
-                                ("connect_timeout", ".inf", "at most 300")),
-    "connect-timeout-nan": Case(("deploy", "--env", "test"), _set("env:test.connect_timeout", math.nan), 2,
-                                ("connect_timeout", ".nan", "at most 300")),
-    "scenario-timeout-huge": Case(("test", "--env", "test"), _set("env:test.timeouts", {"scenario": 1e11}), 2,
-                                  ("timeouts.scenario", "at most 86400")),
+    "flaky-retries-too-many": Case(
+        ("test", "--env", "test"),
+        _set("env:test.flaky", {"TEST_PASS": 50}),
+        2,
+        ("flaky", "is 50", "an integer from 0 to 10"),
+    ),
+    "read-timeout-huge": Case(
+        ("status", "--env", "test"),
+        _set("env:test.read_timeout", 99999999999),
+        2,
+        ("read_timeout", "99999999999", "at most 3600"),
+    ),
+    "connect-timeout-inf": Case(
+        ("status", "--env", "test"),
+        _set("env:test.connect_timeout", math.inf),
+        2,
+        ("connect_timeout", ".inf", "at most 300"),
+    ),
+    "connect-timeout-nan": Case(
+        ("deploy", "--env", "test"),
+        _set("env:test.connect_timeout", math.nan),
+        2,
+        ("connect_timeout", ".nan", "at most 300"),
+    ),
+    "scenario-timeout-huge": Case(
+        ("test", "--env", "test"),
+        _set("env:test.timeouts", {"scenario": 1e11}),
+        2,
+        ("timeouts.scenario", "at most 86400"),
+    ),
     "duplicate-env-names": Case(("validate",), _set("env:prod.name", "test"), 2, ("test", "twice")),
-    "literal-secret-in-config": Case(("validate",), _set("design.api_key_env", "Zq8vN3kP0wR7tY2uX5mA9cB4"), 2,
-                                     ("secret",)),
+    "literal-secret-in-config": Case(
+        ("validate",), _set("design.api_key_env", "Zq8vN3kP0wR7tY2uX5mA9cB4"), 2, ("secret",)
+    ),
     "url-without-scheme": Case(("deploy", "--env", "test"), _set("env:test.url", "127.0.0.1:1"), 2, ("url",)),
     "unknown-environment": Case(("deploy", "--env", "staging"), _nothing, 2, ("staging",)),
     "config-file-missing": Case(("validate",), _text("<missing>"), 2, ("mlcd.yaml",)),
-    "ca-bundle-missing": Case(("deploy", "--env", "test"),
-                              _set("env:test.tls", {"ca_bundle": "/nonexistent/ca.pem"}), 2,
-                              ("ca_bundle", "/nonexistent/ca.pem")),
+    "ca-bundle-missing": Case(
+        ("deploy", "--env", "test"),
+        _set("env:test.tls", {"ca_bundle": "/nonexistent/ca.pem"}),
+        2,
+        ("ca_bundle", "/nonexistent/ca.pem"),
+    ),
     # -- environment variables and credentials ----------------------------------------------------
-    "missing-env-key-var": Case(("deploy", "--env", "test"), _unset_env(key_env_name("test")), 2,
-                                (key_env_name("test"), "set")),
+    "missing-env-key-var": Case(
+        ("deploy", "--env", "test"), _unset_env(key_env_name("test")), 2, (key_env_name("test"), "set")
+    ),
     "missing-design-key-var": Case(("bundle",), _unset_env("DSS_DESIGN_API_KEY"), 2, ("DSS_DESIGN_API_KEY",)),
-    "wrong-env-api-key": Case(("deploy", "--env", "test"), _wrong_key(key_env_name("test")), 6,
-                              ("node test", "401", "API key")),
-    "wrong-design-api-key": Case(("bundle",), _wrong_key("DSS_DESIGN_API_KEY"), 6,
-                                 ("node design", "401", "API key")),
+    "wrong-env-api-key": Case(
+        ("deploy", "--env", "test"), _wrong_key(key_env_name("test")), 6, ("node test", "401", "API key")
+    ),
+    "wrong-design-api-key": Case(
+        ("bundle",), _wrong_key("DSS_DESIGN_API_KEY"), 6, ("node design", "401", "API key")
+    ),
     # -- nodes ------------------------------------------------------------------------------------
-    "unreachable-env-node": Case(("deploy", "--env", "test"), _closed_port("test"), 6,
-                                 ("node test", "connection failed")),
-    "unreachable-design-node": Case(("bundle",), _closed_port("design"), 6,
-                                    ("node design", "connection failed")),
-    "https-to-http-node": Case(("status", "--env", "test"),
-                               lambda c: c.env_cfg("test").update(url=c.pipe.automation["test"].url.replace(
-                                   "http://", "https://")), 6, ("tls",)),
+    "unreachable-env-node": Case(
+        ("deploy", "--env", "test"), _closed_port("test"), 6, ("node test", "connection failed")
+    ),
+    "unreachable-design-node": Case(
+        ("bundle",), _closed_port("design"), 6, ("node design", "connection failed")
+    ),
+    "https-to-http-node": Case(
+        ("status", "--env", "test"),
+        lambda c: c.env_cfg("test").update(url=c.pipe.automation["test"].url.replace("http://", "https://")),
+        6,
+        ("tls",),
+    ),
     # a node of the wrong role: DSS refuses the step (exit 8, documented for bundle and deploy)
     "design-url-is-automation-node": Case(
-        ("bundle",), _design_url_is_automation, 8, ("design node", "design.url")),
+        ("bundle",), _design_url_is_automation, 8, ("design node", "design.url")
+    ),
     "env-url-is-design-node": Case(
-        ("deploy", "--env", "test"), _env_url_is_design, 8, ("automation node", "environment test")),
+        ("deploy", "--env", "test"), _env_url_is_design, 8, ("automation node", "environment test")
+    ),
     "unknown-project": Case(("bundle",), _set("project", "NOSUCHPROJECT"), 2, ("NOSUCHPROJECT",)),
     # documented: a listed scenario the node lacks is a failed gate case (exit 3)
-    "unknown-smoke-scenario": Case(("smoke", "--env", "test"), _set("env:test.smoke", ["NO_SUCH_SCENARIO"]),
-                                   3, ("NO_SUCH_SCENARIO", "does not exist")),
-    "unknown-test-selection": Case(("test", "--env", "test"), _set("env:test.tests", {"prefix": "ZZZ_"}), 2,
-                                   ("ZZZ_",)),
+    "unknown-smoke-scenario": Case(
+        ("smoke", "--env", "test"),
+        _set("env:test.smoke", ["NO_SUCH_SCENARIO"]),
+        3,
+        ("NO_SUCH_SCENARIO", "does not exist"),
+    ),
+    "unknown-test-selection": Case(
+        ("test", "--env", "test"), _set("env:test.tests", {"prefix": "ZZZ_"}), 2, ("ZZZ_",)
+    ),
     "existing-bundle-id": Case(("bundle", "--bundle-id", "<released>"), _nothing, 2, ("already exported",)),
     "invalid-bundle-id": Case(("bundle", "--bundle-id", "bad/id with spaces"), _nothing, 2, ("bundle id",)),
     "bundle-id-dot": Case(("bundle", "--bundle-id", "."), _nothing, 2, ("--bundle-id", "path")),
@@ -302,38 +345,58 @@ CASES: dict[str, Case] = {
     "unknown-flag": Case(("deploy", "--env", "test", "--force"), _nothing, 2, ("unknown option --force",)),
     "missing-flag": Case(("approve", "--env", "test"), _nothing, 2, ("missing --approver",)),
     "repeated-flag": Case(("deploy", "--env", "test", "--env", "prod"), _nothing, 2, ("--env given twice",)),
-    "lock-timeout-negative": Case(("deploy", "--env", "test", "--lock-timeout", "-5"), _nothing, 2,
-                                  ("--lock-timeout", "from 0 to 86400")),
-    "lock-timeout-nan": Case(("deploy", "--env", "test", "--lock-timeout", "nan"), _nothing, 2,
-                             ("--lock-timeout", "from 0 to 86400")),
-    "approver-two-lines": Case(("approve", "--env", "prod", "--approver", "alice\nbob"), _nothing, 2,
-                               ("--approver", "control character")),
+    "lock-timeout-negative": Case(
+        ("deploy", "--env", "test", "--lock-timeout", "-5"),
+        _nothing,
+        2,
+        ("--lock-timeout", "from 0 to 86400"),
+    ),
+    "lock-timeout-nan": Case(
+        ("deploy", "--env", "test", "--lock-timeout", "nan"),
+        _nothing,
+        2,
+        ("--lock-timeout", "from 0 to 86400"),
+    ),
+    "approver-two-lines": Case(
+        ("approve", "--env", "prod", "--approver", "alice\nbob"),
+        _nothing,
+        2,
+        ("--approver", "control character"),
+    ),
     "env-url-not-dss": Case(("status", "--env", "test"), _not_dss("test"), 6, ("is not a DSS node", "test")),
     "design-url-not-dss": Case(("validate",), _not_dss("design"), 6, ("is not a DSS node", "design.url")),
     # -- archives and run records -----------------------------------------------------------------
     "truncated-archive": Case(("deploy", "--env", "test"), _truncate_archive, 2, ("sha256",)),
     "corrupted-archive": Case(("deploy", "--env", "test"), _corrupt_archive, 2, ("sha256",)),
     "sha256-mismatch": Case(("deploy", "--env", "test"), _other_valid_archive, 2, ("sha256",)),
-    "archive-missing": Case(("deploy", "--env", "test"), _remove("bundles/<built>.zip"), 2,
-                            ("does not exist",)),
-    "archive-flag-nonexistent": Case(("deploy", "--env", "test", "--archive", "/nonexistent/b.zip"), _nothing,
-                                     2, ("/nonexistent/b.zip",)),
+    "archive-missing": Case(
+        ("deploy", "--env", "test"), _remove("bundles/<built>.zip"), 2, ("does not exist",)
+    ),
+    "archive-flag-nonexistent": Case(
+        ("deploy", "--env", "test", "--archive", "/nonexistent/b.zip"), _nothing, 2, ("/nonexistent/b.zip",)
+    ),
     "run-record-missing": Case(("deploy", "--env", "test"), _remove("run.json"), 2, ("run.json", "bundle")),
     "run-record-corrupted": Case(("deploy", "--env", "test"), _garble("run.json"), 2, ("run.json",)),
-    "missing-connection": Case(("deploy", "--env", "test"),
-                               _set("env:test.connection_remappings", {"warehouse": "warehouse_nowhere"}), 8,
-                               ("warehouse_nowhere", "unchanged"), imports_allowed=True),
+    "missing-connection": Case(
+        ("deploy", "--env", "test"),
+        _set("env:test.connection_remappings", {"warehouse": "warehouse_nowhere"}),
+        8,
+        ("warehouse_nowhere", "unchanged"),
+        imports_allowed=True,
+    ),
     "approval-missing": Case(("deploy", "--env", "prod"), _set("env:prod.approval", True), 2, ("approv",)),
-    "rollback-to-unknown-bundle": Case(("rollback", "--env", "test", "--to", "NOT_A_BUNDLE"), _nothing, 2,
-                                       ("NOT_A_BUNDLE",)),
-    "fetch-without-repository": Case(("fetch", "--bundle-id", "<built>"), _nothing, 2,
-                                     ("artifact_repository",)),
+    "rollback-to-unknown-bundle": Case(
+        ("rollback", "--env", "test", "--to", "NOT_A_BUNDLE"), _nothing, 2, ("NOT_A_BUNDLE",)
+    ),
+    "fetch-without-repository": Case(
+        ("fetch", "--bundle-id", "<built>"), _nothing, 2, ("artifact_repository",)
+    ),
     "publish-without-repository": Case(("publish",), _nothing, 2, ("artifact_repository",)),
     # -- deadlines and the file system -----------------------------------------------------------
-    "lock-deadline-expired": Case(("deploy", "--env", "test", "--lock-timeout", "0.5"), _hold_lock, 9,
-                                  ("lock", "pid")),
-    "unwritable-out-dir": Case(
-        ("status", "--env", "test"), _out_dir_under_file, 2, ("out-dir",)),
+    "lock-deadline-expired": Case(
+        ("deploy", "--env", "test", "--lock-timeout", "0.5"), _hold_lock, 9, ("lock", "pid")
+    ),
+    "unwritable-out-dir": Case(("status", "--env", "test"), _out_dir_under_file, 2, ("out-dir",)),
 }
 
 
@@ -353,10 +416,24 @@ def released(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Pipelin
 
 # run by `make test` too (the rest only under `make reliability`)
 FAST_CASES = {
-    "unknown-env-key", "invalid-yaml", "literal-secret-in-config", "missing-env-key-var", "wrong-env-api-key",
-    "env-url-is-design-node", "unknown-project", "existing-bundle-id", "corrupted-archive", "sha256-mismatch",
-    "run-record-missing", "approval-missing", "unwritable-out-dir", "read-timeout-huge", "bundle-id-dotdot",
-    "unknown-flag", "approver-two-lines", "env-url-not-dss",
+    "unknown-env-key",
+    "invalid-yaml",
+    "literal-secret-in-config",
+    "missing-env-key-var",
+    "wrong-env-api-key",
+    "env-url-is-design-node",
+    "unknown-project",
+    "existing-bundle-id",
+    "corrupted-archive",
+    "sha256-mismatch",
+    "run-record-missing",
+    "approval-missing",
+    "unwritable-out-dir",
+    "read-timeout-huge",
+    "bundle-id-dotdot",
+    "unknown-flag",
+    "approver-two-lines",
+    "env-url-not-dss",
 }
 
 

@@ -118,7 +118,9 @@ def test_second_deploy_waits_for_the_first_and_activations_never_interleave(
     a, b = audit_of(pipe, out_a), audit_of(pipe, out_b)
     # the second read the node's state only after the first had finished: no interleaving
     assert [r["outcome"] for r in a if r["operation"] in ("deploy", "deployment")][-1:] in (
-        ["DEPLOYED"], ["SUCCEEDED"])
+        ["DEPLOYED"],
+        ["SUCCEEDED"],
+    )
     assert first_time(b, "read_state") >= last_time(a)
     assert node.stats()["routes"][ACTIVATE] == 2
     assert [r["detail"]["previousBundleId"] for r in b if r["operation"] == "record_previous"] == [bundle_a]

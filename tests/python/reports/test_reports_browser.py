@@ -244,6 +244,7 @@ def test_every_link_and_image_resolves(
         finally:
             load.close()
     assert any(u.endswith("/durations.svg") for u in checked)
+    assert any(u.endswith("/scenario-durations.png") for u in checked)
     assert any(u.endswith("/report.html") for u in checked)
     assert any(u.endswith("/audit.jsonl") for u in checked)
 
@@ -268,3 +269,26 @@ def test_no_serious_or_critical_accessibility_violation(
         finally:
             load.close()
     assert not problems, "\n".join(problems)
+
+
+def test_the_release_page_chart_is_drawn_under_jenkins_csp(
+    releases: Releases, browser: Any, servers: dict[str, ReportServer]
+) -> None:
+    """The matplotlib chart of each demo release: a PNG file, loaded and shown under Jenkins' policy."""
+    for out in (releases.good, releases.failed, releases.broke_prod):
+        page = out / "reports" / "index.html"
+        assert (out / "reports" / "scenario-durations.png").is_file(), page
+        load = PageLoad(browser, servers["jenkins"].url(page))
+        try:
+            assert not [m for m in load.console if "Content Security Policy" in m], load.console
+            shown = load.page.evaluate(
+                "() => [...document.querySelectorAll('figure.chart img')].map(i => ["
+                "i.getAttribute('src'), i.naturalWidth, i.getBoundingClientRect().height, i.alt])"
+            )
+            assert len(shown) == 1, shown
+            src, width, height, alt = shown[0]
+            assert src == "scenario-durations.png" and width > 300 and height > 50, shown[0]
+            assert alt.startswith("Bar chart of ") and "TEST_SMOKE" in load.page.inner_text("body")
+            load.screenshot(f"{_name(releases, page)}.chart")
+        finally:
+            load.close()

@@ -144,3 +144,32 @@ def test_the_release_page_masks_secrets_even_if_a_file_holds_one(tmp_path: Path)
     (out / "audit.jsonl").write_text(_audit("bundle", "B1", key=secret) + "\n")
     text = write_release_page(out).read_text()
     assert secret not in text and "bad key ***" in text
+
+
+def test_the_release_page_draws_the_scenario_durations_as_a_png_next_to_it(tmp_path: Path) -> None:
+    out = tmp_path / ".mlcd"
+    _write(out / "run.json", {"bundleId": "B2", "project": "P"})
+
+    def run(env: str, scenario: str, ms: int, outcome: str = "SUCCESS", gate: str = "tests") -> str:
+        line = json.loads(_audit("run_scenario", "B2", env, outcome, scenario=scenario, gate=gate, attempt=1))
+        return json.dumps({**line, "durationMs": ms})
+
+    lines = [
+        _audit("bundle", "B2"),
+        run("test", "TEST_PASS", 1200),
+        run("test", "TEST_FAIL", 800, "FAILED"),
+        run("test", "TEST_SMOKE", 450, gate="smoke"),
+        run("prod", "TEST_SMOKE", 3100, gate="smoke"),
+    ]
+    (out / "audit.jsonl").write_text("\n".join(lines) + "\n")
+    text = write_release_page(out).read_text()
+    chart = out / "reports" / "scenario-durations.png"
+    assert chart.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and chart.stat().st_size > 2000
+    assert '<img src="scenario-durations.png" alt="Bar chart of 4 scenario run(s) of this release; ' in text
+    assert "the longest: TEST_SMOKE on prod, 3.1 s" in text and "data:" not in text
+    drawn = chart.stat().st_mtime_ns
+    write_release_page(out)  # the same data: not drawn again
+    assert chart.stat().st_mtime_ns == drawn
+    # a run without scenario runs has no chart and no empty figure
+    (out / "audit.jsonl").write_text(_audit("bundle", "B2") + "\n")
+    assert "<img" not in write_release_page(out).read_text()

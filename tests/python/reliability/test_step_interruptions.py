@@ -1,0 +1,202 @@
+"""Interruptions of `mlcd deploy` at every step boundary, placed deterministically.
+
+Every request to the test node is slowed by :data:`STEP_LATENCY`, so each step of a
+deploy takes at least that long. The audit trail is watched: as soon as the record
+of step N is written, the deploy gets the interruption, before step N+1 can end.
+The steps are read from a clean deploy (``read_state``, ``record_previous``, …,
+``activate``, ``verify``), so a boundary between the activation answer and the
+deploy record is among them. One more point kills the deploy while the node is
+still activating (the activation request is held on the node) and starts the
+re-run at once.
+
+Interruptions: SIGKILL (then the same deploy again, at once), SIGTERM, SIGINT,
+SIGHUP and a closed stdout. Each ends verified: the node's active bundle is the new
+one or the previous one, ``run.json`` names it, no environment is left DEPLOYING,
+and the last audit ``deployment`` record (when the deploy wrote one) names it too.
+Each point is recorded once (command, interruption, step) for the summary table.
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from support.pipeline_env import PipelineEnv
+from support.reltools import fast_pipeline, reader, record_result
+
+ENV = "test"
+STEP_LATENCY = 0.4
+INTERRUPTIONS = ("SIGKILL", "SIGTERM", "SIGINT", "SIGHUP", "closed-stdout")
+
+
+@dataclass
+class Point:
+    """One interruption and how it ended."""
+
+    interruption: str
+    step: str  # the audit record after which it landed
+    exit_code: int | None = None
+    end: str = ""  # NEW / PREVIOUS (node) + run.json state
+    rerun_exit: int | None = None
+
+
+def deploy_ops(pipe: PipelineEnv, since: int) -> list[str]:
+    """The operations a deploy recorded for the environment, in order."""
+    return [
+        f"{r['operation']}:{r['outcome']}"
+        for r in pipe.audit_records()[since:]
+        if r.get("environment") == ENV
+    ]
+
+
+def build(pipe: PipelineEnv, k: int) -> str:
+    proc = pipe.mlcd("bundle", "--build-number", str(k))
+    assert proc.returncode == 0, proc.stderr
+    return str(pipe.run_record()["bundleId"])
+
+
+def interrupt_at(pipe: PipelineEnv, interruption: str, step_index: int, hold: str | None = None) -> int:
+    """Run `mlcd deploy`, interrupt it once its ``step_index``-th record is written; its exit code."""
+    node = pipe.automation[ENV]
+    rules: list[dict[str, Any]] = [{"latency": STEP_LATENCY}]
+    if hold:
+        rules.insert(0, {"path": hold, "latency": 3.0, "times": 1})
+    node.set_faults({"seed": 1, "rules": rules})
+    since = len(pipe.audit_records())
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mlcd", "deploy", "--env", ENV], cwd=pipe.root, env=pipe.env,
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    assert proc.stdout is not None
+    try:
+        give_up = time.monotonic() + 60
+        while proc.poll() is None and time.monotonic() < give_up:
+            if len(deploy_ops(pipe, since)) > step_index:
+                break
+            time.sleep(0.01)
+        if proc.poll() is None:
+            if interruption == "closed-stdout":
+                proc.stdout.close()
+            else:
+                proc.send_signal(getattr(signal, interruption))
+        if interruption != "closed-stdout":
+            proc.stdout.close()
+        return proc.wait(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def end_state(pipe: PipelineEnv, new: str, previous: str, since: int) -> str:
+    """Check the environment ended verified and recorded; its end as "NEW/STATE" or "PREVIOUS/STATE"."""
+    r = reader(pipe, ENV)
+    try:
+        active = r.active(pipe.project_key)
+    finally:
+        r.close()
+    assert active in (new, previous), f"{active} is active: neither the new {new} nor the previous {previous}"
+    entry = pipe.run_record()["environments"].get(ENV)
+    finals = [
+        r for r in pipe.audit_records()[since:] if r["operation"] == "deployment" and r["environment"] == ENV
+    ]
+    if entry is None:  # interrupted while reading the node, before anything was recorded or changed
+        assert active == previous and not finals, (active, finals)
+        return "PREVIOUS/(nothing recorded)"
+    assert entry["state"] != "DEPLOYING", entry
+    assert entry.get("activeBundleId") in (active, None) or entry["state"] == "NEEDS_ATTENTION", (
+        entry,
+        active,
+    )
+    finals = [
+        r for r in pipe.audit_records()[since:] if r["operation"] == "deployment" and r["environment"] == ENV
+    ]
+    if finals:
+        assert finals[-1]["detail"].get("activeBundleId") in (active, None), (finals[-1], active)
+    return f"{'NEW' if active == new else 'PREVIOUS'}/{entry['state']}"
+
+
+def run_points(root: Path, interruptions: tuple[str, ...], steps: Callable[[str], bool]) -> list[Point]:
+    """For each interruption and each chosen step boundary: a fresh bundle, one interrupted deploy."""
+    points: list[Point] = []
+    with fast_pipeline(root) as pipe:
+        build(pipe, 0)
+        assert pipe.mlcd("deploy", "--env", ENV).returncode == 0
+        build(pipe, 1)
+        since = len(pipe.audit_records())
+        assert pipe.mlcd("deploy", "--env", ENV).returncode == 0
+        ops = deploy_ops(pipe, since)[:-1]  # the last record ends the command: nothing after it to interrupt
+        k = 2
+        for interruption in interruptions:
+            for index, step in enumerate(ops):
+                if not steps(step):
+                    continue
+                previous = str(reader(pipe, ENV).active(pipe.project_key))
+                new = build(pipe, k)
+                k += 1
+                since = len(pipe.audit_records())
+                point = Point(interruption, step, interrupt_at(pipe, interruption, index))
+                pipe.automation[ENV].clear_faults()
+                if interruption == "SIGKILL":  # the same deploy again, at once
+                    point.rerun_exit = pipe.mlcd("deploy", "--env", ENV, timeout=180).returncode
+                point.end = end_state(pipe, new, previous, since)
+                status = pipe.mlcd("status", "--env", ENV)
+                assert status.returncode == 0, status.stderr
+                points.append(point)
+                record_result("step_interruptions", command="deploy", interruption=interruption, step=step,
+                              exit=point.exit_code, rerun_exit=point.rerun_exit, end=point.end)  # fmt: skip
+                print(f"deploy {interruption} after {step}: exit {point.exit_code}, "
+                      f"re-run {point.rerun_exit}, end {point.end}")  # fmt: skip
+    return points
+
+
+def kill_while_activating(root: Path) -> Point:
+    """SIGKILL while the node holds the activation request; the re-run starts while it may still activate."""
+    with fast_pipeline(root) as pipe:
+        build(pipe, 0)
+        assert pipe.mlcd("deploy", "--env", ENV).returncode == 0
+        previous = build(pipe, 1)
+        since = len(pipe.audit_records())
+        assert pipe.mlcd("deploy", "--env", ENV).returncode == 0
+        # the kill lands once the check before activating is recorded: activate is being sent, held
+        checked = deploy_ops(pipe, since).index("check_active:SUCCESS")
+        new = build(pipe, 2)
+        since = len(pipe.audit_records())
+        point = Point("SIGKILL", "activation in flight on the node")
+        point.exit_code = interrupt_at(pipe, "SIGKILL", checked, hold="actions/activate$")
+        pipe.automation[ENV].clear_faults()
+        point.rerun_exit = pipe.mlcd("deploy", "--env", ENV, timeout=180).returncode
+        time.sleep(3.5)  # the held activation lands on the node, whatever the re-run did
+        rerun = pipe.mlcd("deploy", "--env", ENV, timeout=180)
+        point.end = end_state(pipe, new, previous, since)
+        assert rerun.returncode == 0 and point.end == "NEW/DEPLOYED", (rerun.stdout, rerun.stderr)
+        record_result("step_interruptions", command="deploy", interruption="SIGKILL", step=point.step,
+                      exit=point.exit_code, rerun_exit=point.rerun_exit, end=point.end)  # fmt: skip
+        return point
+
+
+def test_deploy_interrupted_around_activation_fast_subset(tmp_path: Path) -> None:
+    """SIGTERM and SIGKILL between the activation answer and the deploy record (grid: `make reliability`)."""
+    points = run_points(tmp_path / "pipe", ("SIGTERM", "SIGKILL"), lambda step: step == "activate:SUCCESS")
+    assert [p.step for p in points] == ["activate:SUCCESS"] * 2
+
+
+@pytest.mark.reliability
+@pytest.mark.parametrize("interruption", INTERRUPTIONS)
+def test_deploy_interrupted_at_every_step(tmp_path: Path, interruption: str) -> None:
+    points = run_points(tmp_path / "pipe", (interruption,), lambda step: True)
+    assert len(points) >= 6
+
+
+@pytest.mark.reliability
+def test_a_rerun_while_the_node_is_still_activating(tmp_path: Path) -> None:
+    point = kill_while_activating(tmp_path / "pipe")
+    print(point)
