@@ -64,6 +64,15 @@ class NodeConfig:
 
 
 @dataclass(frozen=True)
+class FleetNodeConfig:
+    """One named automation node of a multi-node environment, with its own remappings."""
+
+    name: str
+    node: NodeConfig
+    connection_remappings: dict[str, str]
+
+
+@dataclass(frozen=True)
 class TestsConfig:
     """Which scenarios of a project are an environment's tests."""
 
@@ -125,6 +134,7 @@ class EnvironmentConfig:
     flaky: dict[str, int]
     timeouts: TimeoutsConfig
     rollback_on_failure: bool
+    nodes: tuple[FleetNodeConfig, ...] = ()  # several automation nodes (a fleet), see mlcd.release.fleet
 
 
 @dataclass(frozen=True)
@@ -338,9 +348,10 @@ def _environment(data: dict[str, Any]) -> EnvironmentConfig:
     else:
         smoke_ids = tuple(str(s) for s in smoke)
     timeouts = data.get("timeouts") or {}
+    nodes = _fleet_nodes(data.get("nodes") or [])
     return EnvironmentConfig(
         name=str(data["name"]),
-        node=_node(data),
+        node=nodes[0].node if nodes and "url" not in data else _node(data),
         connection_remappings={str(k): str(v) for k, v in (data.get("connection_remappings") or {}).items()},
         approval=bool(data.get("approval", False)),
         tests=_tests(data.get("tests")),
@@ -353,6 +364,19 @@ def _environment(data: dict[str, Any]) -> EnvironmentConfig:
             lock=float(timeouts.get("lock", 300)),
         ),
         rollback_on_failure=bool(data.get("rollback_on_failure", True)),
+        nodes=nodes,
+    )
+
+
+def _fleet_nodes(items: list[dict[str, Any]]) -> tuple[FleetNodeConfig, ...]:
+    """The ``nodes`` of a multi-node environment (each a node mapping with a name and remappings)."""
+    return tuple(
+        FleetNodeConfig(
+            name=str(item["name"]),
+            node=_node(item),
+            connection_remappings={str(k): str(v) for k, v in (item.get("connection_remappings") or {}).items()},
+        )
+        for item in items
     )
 
 
@@ -461,7 +485,9 @@ def _refuse_plain_http(data: dict[str, Any], loc: Located) -> None:
     if data.get("allow_insecure_http") is True:
         return
     urls: dict[tuple[Any, ...], Any] = {("design", "url"): data["design"]["url"]}
-    urls.update({("environments", i, "url"): e["url"] for i, e in enumerate(data["environments"])})
+    urls.update({("environments", i, "url"): e["url"] for i, e in enumerate(data["environments"]) if "url" in e})
+    for i, e in enumerate(data["environments"]):
+        urls.update({("environments", i, "nodes", j, "url"): n["url"] for j, n in enumerate(e.get("nodes") or [])})
     if data.get("artifact_repository"):
         urls[("artifact_repository", "url")] = data["artifact_repository"]["url"]
     for path, url in urls.items():
