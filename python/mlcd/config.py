@@ -374,7 +374,9 @@ def _fleet_nodes(items: list[dict[str, Any]]) -> tuple[FleetNodeConfig, ...]:
         FleetNodeConfig(
             name=str(item["name"]),
             node=_node(item),
-            connection_remappings={str(k): str(v) for k, v in (item.get("connection_remappings") or {}).items()},
+            connection_remappings={
+                str(k): str(v) for k, v in (item.get("connection_remappings") or {}).items()
+            },
         )
         for item in items
     )
@@ -485,9 +487,11 @@ def _refuse_plain_http(data: dict[str, Any], loc: Located) -> None:
     if data.get("allow_insecure_http") is True:
         return
     urls: dict[tuple[Any, ...], Any] = {("design", "url"): data["design"]["url"]}
-    urls.update({("environments", i, "url"): e["url"] for i, e in enumerate(data["environments"]) if "url" in e})
     for i, e in enumerate(data["environments"]):
-        urls.update({("environments", i, "nodes", j, "url"): n["url"] for j, n in enumerate(e.get("nodes") or [])})
+        if "url" in e:
+            urls[("environments", i, "url")] = e["url"]
+        for j, n in enumerate(e.get("nodes") or []):  # a multi-node environment
+            urls[("environments", i, "nodes", j, "url")] = n["url"]
     if data.get("artifact_repository"):
         urls[("artifact_repository", "url")] = data["artifact_repository"]["url"]
     for path, url in urls.items():

@@ -96,9 +96,7 @@ class FleetOutcome:
 
     def error(self) -> MlcdError:
         """The (recorded) error the command ends with."""
-        err = error_for(
-            self.outcome, ExitCode(self.exit_code), self.message, self.hint
-        )
+        err = error_for(self.outcome, ExitCode(self.exit_code), self.message, self.hint)
         err.recorded = True
         err.details = {"nodes": self.nodes, "needsPerson": self.needs_person, "reports": self.reports}
         return err
@@ -143,11 +141,13 @@ def deploy_fleet(
 ) -> FleetOutcome:
     """Deploy ``bundle`` to every node; all verified, or every node this run changed settled."""
     bid, env = bundle.bundle_id, env_ledger.env
-    before = fan_out(members, lambda m: m.rel.target.active_bundle() if m.rel.target.project_exists() else None)
-    down = [(m, e) for m, e in zip(members, before) if isinstance(e, Exception)]
+    before = fan_out(
+        members, lambda m: m.rel.target.active_bundle() if m.rel.target.project_exists() else None
+    )
+    down = [(m, e) for m, e in zip(members, before, strict=False) if isinstance(e, Exception)]
     if down:
         raise _unreachable_before(env_ledger, members, before, down, bid)
-    previous = {m.node: p for m, p in zip(members, before) if not isinstance(p, Exception)}
+    previous = {m.node: p for m, p in zip(members, before, strict=False) if not isinstance(p, Exception)}
     shared = set(previous.values())
     env_ledger.deploying(bid, sha256, next(iter(shared)) if len(shared) == 1 else None)
 
@@ -156,7 +156,7 @@ def deploy_fleet(
             return deploy_bundle(m.rel, bundle, archive, sha256, final_record=False)
 
     results = fan_out(members, one)
-    failed = [(m, _as_error(r)) for m, r in zip(members, results) if isinstance(r, Exception)]
+    failed = [(m, _as_error(r)) for m, r in zip(members, results, strict=False) if isinstance(r, Exception)]
     for m, err in failed:
         if not err.recorded:
             _record_unchanged(m, bid, previous.get(m.node), err)
@@ -164,7 +164,9 @@ def deploy_fleet(
         return _all_deployed(env_ledger, members, results, bid, final_record=final_record)
     cause = "; ".join(f"node {m.node}: {err.without_fix()}" for m, err in failed)
     changed = [
-        (m, r) for m, r in zip(members, results) if isinstance(r, DeployResult) and r.outcome == "SUCCESS"
+        (m, r)
+        for m, r in zip(members, results, strict=False)
+        if isinstance(r, DeployResult) and r.outcome == "SUCCESS"
     ]
     fan_out(
         [m for m, _ in changed],
@@ -184,7 +186,7 @@ def deploy_fleet(
 def _unreachable_before(
     env_ledger: Ledger,
     members: Sequence[Member],
-    before: list[str | None | Exception],
+    before: list[str | Exception | None],
     down: list[tuple[Member, Exception]],
     bid: str,
 ) -> MlcdError:
@@ -194,7 +196,7 @@ def _unreachable_before(
         f"node(s) {names} of {env_ledger.env} could not be read before deploying ({first.without_fix()}); "
         "nothing was changed on any node"
     )
-    for m, active in zip(members, before):
+    for m, active in zip(members, before, strict=False):
         m.rel.ledger.final(
             "FAILED_UNCHANGED",
             bundle_id=bid,
@@ -213,7 +215,9 @@ def _record_unchanged(m: Member, bid: str, previous: str | None, err: MlcdError)
     """A node whose deploy stopped before its state was read: unchanged if it still shows ``previous``."""
     now = active_or_none(m.rel.target)
     outcome = "FAILED_UNCHANGED" if now == previous else "FAILED_NEEDS_ATTENTION"
-    m.rel.ledger.final(outcome, bundle_id=bid, active=now, message=f"deploy of {bid} failed: {err.one_line()}")
+    m.rel.ledger.final(
+        outcome, bundle_id=bid, active=now, message=f"deploy of {bid} failed: {err.one_line()}"
+    )
 
 
 def _all_deployed(
@@ -234,7 +238,7 @@ def _all_deployed(
         env_ledger.deployed(bid, previous=None, message=message, final=False)
     nodes = {
         m.node: {"state": STATE_DEPLOYED, "active": bid, "previous": r.previous, "outcome": r.outcome}
-        for m, r in zip(members, results)
+        for m, r in zip(members, results, strict=False)
         if isinstance(r, DeployResult)
     }
     return FleetOutcome("SUCCEEDED", 0, message, None, nodes)
@@ -254,24 +258,13 @@ def gate_fleet(
     bid = env_ledger.bundle_id
     env = env_ledger.env
     runs = fan_out(members, run_gate)
-    failed = [(m, r) for m, r in zip(members, runs) if isinstance(r, Exception) or not r.passed]
-    reports = [p for r in runs if not isinstance(r, Exception) for p in r.reports]
+    done = {m.node: r for m, r in zip(members, runs, strict=False) if not isinstance(r, Exception)}
+    failed = [(m, r) for m, r in zip(members, runs, strict=False) if not _passed(r)]
+    reports = [p for r in done.values() for p in r.reports]
     if not failed:
-        message = f"{kind} passed on all {len(members)} node(s) of {env}"
-        if final_record and bid:
-            ours = [m for m in members if m.rel.ledger.ours()]
-            for m in ours:
-                m.rel.ledger.succeeded_once(bid, f"bundle {bid} on {m.rel.env.name}: {kind} passed")
-            if ours:
-                env_ledger.succeeded_once(bid, f"bundle {bid} deployed to {env}; {message}")
-        outcome = FleetOutcome("SUCCEEDED", 0, message, None, reports=reports)
-        outcome.nodes = {m.node: {"passed": True} for m in members}
-        return outcome
-    cause = "; ".join(
-        f"node {m.node}: {_as_error(r).without_fix() if isinstance(r, Exception) else r.summary}"
-        for m, r in failed
-    )
-    passed = [m for m, r in zip(members, runs) if not isinstance(r, Exception) and r.passed]
+        return _gate_passed(env_ledger, members, kind, reports, final_record=final_record)
+    cause = "; ".join(f"node {m.node}: {_gate_cause(r)}" for m, r in failed)
+    passed = [m for m in members if m.node in done and done[m.node].passed]
     settled = fan_out(
         passed,
         lambda m: settle(
@@ -286,9 +279,34 @@ def gate_fleet(
     )
     reports += [p for s in settled if isinstance(s, Settled) for p in s.reports]
     first = next((_as_error(r) for _, r in failed if isinstance(r, Exception)), None)
-    own = [r.settled for _, r in failed if not isinstance(r, Exception) and r.settled is not None]
+    own = [r.settled for r in done.values() if r.settled is not None]
     outcome = _conclude(env_ledger, members, bid, f"{kind} failed on {env}: {cause}", first, own)
     outcome.reports = reports
+    return outcome
+
+
+def _passed(run: GateRun | Exception) -> bool:
+    return not isinstance(run, Exception) and run.passed
+
+
+def _gate_cause(run: GateRun | Exception) -> str:
+    return _as_error(run).without_fix() if isinstance(run, Exception) else run.summary
+
+
+def _gate_passed(
+    env_ledger: Ledger, members: Sequence[Member], kind: str, reports: list[str], *, final_record: bool
+) -> FleetOutcome:
+    """Every node passed: one record per node this run deployed, and the environment's."""
+    bid, env = env_ledger.bundle_id, env_ledger.env
+    message = f"{kind} passed on all {len(members)} node(s) of {env}"
+    if final_record and bid:
+        ours = [m for m in members if m.rel.ledger.ours()]
+        for m in ours:
+            m.rel.ledger.succeeded_once(bid, f"bundle {bid} on {m.rel.env.name}: {kind} passed")
+        if ours:
+            env_ledger.succeeded_once(bid, f"bundle {bid} deployed to {env}; {message}")
+    outcome = FleetOutcome("SUCCEEDED", 0, message, None, reports=reports)
+    outcome.nodes = {m.node: {"passed": True} for m in members}
     return outcome
 
 
@@ -308,8 +326,11 @@ def _conclude(
         nodes[m.node] = {"state": entry.get("state"), "active": entry.get("activeBundleId")}
     records = [_RECORD_OF_STATE.get(str(n["state"]), "FAILED_UNCHANGED") for n in nodes.values()]
     worst = max(records, key=_SEVERITY.index) if records else "FAILED_UNCHANGED"
-    if worst == "SUCCEEDED":  # a node failed but recorded nothing (e.g. a gate on a node this run never deployed)
+    if (
+        worst == "SUCCEEDED"
+    ):  # a node failed but recorded nothing (e.g. a gate on a node this run never deployed)
         worst = "FAILED_UNCHANGED"
+    hint: str | None
     needs = sorted(name for name, n in nodes.items() if n["state"] == STATE_NEEDS_ATTENTION)
     actives = {n["active"] for n in nodes.values()}
     if needs:
@@ -319,10 +340,6 @@ def _conclude(
             f"(see the node records in the audit trail), then `mlcd status --env {env_ledger.env}`"
         )
         code = int(ExitCode.ROLLBACK_FAILED)
-        if any(s.decision.exit_code == ExitCode.NOTHING_TO_ROLL_BACK for s in settled) and len(settled) == len(
-            needs
-        ):
-            code = int(ExitCode.NOTHING_TO_ROLL_BACK)
     elif worst == "FAILED_ROLLED_BACK":
         message = f"{cause}; every node this run changed was rolled back (verified)"
         hint = "look at the failing node above, fix it or the bundle, and deploy again"

@@ -54,7 +54,9 @@ def members(ctx: StageContext, env: EnvironmentConfig, record: RunRecord | None)
     return out
 
 
-def _result(ctx: StageContext, env: EnvironmentConfig, done: FleetOutcome, bundle_id: str | None) -> StageResult:
+def _result(
+    ctx: StageContext, env: EnvironmentConfig, done: FleetOutcome, bundle_id: str | None
+) -> StageResult:
     links = stage_links(ctx, env, ctx.config().project, done.reports)
     if done.exit_code == 0:
         return StageResult(
@@ -95,7 +97,9 @@ def deploy(ctx: StageContext) -> StageResult:
     return _result(ctx, env, done, record.bundle_id)
 
 
-def gate(ctx: StageContext, kind: str, select: Callable[[list[str]], list[str]], *, last_gate: bool) -> StageResult:
+def gate(
+    ctx: StageContext, kind: str, select: Callable[[list[str]], list[str]], *, last_gate: bool
+) -> StageResult:
     """`mlcd test|smoke --env E` on every node of E."""
     from mlcd.release.gate import gate_on_active
 
@@ -131,28 +135,36 @@ def rollback(ctx: StageContext) -> StageResult:
             active = rel.target.active_bundle() if rel.target.project_exists() else None
             target = rollback_target(rel.ledger.entry, rel.bundle_id or "", opts.to)
             if target is None:
-                raise NothingToRollBack(f"nothing to roll back to on {rel.env.name}; {active or 'no bundle'} stays")
+                raise NothingToRollBack(
+                    f"nothing to roll back to on {rel.env.name}; {active or 'no bundle'} stays"
+                )
             done = roll_back(rel, target, from_bundle=active, reason=reason, explicit=bool(opts.to))
         ok = record_rollback(rel, done, active=active, reason=reason)
         return {"ok": ok, "to": done.target, "message": done.message, "reports": done.reports}
 
     ends = fan_out(members(ctx, env, record), one)
     names = [n.name for n in env.nodes]
-    nodes = {
-        name: (e if isinstance(e, dict) else {"ok": False, "message": str(e)}) for name, e in zip(names, ends)
+    nodes: dict[str, dict[str, Any]] = {
+        name: (e if isinstance(e, dict) else {"ok": False, "message": str(e)})
+        for name, e in zip(names, ends, strict=False)
     }
     needs = sorted(name for name, n in nodes.items() if not n["ok"])
-    reports = [p for n in nodes.values() for p in n.get("reports", [])]
+    reports = [str(p) for n in nodes.values() for p in list(n.get("reports") or [])]
     if not needs:
         message = f"rolled back all {len(names)} node(s) of {env.name} (verified)"
         env_ledger.final("FAILED_ROLLED_BACK", bundle_id=env_ledger.bundle_id, active=None, message=message)
         return StageResult(
-            outcome="ROLLED_BACK", message=message, bundle_id=env_ledger.bundle_id, reports=reports,
+            outcome="ROLLED_BACK",
+            message=message,
+            bundle_id=env_ledger.bundle_id,
+            reports=reports,
             details={"nodes": nodes},
         )
     message = f"rollback of {env.name} failed on node(s) needing a person: {', '.join(needs)}"
     env_ledger.final("FAILED_NEEDS_ATTENTION", bundle_id=env_ledger.bundle_id, active=None, message=message)
-    done = FleetOutcome("FAILED_NEEDS_ATTENTION", 5, message, f"check node(s) {', '.join(needs)}", nodes, needs)
+    done = FleetOutcome(
+        "FAILED_NEEDS_ATTENTION", 5, message, f"check node(s) {', '.join(needs)}", nodes, needs
+    )
     done.reports = reports
     return _result(ctx, env, done, env_ledger.bundle_id)
 
@@ -164,7 +176,7 @@ def status(ctx: StageContext) -> StageResult:
     listed = members(ctx, env, record)
     reads = fan_out(listed, lambda m: m.rel.target.active_bundle() if m.rel.target.project_exists() else None)
     nodes: dict[str, dict[str, Any]] = {}
-    for m, r in zip(listed, reads):
+    for m, r in zip(listed, reads, strict=False):
         nodes[m.node] = (
             {"error": r.one_line() if isinstance(r, MlcdError) else str(r)}
             if isinstance(r, Exception)
@@ -178,5 +190,9 @@ def status(ctx: StageContext) -> StageResult:
         if same
         else f"the nodes of {env.name} differ or cannot all be read"
     )
-    return StageResult(outcome="SUCCESS", message=message, bundle_id=record.bundle_id if record else None,
-                       details={"nodes": nodes, "consistent": same})
+    return StageResult(
+        outcome="SUCCESS",
+        message=message,
+        bundle_id=record.bundle_id if record else None,
+        details={"nodes": nodes, "consistent": same},
+    )

@@ -115,7 +115,9 @@ def test_one_node_down_from_the_start_changes_nothing(fleet: PipelineEnv) -> Non
     assert "eu" in proc.stderr and "nothing was changed on any node" in proc.stderr
     assert active_on(fleet, "us") == active_on(fleet, "ap") == good
     assert finals(fleet, "prod")[-1] == "FAILED_UNCHANGED"
-    assert not [r for r in fleet.audit_records() if r["operation"] in ("import", "activate") and r["bundleId"] != good]
+    assert not [
+        r for r in fleet.audit_records() if r["operation"] in ("import", "activate") and r["bundleId"] != good
+    ]
 
 
 def test_a_failed_rollback_names_exactly_the_node_that_needs_a_person(fleet: PipelineEnv) -> None:
