@@ -1,6 +1,6 @@
 """`make bench`: measure mlcd against dataikuapi and the physical limit; write bench/results/latest.md.
 
-Usage: ``python bench/run.py [--only transfer,waiting,startup,pipeline,scale] [--quick] [--out PATH]``.
+Usage: ``python bench/run.py [--only transfer,waiting,startup,pipeline,scale,fleet,imports] [--quick] [--out PATH]``.
 ``--quick`` (for trying the suite) uses small sizes, few repetitions and short scenarios;
 its figures are not the ones to quote. Every stand-in node and child process a
 benchmark starts is stopped before it returns. Methodology: docs/benchmarks.md.
@@ -17,7 +17,7 @@ from pathlib import Path
 
 from benchlib import BENCH_DIR, WORK, Section, Verdict, load_average, machine_info, table
 
-ALL = ("transfer", "waiting", "startup", "pipeline", "scale")
+ALL = ("transfer", "waiting", "startup", "pipeline", "scale", "fleet", "imports")
 
 
 def _section(name: str, quick: bool) -> Section:
@@ -43,6 +43,14 @@ def _section(name: str, quick: bool) -> Section:
         import pipeline
 
         return pipeline.run_scale([1, 3] if quick else [1, 5, 20])
+    if name == "fleet":
+        import fleet
+
+        return fleet.run_fleet([1, 3] if quick else [1, 5, 20, 50], reps=1 if quick else 5)
+    if name == "imports":
+        import fleet
+
+        return fleet.run_imports(reps=2 if quick else 5)
     raise ValueError(name)
 
 
