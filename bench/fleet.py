@@ -71,7 +71,9 @@ def _one_size(n: int, reps: int) -> dict[str, Any]:
             meters = {e: CpuMeter(pipe.nodes[e].pid) for e in envs}
             for rep in range(reps):
                 out = root / f"out-{rep}"
-                b = pipe.mlcd("bundle", "--bundle-id", f"{PROJECT}_f{n}r{rep}", "--build-number", "1", out_dir=out)
+                b = pipe.mlcd(
+                    "bundle", "--bundle-id", f"{PROJECT}_f{n}r{rep}", "--build-number", "1", out_dir=out
+                )
                 if b.returncode != 0:
                     raise _fail("mlcd bundle", b)
                 cpu0 = sum(m.cpu_s() for m in meters.values())
@@ -98,7 +100,8 @@ def run_fleet(sizes: list[int], reps: int) -> Section:
         walls[n] = [m.wall_s for m in runs]
         peaks[n] = median([m.peak_rss_mb for m in runs])
         rows.append([n, len(runs), _spread(walls[n]), _spread([m.cpu_s for m in runs]),
-                     _spread(r["node_cpu"]), _spread([m.peak_rss_mb for m in runs], 0), r["load"]])  # fmt: skip
+                     _spread(r["node_cpu"]), _spread([m.peak_rss_mb for m in runs], 0),
+                     r["load"]])  # fmt: skip
     section.body += table(
         ["nodes", "repetitions", "wall s (min / median / max)", "mlcd CPU s (min / median / max)",
          "stand-ins CPU s (min / median / max)", "mlcd peak RSS MB (min / median / max)",
@@ -111,7 +114,8 @@ def run_fleet(sizes: list[int], reps: int) -> Section:
         worst = max(walls[hi]) / min(walls[lo])
         best = min(walls[hi]) / max(walls[lo])
         section.verdicts.append(
-            Verdict("6. fleet", f"{hi} nodes in at most {FAN_OUT_TARGET:g}x the wall time of {lo} (one process)",
+            Verdict("6. fleet",
+                    f"{hi} nodes in at most {FAN_OUT_TARGET:g}x the wall time of {lo} (one process)",
                     f"{ratio:.2f}x (median; range {best:.2f}x..{worst:.2f}x over {reps} repetitions)",
                     ratio <= FAN_OUT_TARGET)
         )  # fmt: skip
@@ -135,7 +139,8 @@ def _import_ms(modules: str) -> tuple[float, list[tuple[float, str]]]:
     """Sum of self import times (ms) for ``import modules``, and the heaviest (cumulative) top-level ones."""
     proc = subprocess.run(
         [PYTHON, "-X", "importtime", "-c", f"import {modules}"],
-        capture_output=True, text=True, timeout=120, check=True, env={**os.environ, "PYTHONPATH": _pythonpath()},
+        capture_output=True, text=True, timeout=120, check=True,
+        env={**os.environ, "PYTHONPATH": _pythonpath()},
     )  # fmt: skip
     total = 0.0
     heavy: list[tuple[float, str]] = []
@@ -161,7 +166,9 @@ def run_imports(reps: int) -> Section:
     rows = []
     worst = 0.0
     targets = {c: f"mlcd.cli, mlcd.commands.runner, mlcd.stages.{c}" for c in COMMANDS}
-    targets["runtime"] = "mlcd.cli, mlcd.commands.runner, mlcd.stages.deploy, mlcd.dss.node, mlcd.release.deploy"
+    targets["runtime"] = (
+        "mlcd.cli, mlcd.commands.runner, mlcd.stages.deploy, mlcd.dss.node, mlcd.release.deploy"
+    )
     for name, modules in targets.items():
         totals, heavy = [], []
         for _ in range(reps):
@@ -178,6 +185,8 @@ def run_imports(reps: int) -> Section:
     section.notes.append(
         "In a fleet, this cost is paid once per environment (one process), not once per node."
     )
-    section.verdicts.append(Verdict("7. imports", "import cost of each command reported", f"max {worst:.0f} ms", None))
+    section.verdicts.append(
+        Verdict("7. imports", "import cost of each command reported", f"max {worst:.0f} ms", None)
+    )
     section.seconds = time.perf_counter() - started
     return section

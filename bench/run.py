@@ -1,6 +1,6 @@
 """`make bench`: measure mlcd against dataikuapi and the physical limit; write bench/results/latest.md.
 
-Usage: ``python bench/run.py [--only transfer,waiting,startup,pipeline,scale,fleet,imports] [--quick] [--out PATH]``.
+Usage: ``python bench/run.py [--only NAME,...] [--quick] [--out PATH]`` (names: see ALL).
 ``--quick`` (for trying the suite) uses small sizes, few repetitions and short scenarios;
 its figures are not the ones to quote. Every stand-in node and child process a
 benchmark starts is stopped before it returns. Methodology: docs/benchmarks.md.

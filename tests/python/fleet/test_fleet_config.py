@@ -70,4 +70,5 @@ def test_an_environment_needs_a_url_or_nodes(tmp_path: Path) -> None:
 def test_a_node_needs_a_name_and_is_checked_like_a_node(tmp_path: Path) -> None:
     assert "name" in error(tmp_path, FLEET.replace("      - name: eu\n        url", "      - url"))
     assert "plain http://" in error(tmp_path, FLEET.replace("https://dss-eu", "http://dss-eu"))
-    assert "unknown key" in error(tmp_path, FLEET.replace("        tls: {verify", "        tlz: {verify")).lower()
+    typo = FLEET.replace("        tls: {verify", "        tlz: {verify")
+    assert "unknown key" in error(tmp_path, typo).lower()
