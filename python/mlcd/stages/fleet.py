@@ -24,6 +24,7 @@ from mlcd.stages.common import env_lock, error_result, stage_links
 if TYPE_CHECKING:
     from mlcd.commands.context import StageContext
     from mlcd.config import EnvironmentConfig
+    from mlcd.release.archive import BundleInfo
 
 
 def members(ctx: StageContext, env: EnvironmentConfig, record: RunRecord | None) -> list[Member]:
@@ -195,4 +196,46 @@ def status(ctx: StageContext) -> StageResult:
         message=message,
         bundle_id=record.bundle_id if record else None,
         details={"nodes": nodes, "consistent": same},
+    )
+
+
+def plan(ctx: StageContext, record: RunRecord, bundle: BundleInfo) -> StageResult:
+    """`mlcd plan --env E`: the deploy plan of every node of E (read concurrently); changes nothing."""
+    from mlcd.release.plan import make_plan
+
+    env = ctx.environment()
+    listed = members(ctx, env, record)
+
+    def one(m: Member) -> dict[str, Any]:
+        t = m.rel.target
+        exists = t.project_exists()
+        available, unknown = t.connections()
+        p = make_plan(
+            m.rel.env,
+            m.rel.project,
+            bundle,
+            record.sha256,
+            project_exists=exists,
+            active_now=t.active_bundle() if exists else None,
+            imported_ids=set(t.imported_bundles()) if exists else set(),
+            node_connections=available,
+            approval_entry=dict(record.env(env.name)),
+            connections_unknown=unknown,
+            node_remappings=t.remappings() if exists else None,
+        )
+        for line in p.lines():
+            m.rel.progress(line)
+        return p.to_dict()
+
+    plans = fan_out(listed, one)
+    errors = [(m, r) for m, r in zip(listed, plans, strict=True) if isinstance(r, Exception)]
+    if errors:
+        raise errors[0][1]
+    nodes = {m.node: p for m, p in zip(listed, plans, strict=True)}
+    return StageResult(
+        outcome="SUCCESS",
+        message=f"plan for the {len(listed)} node(s) of {env.name}: nothing was changed",
+        bundle_id=bundle.bundle_id,
+        details={"nodes": nodes},
+        links=stage_links(ctx, env, ctx.config().project),
     )

@@ -64,6 +64,11 @@ def released(pipe: PipelineEnv) -> str:
 
 
 def test_all_nodes_succeed_with_one_record_each_and_one_for_the_environment(fleet: PipelineEnv) -> None:
+    make_bundle(fleet, 1)
+    proc = fleet.mlcd("plan", "--env", "prod")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert set(stage(fleet, "plan-prod")["details"]["nodes"]) == set(NODES)
+    assert actives(fleet) == {n: None for n in NODES}  # a plan changes nothing
     good = released(fleet)
     assert actives(fleet) == {n: good for n in NODES}
     assert finals(fleet, "prod") == ["SUCCEEDED"]
