@@ -29,12 +29,16 @@ if TYPE_CHECKING:
 
 def members(ctx: StageContext, env: EnvironmentConfig, record: RunRecord | None) -> list[Member]:
     """One release session per node: its automation node, its ledger entry and lock ``<env>@<node>``."""
+    if record is not None:
+        record.env(env.name)
     from mlcd.config import node_for
 
     project = ctx.config().project
     out: list[Member] = []
     for node in env.nodes:
         sub = node_environment(env, node)
+        if record is not None:  # create each node's run.json entry here, before threads read and merge them
+            record.env(sub.name)
 
         def progress(message: str, _name: str = node.name) -> None:
             ctx.progress(f"[{_name}] {message}")

@@ -63,7 +63,8 @@ def released(pipe: PipelineEnv) -> str:
     return good
 
 
-def test_all_nodes_succeed_with_one_record_each_and_one_for_the_environment(fleet: PipelineEnv) -> None:
+def all_succeed(fleet: PipelineEnv) -> str:
+    """plan, deploy and smoke on every node: one SUCCEEDED record per node and one for the environment."""
     make_bundle(fleet, 1)
     proc = fleet.mlcd("plan", "--env", "prod")
     assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -77,6 +78,12 @@ def test_all_nodes_succeed_with_one_record_each_and_one_for_the_environment(flee
     assert set(stage(fleet, "deploy-prod")["details"]["nodes"]) == set(NODES)
     proc = fleet.mlcd("status", "--env", "prod")
     assert proc.returncode == 0 and f"have bundle {good} active" in proc.stdout, proc.stdout + proc.stderr
+    return good
+
+
+@pytest.mark.slow  # the default suite checks the same through the last test of this file
+def test_all_nodes_succeed_with_one_record_each_and_one_for_the_environment(fleet: PipelineEnv) -> None:
+    all_succeed(fleet)
 
 
 @pytest.mark.slow  # ~13 s each: four stand-in processes
@@ -126,7 +133,7 @@ def test_one_node_down_from_the_start_changes_nothing(fleet: PipelineEnv) -> Non
 
 
 def test_a_failed_rollback_names_exactly_the_node_that_needs_a_person(fleet: PipelineEnv) -> None:
-    good = released(fleet)
+    good = all_succeed(fleet)
     bad = str(make_bundle(fleet, 2)["bundleId"])
     assert fleet.mlcd("deploy", "--env", "prod").returncode == 0
     fleet.automation["eu"].set_faults(
