@@ -53,9 +53,14 @@ def finals(pipe: PipelineEnv, env: str) -> list[str]:
     ]
 
 
-def released(pipe: PipelineEnv) -> str:
+def released(pipe: PipelineEnv, *, plan_first: bool = False) -> str:
     """Bundle 1 deployed and smoke-tested on every node (the previous bundle of each test)."""
     good = str(make_bundle(pipe, 1)["bundleId"])
+    if plan_first:
+        proc = pipe.mlcd("plan", "--env", "prod")
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        assert set(stage(pipe, "plan-prod")["details"]["nodes"]) == set(NODES)
+        assert actives(pipe) == {n: None for n in NODES}  # a plan changes nothing
     proc = pipe.mlcd("deploy", "--env", "prod")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     proc = pipe.mlcd("smoke", "--env", "prod")
@@ -65,12 +70,7 @@ def released(pipe: PipelineEnv) -> str:
 
 def all_succeed(fleet: PipelineEnv) -> str:
     """plan, deploy and smoke on every node: one SUCCEEDED record per node and one for the environment."""
-    make_bundle(fleet, 1)
-    proc = fleet.mlcd("plan", "--env", "prod")
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert set(stage(fleet, "plan-prod")["details"]["nodes"]) == set(NODES)
-    assert actives(fleet) == {n: None for n in NODES}  # a plan changes nothing
-    good = released(fleet)
+    good = released(fleet, plan_first=True)
     assert actives(fleet) == {n: good for n in NODES}
     assert finals(fleet, "prod") == ["SUCCEEDED"]
     for n in NODES:
