@@ -150,3 +150,17 @@ def test_a_failed_rollback_names_exactly_the_node_that_needs_a_person(fleet: Pip
     assert finals(fleet, "prod")[-1] == "FAILED_NEEDS_ATTENTION"
     assert finals(fleet, "prod@us")[-1] == "FAILED_NEEDS_ATTENTION"
     assert finals(fleet, "prod@eu")[-1] == finals(fleet, "prod@ap")[-1] == "FAILED_ROLLED_BACK"
+
+
+@pytest.mark.slow  # ~8 s: four stand-in processes
+def test_rollback_returns_every_node_to_its_previous_bundle(fleet: PipelineEnv) -> None:
+    good = released(fleet)
+    make_bundle(fleet, 2)
+    assert fleet.mlcd("deploy", "--env", "prod").returncode == 0
+    proc = fleet.mlcd("rollback", "--env", "prod", "--reason", "drill")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert actives(fleet) == {n: good for n in NODES}
+    assert stage(fleet, "rollback-prod")["outcome"] == "ROLLED_BACK"
+    assert finals(fleet, "prod")[-1] == "FAILED_ROLLED_BACK"
+    for n in NODES:
+        assert finals(fleet, f"prod@{n}")[-1] == "FAILED_ROLLED_BACK"
