@@ -128,6 +128,10 @@ def run_fleet(sizes: list[int], reps: int) -> Section:
         f"This machine has {os.cpu_count()} cores shared by the process and the N stand-in nodes, whose CPU "
         "(import, unzip, activation) is shown: at large N it, not mlcd, bounds the wall time."
     )
+    section.notes.append(
+        "Profile (docs/benchmarks.md, section 6): the per-node cost is mostly the audit trail's records, "
+        "each written and fsynced under one exclusive lock, and run.json updates, then the stand-ins' CPU."
+    )
     section.seconds = time.perf_counter() - started
     return section
 
