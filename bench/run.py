@@ -26,7 +26,7 @@ def _section(name: str, quick: bool) -> Section:
 
         if quick:
             return transfer.run(["100 MiB"], reps=1)
-        return transfer.run(["100 MiB", "1 GiB"], reps=3, reps_small=5)
+        return transfer.run(["100 MiB", "1 GiB"], reps=5, reps_small=5)
     if name == "waiting":
         import waiting
 
@@ -38,7 +38,7 @@ def _section(name: str, quick: bool) -> Section:
     if name == "pipeline":
         import pipeline
 
-        return pipeline.run_overhead(reps=1 if quick else 3)
+        return pipeline.run_overhead(reps=1 if quick else 5)
     if name == "scale":
         import pipeline
 
@@ -96,6 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     for name in names:
         print(f"bench: {name} ...", flush=True)
         t0 = time.perf_counter()
+        load_before = load_average()
         runner: Callable[[str, bool], Section] = _section
         try:
             section = runner(name, args.quick)
@@ -106,6 +107,8 @@ def main(argv: list[str] | None = None) -> int:
             section.notes.append(f"the benchmark crashed: {type(exc).__name__}: {str(exc)[:300]}")
             section.verdicts.append(Verdict(name, "(all targets of this benchmark)", "crashed", None))
         section.seconds = section.seconds or (time.perf_counter() - t0)
+        load = f"{load_before} -> {load_average()}"
+        section.notes.append(f"load average (1/5/15 min) during this benchmark: {load}")
         print(f"bench: {name} done in {time.perf_counter() - t0:.0f}s", flush=True)
         for v in section.verdicts:
             print(f"  {v.target}: {v.figure} -> {v.cell().strip('*')}", flush=True)
