@@ -72,3 +72,23 @@ def test_a_node_needs_a_name_and_is_checked_like_a_node(tmp_path: Path) -> None:
     assert "plain http://" in error(tmp_path, FLEET.replace("https://dss-eu", "http://dss-eu"))
     typo = FLEET.replace("        tls: {verify", "        tlz: {verify")
     assert "unknown key" in error(tmp_path, typo).lower()
+
+
+def test_commands_without_fleet_support_refuse_a_multi_node_environment(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    path = tmp_path / "mlcd.yaml"
+    path.write_text(FLEET)
+    env = {**os.environ, "MLCD_CONFIG": str(path), "MLCD_OUT_DIR": str(tmp_path / ".mlcd")}
+    proc = subprocess.run(
+        [sys.executable, "-m", "mlcd", "run", "--envs", "prod"],
+        capture_output=True, text=True, env=env, timeout=60, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if line.startswith("mlcd run: error:")]
+    assert lines == [
+        "mlcd run: error: mlcd run does not support environment(s) with several nodes yet: prod "
+        "(fix: run deploy, test and smoke on them as separate commands (as the Jenkins steps do))"
+    ]
