@@ -1,6 +1,6 @@
 """`make bench`: measure mlcd against dataikuapi and the physical limit; write bench/results/latest.md.
 
-Usage: ``python bench/run.py [--only transfer,waiting,startup,pipeline,scale] [--quick] [--out PATH]``.
+Usage: ``python bench/run.py [--only NAME,...] [--quick] [--out PATH]`` (names: see ALL).
 ``--quick`` (for trying the suite) uses small sizes, few repetitions and short scenarios;
 its figures are not the ones to quote. Every stand-in node and child process a
 benchmark starts is stopped before it returns. Methodology: docs/benchmarks.md.
@@ -17,7 +17,7 @@ from pathlib import Path
 
 from benchlib import BENCH_DIR, WORK, Section, Verdict, load_average, machine_info, table
 
-ALL = ("transfer", "waiting", "startup", "pipeline", "scale", "apiload")
+ALL = ("transfer", "waiting", "startup", "pipeline", "scale", "apiload", "fleet", "imports")
 
 
 def _section(name: str, quick: bool) -> Section:
@@ -26,7 +26,7 @@ def _section(name: str, quick: bool) -> Section:
 
         if quick:
             return transfer.run(["100 MiB"], reps=1)
-        return transfer.run(["100 MiB", "1 GiB"], reps=3, reps_small=5)
+        return transfer.run(["100 MiB", "1 GiB"], reps=5, reps_small=5)
     if name == "waiting":
         import waiting
 
@@ -38,7 +38,7 @@ def _section(name: str, quick: bool) -> Section:
     if name == "pipeline":
         import pipeline
 
-        return pipeline.run_overhead(reps=1 if quick else 3)
+        return pipeline.run_overhead(reps=1 if quick else 5)
     if name == "scale":
         import pipeline
 
@@ -47,6 +47,14 @@ def _section(name: str, quick: bool) -> Section:
         import apiload
 
         return apiload.run(seconds=3.0 if quick else 10.0, memory_requests=5_000 if quick else 100_000)
+    if name == "fleet":
+        import fleet
+
+        return fleet.run_fleet([1, 3] if quick else [1, 5, 20, 50], reps=1 if quick else 5)
+    if name == "imports":
+        import fleet
+
+        return fleet.run_imports(reps=2 if quick else 5)
     raise ValueError(name)
 
 
@@ -92,6 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     for name in names:
         print(f"bench: {name} ...", flush=True)
         t0 = time.perf_counter()
+        load_before = load_average()
         runner: Callable[[str, bool], Section] = _section
         try:
             section = runner(name, args.quick)
@@ -102,6 +111,8 @@ def main(argv: list[str] | None = None) -> int:
             section.notes.append(f"the benchmark crashed: {type(exc).__name__}: {str(exc)[:300]}")
             section.verdicts.append(Verdict(name, "(all targets of this benchmark)", "crashed", None))
         section.seconds = section.seconds or (time.perf_counter() - t0)
+        load = f"{load_before} -> {load_average()}"
+        section.notes.append(f"load average (1/5/15 min) during this benchmark: {load}")
         print(f"bench: {name} done in {time.perf_counter() - t0:.0f}s", flush=True)
         for v in section.verdicts:
             print(f"  {v.target}: {v.figure} -> {v.cell().strip('*')}", flush=True)

@@ -245,12 +245,17 @@ def run(sizes: list[str], reps: int, reps_small: int | None = None) -> Section:
                 cpu_pct = (
                     fmt(median([s.server_cpu_s / s.seconds for s in ss]) * 100, 0) if op != SINK else "-"
                 )
-                rows.append([label, op, name, len(ss), fmt(median([s.mb_s for s in ss]), 0), durable,
+                mb_s = [s.mb_s for s in ss]
+                spread = (
+                    f"{fmt(min(mb_s), 0)} / {fmt(median(mb_s), 0)} / {fmt(max(mb_s), 0)}" if mb_s else "n/a"
+                )
+                rows.append([label, op, name, len(ss), spread, durable,
                              fmt(median([s.seconds for s in ss]), 2),
                              fmt(median([s.client_cpu_s for s in ss]), 2), fmt(max(s.rss_mb for s in ss), 0),
                              cpu_s, cpu_pct])  # fmt: skip
     section.body += table(
-        ["archive", "direction", "client", "runs", "median MiB/s", "median MiB/s to durable", "median s",
+        ["archive", "direction", "client", "runs", "MiB/s (min / median / max)", "median MiB/s to durable",
+         "median s",
          "client CPU s (process)", "peak RSS MB (max)", "stand-in CPU s", "stand-in CPU % of wall"],
         rows,
     )  # fmt: skip

@@ -68,6 +68,15 @@ class NodeConfig:
 
 
 @dataclass(frozen=True)
+class FleetNodeConfig:
+    """One named automation node of a multi-node environment, with its own remappings."""
+
+    name: str
+    node: NodeConfig
+    connection_remappings: dict[str, str]
+
+
+@dataclass(frozen=True)
 class TestsConfig:
     """Which scenarios of a project are an environment's tests."""
 
@@ -131,6 +140,7 @@ class EnvironmentConfig:
     rollback_on_failure: bool
     settings: EnvSettings = NO_SETTINGS  # local variables, scenario states, code-env remappings
     deployer: DeployerConfig | None = None  # set: deployed through the Project Deployer
+    nodes: tuple[FleetNodeConfig, ...] = ()  # several automation nodes (a fleet), see mlcd.release.fleet
 
 
 @dataclass(frozen=True)
@@ -350,9 +360,10 @@ def _environment(data: dict[str, Any], settings: EnvSettings = NO_SETTINGS) -> E
     else:
         smoke_ids = tuple(str(s) for s in smoke)
     timeouts = data.get("timeouts") or {}
+    nodes = _fleet_nodes(data.get("nodes") or [])
     return EnvironmentConfig(
         name=str(data["name"]),
-        node=_node(data),
+        node=nodes[0].node if nodes and "url" not in data else _node(data),
         connection_remappings={str(k): str(v) for k, v in (data.get("connection_remappings") or {}).items()},
         approval=bool(data.get("approval", False)),
         tests=_tests(data.get("tests")),
@@ -366,6 +377,21 @@ def _environment(data: dict[str, Any], settings: EnvSettings = NO_SETTINGS) -> E
         ),
         rollback_on_failure=bool(data.get("rollback_on_failure", True)),
         settings=settings,
+        nodes=nodes,
+    )
+
+
+def _fleet_nodes(items: list[dict[str, Any]]) -> tuple[FleetNodeConfig, ...]:
+    """The ``nodes`` of a multi-node environment (each a node mapping with a name and remappings)."""
+    return tuple(
+        FleetNodeConfig(
+            name=str(item["name"]),
+            node=_node(item),
+            connection_remappings={
+                str(k): str(v) for k, v in (item.get("connection_remappings") or {}).items()
+            },
+        )
+        for item in items
     )
 
 
@@ -475,7 +501,11 @@ def _refuse_plain_http(data: dict[str, Any], loc: Located) -> None:
     if data.get("allow_insecure_http") is True:
         return
     urls: dict[tuple[Any, ...], Any] = {("design", "url"): data["design"]["url"]}
-    urls.update({("environments", i, "url"): e["url"] for i, e in enumerate(data["environments"])})
+    for i, e in enumerate(data["environments"]):
+        if "url" in e:
+            urls[("environments", i, "url")] = e["url"]
+        for j, n in enumerate(e.get("nodes") or []):  # a multi-node environment
+            urls[("environments", i, "nodes", j, "url")] = n["url"]
     if data.get("artifact_repository"):
         urls[("artifact_repository", "url")] = data["artifact_repository"]["url"]
     for path, url in urls.items():

@@ -25,6 +25,13 @@ if TYPE_CHECKING:
 def release_for(ctx: StageContext, env: EnvironmentConfig, record: RunRecord | None) -> Release:
     """The release session of ``env``: its automation node as the target, its ledger, the command's lock."""
     project = ctx.config().project
+    if env.nodes:  # only the commands of mlcd.stages.fleet know how to act on every node at once
+        from mlcd.errors import ConfigError
+
+        raise ConfigError(
+            f"mlcd {ctx.command} does not support environment {env.name}, which has several nodes",
+            "use deploy, test, smoke, rollback, plan or status on it, or act on one node by hand",
+        )
     direct = AutomationNodeTarget(ctx.env_node(env.name), project, env.name)
     target: DeploymentTarget = direct
     if env.deployer is not None:  # through the Project Deployer (scenarios still run on the node)

@@ -30,6 +30,10 @@ def run(ctx: StageContext) -> StageResult:
         return plan_stage.run(ctx)
     cfg = ctx.config()
     env = ctx.environment()
+    if env.nodes:  # a multi-node environment: mlcd.stages.fleet
+        from mlcd.stages import fleet
+
+        return fleet.deploy(ctx)
     last_gate = not env.tests.enabled and not env.smoke
     links = stage_links(ctx, env, cfg.project)
     record: RunRecord | None = None

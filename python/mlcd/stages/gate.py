@@ -24,6 +24,10 @@ def gate_command(
     ``select(ids on the node)`` returns the scenario ids to run (or raises ConfigError).
     """
     env = ctx.environment()
+    if env.nodes:  # a multi-node environment: mlcd.stages.fleet
+        from mlcd.stages import fleet
+
+        return fleet.gate(ctx, kind, select, last_gate=last_gate)
     project = ctx.config().project
     record = RunRecord.load(ctx.out_dir) if RunRecord.exists(ctx.out_dir) else None
     bundle_id = record.bundle_id if record is not None else None

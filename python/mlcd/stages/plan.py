@@ -20,6 +20,10 @@ def run(ctx: StageContext) -> StageResult:
     archive = archive_path(record, ctx.opts(PlanOptions).archive)
     bundle = check_archive(record, archive)
     check_project(bundle, cfg.project)
+    if env.nodes:  # a multi-node environment: mlcd.stages.fleet
+        from mlcd.stages import fleet
+
+        return fleet.plan(ctx, record, bundle)
     target = AutomationNodeTarget(ctx.env_node(), cfg.project, env.name)
     exists = target.project_exists()
     available, unknown = target.connections()

@@ -27,6 +27,10 @@ def run(ctx: StageContext) -> StageResult:
     environment was already rolled back to the target.
     """
     env = ctx.environment()
+    if env.nodes:  # a multi-node environment: mlcd.stages.fleet
+        from mlcd.stages import fleet
+
+        return fleet.rollback(ctx)
     opts = ctx.opts(RollbackOptions)
     explicit = opts.to
     reason = opts.reason or "requested"

@@ -111,6 +111,12 @@ def run(ctx: StageContext) -> StageResult:
         if name not in [e.name for e in cfg.environments]:
             cfg.environment(name)
             raise ConfigError(f"--approve {name}: no such environment", "use a name from mlcd.yaml")
+    fleets = [e.name for e in cfg.environments if e.name in envs and e.nodes]
+    if fleets:  # not yet: run's own unwind and records act on one node per environment
+        raise ConfigError(
+            f"mlcd run does not support environment(s) with several nodes yet: {', '.join(fleets)}",
+            "run deploy, test and smoke on them as separate commands (as the Jenkins steps do)",
+        )
     no_rollback = opts.no_rollback
     pipe = _Pipeline(ctx)
     bundle_extra = {

@@ -79,6 +79,10 @@ def run(ctx: StageContext) -> StageResult:
     cfg = ctx.config()
     env = ctx.environment()
     check_trail(ctx)
+    if env.nodes:  # a multi-node environment: mlcd.stages.fleet
+        from mlcd.stages import fleet
+
+        return fleet.status(ctx)
     key = cfg.project
     node = ctx.env_node()
     ctx.progress(f"reading project {key} on {env.name} ({env.node.url})")
