@@ -20,9 +20,9 @@ def _dict(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def remappings_of(settings: dict[str, Any]) -> dict[str, str]:
-    """``bundleContainerSettings.remapping.connections`` of project settings as ``{source: target}``."""
-    items = _dict(_dict(settings.get("bundleContainerSettings")).get("remapping")).get("connections")
+def _pairs_of(settings: dict[str, Any], kind: str) -> dict[str, str]:
+    """``bundleContainerSettings.remapping.<kind>`` (``[{source, target}]``) as ``{source: target}``."""
+    items = _dict(_dict(settings.get("bundleContainerSettings")).get("remapping")).get(kind)
     return {
         str(r["source"]): str(r["target"])
         for r in (items if isinstance(items, list) else [])
@@ -30,36 +30,35 @@ def remappings_of(settings: dict[str, Any]) -> dict[str, str]:
     }
 
 
-def with_remappings(settings: dict[str, Any], remappings: dict[str, str]) -> dict[str, Any]:
-    """``settings`` with its remapping list replaced by ``remappings`` (every other key as read)."""
+def _with_pairs(settings: dict[str, Any], kind: str, pairs: dict[str, str]) -> dict[str, Any]:
+    """``settings`` with ``bundleContainerSettings.remapping.<kind>`` replaced (every other key as read)."""
     out = dict(settings)
     container = dict(_dict(out.get("bundleContainerSettings")))
     remapping = dict(_dict(container.get("remapping")))
-    remapping["connections"] = [{"source": s, "target": t} for s, t in sorted(remappings.items())]
+    remapping[kind] = [{"source": s, "target": t} for s, t in sorted(pairs.items())]
     container["remapping"] = remapping
     out["bundleContainerSettings"] = container
     return out
 
 
+def remappings_of(settings: dict[str, Any]) -> dict[str, str]:
+    """The connection remappings of project settings as ``{source: target}``."""
+    return _pairs_of(settings, "connections")
+
+
+def with_remappings(settings: dict[str, Any], remappings: dict[str, str]) -> dict[str, Any]:
+    """``settings`` with its connection remapping list replaced by ``remappings``."""
+    return _with_pairs(settings, "connections", remappings)
+
+
 def code_env_remappings_of(settings: dict[str, Any]) -> dict[str, str]:
-    """``bundleContainerSettings.remapping.codeEnvs`` of project settings as ``{source: target}``."""
-    items = _dict(_dict(settings.get("bundleContainerSettings")).get("remapping")).get("codeEnvs")
-    return {
-        str(r["source"]): str(r["target"])
-        for r in (items if isinstance(items, list) else [])
-        if isinstance(r, dict) and r.get("source") and r.get("target")
-    }
+    """The code-env remappings of project settings as ``{source: target}``."""
+    return _pairs_of(settings, "codeEnvs")
 
 
 def with_code_env_remappings(settings: dict[str, Any], remappings: dict[str, str]) -> dict[str, Any]:
     """``settings`` with its code-env remapping list replaced (every other key as read)."""
-    out = dict(settings)
-    container = dict(_dict(out.get("bundleContainerSettings")))
-    remapping = dict(_dict(container.get("remapping")))
-    remapping["codeEnvs"] = [{"source": s, "target": t} for s, t in sorted(remappings.items())]
-    container["remapping"] = remapping
-    out["bundleContainerSettings"] = container
-    return out
+    return _with_pairs(settings, "codeEnvs", remappings)
 
 
 def imported_item(item: dict[str, Any]) -> dict[str, Any]:

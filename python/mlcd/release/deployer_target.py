@@ -24,6 +24,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mlcd.dss import answers
 from mlcd.dss.deployer import ProjectDeployer, health_messages
 from mlcd.dss.errors import DSSSettingsNotKept
 from mlcd.dss.transfer import bundle_manifest
@@ -274,9 +275,8 @@ class ProjectDeployerTarget:
 
     def code_env_remappings(self) -> dict[str, str]:
         """``bundleContainerSettings.remapping.codeEnvs`` of the deployment."""
-        found = self._setting(("bundleContainerSettings", "remapping", "codeEnvs"))
-        items = found if isinstance(found, list) else []
-        return {str(i["source"]): str(i["target"]) for i in items if isinstance(i, dict) and "source" in i}
+        dep = self.deployment_id()
+        return answers.code_env_remappings_of(self.deployer.settings(dep)) if dep else {}
 
     def set_code_env_remappings(
         self, remappings: dict[str, str], remove: frozenset[str] = frozenset()
@@ -343,14 +343,7 @@ class ProjectDeployerTarget:
 
 
 def _remappings(settings: dict[str, Any]) -> dict[str, str]:
-    node: Any = settings
-    for key in REMAP_PATH:
-        node = node.get(key) if isinstance(node, dict) else None
-    return {
-        str(m["source"]): str(m["target"])
-        for m in node or []
-        if isinstance(m, dict) and m.get("source") and m.get("target")
-    }
+    return answers.remappings_of(settings)
 
 
 def update_failure(result: Any) -> str | None:
