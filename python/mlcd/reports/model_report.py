@@ -73,22 +73,7 @@ def write_model_reports(
         f'<p class="verdict {verdict_tone}">{page.text(outcome)}</p>',
         f"<p>{page.text(message)}</p>",
     )
-    rows = []
-    for m in models:
-        verdict = m.get("verdict") or {}
-        champion, challenger = m["champion"], m["challenger"]
-        cells = [
-            m["savedModel"],
-            f"{m['metric']} ({m['direction']} is better)",
-            champion["version"] or "-",
-            _value(champion["value"]),
-            challenger["version"] or "-",
-            _value(challenger["value"]),
-            _value(verdict.get("gain")),
-            verdict.get("reason", "-"),
-            m.get("activeVersion") or "-",
-        ]
-        rows.append((tone(m.get("outcome")), [td(page.text(c)) for c in cells]))
+    rows = [(tone(m.get("outcome")), [td(page.text(c)) for c in _model_cells(m)]) for m in models]
     page.table(
         [
             "saved model",
@@ -104,13 +89,34 @@ def write_model_reports(
         rows,
     )
     if smoke:
-        page.add("<h2>Smoke after promotion</h2>")
-        smoke_rows = [
-            (
-                tone(c.outcome),
-                [td(page.text(v or "-")) for v in (c.scenario_id, c.outcome, c.run_id, c.error_message)],
-            )
-            for c in smoke
-        ]
-        page.table(["scenario", "outcome", "run id", "error"], smoke_rows)
+        _smoke_table(page, smoke)
     return [str(junit), str(page.write())]
+
+
+def _model_cells(m: dict[str, Any]) -> list[str]:
+    """One saved model's row: metric, champion and challenger, the verdict and the active version after."""
+    verdict = m.get("verdict") or {}
+    champion, challenger = m["champion"], m["challenger"]
+    return [
+        m["savedModel"],
+        f"{m['metric']} ({m['direction']} is better)",
+        champion["version"] or "-",
+        _value(champion["value"]),
+        challenger["version"] or "-",
+        _value(challenger["value"]),
+        _value(verdict.get("gain")),
+        verdict.get("reason", "-"),
+        m.get("activeVersion") or "-",
+    ]
+
+
+def _smoke_table(page: Page, smoke: list[CaseResult]) -> None:
+    page.add("<h2>Smoke after promotion</h2>")
+    smoke_rows = [
+        (
+            tone(c.outcome),
+            [td(page.text(v or "-")) for v in (c.scenario_id, c.outcome, c.run_id, c.error_message)],
+        )
+        for c in smoke
+    ]
+    page.table(["scenario", "outcome", "run id", "error"], smoke_rows)

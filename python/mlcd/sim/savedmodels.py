@@ -144,17 +144,8 @@ def train(store: Store, key: str, step: dict[str, Any], step_id: str) -> tuple[s
         knob = dict(data.get("nextTraining") or {})
         if knob.get("fail") == "before":
             return "FAILED", f"Training of saved model '{sm}' failed: {knob.get('message') or 'no data'}"
-        current = next((v for v in data["versions"] if v["id"] == data.get("activeVersion")), None)
-        metrics = knob.get("metrics")
-        if not isinstance(metrics, dict):  # without a knob: the same scores as the active version
-            metrics = {
-                k: v
-                for k, v in (current or {}).get("snippet", {}).items()
-                if k not in _snippet_base("", "", "")
-            }
-        vid = str(now_ms())
-        while any(v["id"] == vid for v in data["versions"]):
-            vid = str(int(vid) + 1)
+        metrics = _trained_metrics(data, knob)
+        vid = _new_version_id(data)
         snippet = {**_snippet_base(key, sm, vid), "trainDate": now_ms(), **metrics}
         data["versions"].append({"id": vid, "snippet": snippet, "trainDate": snippet["trainDate"]})
         if knob.get("activate", True):
@@ -164,6 +155,23 @@ def train(store: Store, key: str, step: dict[str, Any], step_id: str) -> tuple[s
     if knob.get("fail") == "after":
         return "FAILED", f"Training of saved model '{sm}' failed after writing version {vid}"
     return "SUCCESS", f"Trained saved model '{sm}': version {vid}"
+
+
+def _trained_metrics(data: dict[str, Any], knob: dict[str, Any]) -> dict[str, Any]:
+    """The knob's ``metrics``; without them, the same scores as the active version."""
+    metrics = knob.get("metrics")
+    if isinstance(metrics, dict):
+        return metrics
+    current = next((v for v in data["versions"] if v["id"] == data.get("activeVersion")), None)
+    return {k: v for k, v in (current or {}).get("snippet", {}).items() if k not in _snippet_base("", "", "")}
+
+
+def _new_version_id(data: dict[str, Any]) -> str:
+    """A version id from the clock, one past any existing id it would collide with."""
+    vid = str(now_ms())
+    while any(v["id"] == vid for v in data["versions"]):
+        vid = str(int(vid) + 1)
+    return vid
 
 
 def _evaluate(store: Store, key: str, evaluation: Any, full_id: str, metrics: dict[str, Any]) -> None:
