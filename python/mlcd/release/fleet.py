@@ -19,7 +19,7 @@ What this module adds:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -141,13 +141,7 @@ def deploy_fleet(
 ) -> FleetOutcome:
     """Deploy ``bundle`` to every node; all verified, or every node this run changed settled."""
     bid, env = bundle.bundle_id, env_ledger.env
-    before = fan_out(
-        members, lambda m: m.rel.target.active_bundle() if m.rel.target.project_exists() else None
-    )
-    down = [(m, e) for m, e in zip(members, before, strict=False) if isinstance(e, Exception)]
-    if down:
-        raise _unreachable_before(env_ledger, members, before, down, bid)
-    previous = {m.node: p for m, p in zip(members, before, strict=False) if not isinstance(p, Exception)}
+    previous = _read_before(env_ledger, members, bid)
     shared = set(previous.values())
     env_ledger.deploying(bid, sha256, next(iter(shared)) if len(shared) == 1 else None)
 
@@ -163,24 +157,49 @@ def deploy_fleet(
     if not failed:
         return _all_deployed(env_ledger, members, results, bid, final_record=final_record)
     cause = "; ".join(f"node {m.node}: {err.without_fix()}" for m, err in failed)
+    _settle_changed(
+        members, results, previous, f"the deploy of {bid} to {env} failed on another node ({cause})"
+    )
+    return _conclude(env_ledger, members, bid, f"deploy of {bid} to {env} failed: {cause}", failed[0][1])
+
+
+def _active_before(m: Member) -> str | None:
+    return m.rel.target.active_bundle() if m.rel.target.project_exists() else None
+
+
+def _read_before(env_ledger: Ledger, members: Sequence[Member], bid: str) -> dict[str, str | None]:
+    """Every node's active bundle before the deploy; raises (recorded) if any node cannot be read."""
+    before = fan_out(members, _active_before)
+    down = [(m, e) for m, e in zip(members, before, strict=False) if isinstance(e, Exception)]
+    if down:
+        raise _unreachable_before(env_ledger, members, before, down, bid)
+    return {m.node: p for m, p in zip(members, before, strict=False) if not isinstance(p, Exception)}
+
+
+def _settle_changed(
+    members: Sequence[Member],
+    results: list[DeployResult | Exception],
+    previous: dict[str, str | None],
+    message: str,
+) -> None:
+    """Settle every node this run changed after another node's deploy failed."""
     changed = [
-        (m, r)
+        m
         for m, r in zip(members, results, strict=False)
         if isinstance(r, DeployResult) and r.outcome == "SUCCESS"
     ]
     fan_out(
-        [m for m, _ in changed],
+        changed,
         lambda m: settle(
             m.rel,
             Failed.ACTIVATION,
-            f"the deploy of {bid} to {env} failed on another node ({cause})",
+            message,
             None,
             allowed=True,
             reason="another node of the environment failed",
             previous=previous.get(m.node),
         ),
     )
-    return _conclude(env_ledger, members, bid, f"deploy of {bid} to {env} failed: {cause}", failed[0][1])
 
 
 def _unreachable_before(
@@ -265,24 +284,35 @@ def gate_fleet(
         return _gate_passed(env_ledger, members, kind, reports, final_record=final_record)
     cause = "; ".join(f"node {m.node}: {_gate_cause(r)}" for m, r in failed)
     passed = [m for m in members if m.node in done and done[m.node].passed]
+    reports += _settle_passed(
+        passed, kind, f"{kind} failed on another node of {env} ({cause})", allowed=allowed
+    )
+    first = _first_error(r for _, r in failed)
+    own = [r.settled for r in done.values() if r.settled is not None]
+    outcome = _conclude(env_ledger, members, bid, f"{kind} failed on {env}: {cause}", first, own)
+    outcome.reports = reports
+    return outcome
+
+
+def _settle_passed(passed: Sequence[Member], kind: str, message: str, *, allowed: bool) -> list[str]:
+    """Settle every node whose gate passed after another node's failed; their reports."""
     settled = fan_out(
         passed,
         lambda m: settle(
             m.rel,
             Failed.TESTS if kind == "tests" else Failed.SMOKE,
-            f"{kind} failed on another node of {env} ({cause})",
+            message,
             None,
             allowed=allowed,
             reason=f"{kind} failed on another node",
             gate=kind,
         ),
     )
-    reports += [p for s in settled if isinstance(s, Settled) for p in s.reports]
-    first = next((_as_error(r) for _, r in failed if isinstance(r, Exception)), None)
-    own = [r.settled for r in done.values() if r.settled is not None]
-    outcome = _conclude(env_ledger, members, bid, f"{kind} failed on {env}: {cause}", first, own)
-    outcome.reports = reports
-    return outcome
+    return [p for s in settled if isinstance(s, Settled) for p in s.reports]
+
+
+def _first_error(runs: Iterable[GateRun | Exception]) -> MlcdError | None:
+    return next((_as_error(r) for r in runs if isinstance(r, Exception)), None)
 
 
 def _passed(run: GateRun | Exception) -> bool:
@@ -324,12 +354,7 @@ def _conclude(
     for m in members:
         entry = m.rel.ledger.entry
         nodes[m.node] = {"state": entry.get("state"), "active": entry.get("activeBundleId")}
-    records = [_RECORD_OF_STATE.get(str(n["state"]), "FAILED_UNCHANGED") for n in nodes.values()]
-    worst = max(records, key=_SEVERITY.index) if records else "FAILED_UNCHANGED"
-    if (
-        worst == "SUCCEEDED"
-    ):  # a node failed but recorded nothing (e.g. a gate on a node this run never deployed)
-        worst = "FAILED_UNCHANGED"
+    worst = _worst_record(nodes)
     hint: str | None
     needs = sorted(name for name, n in nodes.items() if n["state"] == STATE_NEEDS_ATTENTION)
     actives = {n["active"] for n in nodes.values()}
@@ -343,8 +368,7 @@ def _conclude(
     elif worst == "FAILED_ROLLED_BACK":
         message = f"{cause}; every node this run changed was rolled back (verified)"
         hint = "look at the failing node above, fix it or the bundle, and deploy again"
-        gate_exit = [s.decision.exit_code for s in settled if s.decision.exit_code == ExitCode.GATE_FAILED]
-        code = int(gate_exit[0]) if gate_exit else int(ExitCode.ROLLED_BACK)
+        code = _rolled_back_code(settled)
     else:
         message = f"{cause}; no node was changed"
         hint = first_error.hint if first_error else None
@@ -353,3 +377,20 @@ def _conclude(
         worst, bundle_id=bid, active=next(iter(actives)) if len(actives) == 1 else None, message=message
     )
     return FleetOutcome(worst, code, message, hint, nodes, needs)
+
+
+def _worst_record(nodes: dict[str, dict[str, Any]]) -> str:
+    """The environment's record: the worst of its nodes', never SUCCEEDED after a failure."""
+    records = [_RECORD_OF_STATE.get(str(n["state"]), "FAILED_UNCHANGED") for n in nodes.values()]
+    worst = max(records, key=_SEVERITY.index) if records else "FAILED_UNCHANGED"
+    if (
+        worst == "SUCCEEDED"
+    ):  # a node failed but recorded nothing (e.g. a gate on a node this run never deployed)
+        worst = "FAILED_UNCHANGED"
+    return worst
+
+
+def _rolled_back_code(settled: Sequence[Settled]) -> int:
+    """GATE_FAILED if a node's own gate failed and was rolled back, else ROLLED_BACK."""
+    gate_exit = [s.decision.exit_code for s in settled if s.decision.exit_code == ExitCode.GATE_FAILED]
+    return int(gate_exit[0]) if gate_exit else int(ExitCode.ROLLED_BACK)
