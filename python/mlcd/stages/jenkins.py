@@ -12,6 +12,7 @@ from mlcd.errors import InputError
 
 if TYPE_CHECKING:
     from mlcd.jenkins.configxml import JobSpec
+    from mlcd.jenkins.onboard import Change
 
 
 def _spec(o: JenkinsOptions) -> JobSpec:
@@ -39,8 +40,39 @@ def _spec(o: JenkinsOptions) -> JobSpec:
     )
 
 
-def _onboard(ctx: StageContext, o: JenkinsOptions) -> StageResult:
+def _show_changes(ctx: StageContext, o: JenkinsOptions, changes: list[Change]) -> None:
+    """Each planned change's action, its diff, and on a dry run the job's config.xml (secrets masked)."""
     from mlcd.jenkins import configxml as cx
+    from mlcd.jenkins import onboard
+
+    for change in changes:
+        ctx.progress(f"{change.name}: {change.action}")
+        if o.dry_run:
+            print(onboard.masked(cx.to_text(change.xml)), end="")
+        for line in change.diff:
+            print(onboard.masked(line))
+
+
+def _checkout_files(ctx: StageContext, o: JenkinsOptions, spec: JobSpec) -> list[str]:
+    """``--checkout``: write the Jenkinsfile and mlcd.yaml (on a dry run, say what would be written)."""
+    from mlcd.jenkins import onboard
+
+    if not o.checkout:
+        return []
+    if o.dry_run:
+        files = [
+            f"{Path(o.checkout) / n}: would be written unless it exists" for n in ("Jenkinsfile", "mlcd.yaml")
+        ]
+    else:
+        files = onboard.write_checkout(
+            Path(o.checkout), spec.library_version, o.project or o.job or "PROJECT"
+        )
+    for line in files:
+        ctx.progress(line)
+    return files
+
+
+def _onboard(ctx: StageContext, o: JenkinsOptions) -> StageResult:
     from mlcd.jenkins import onboard
     from mlcd.jenkins.client import connect
 
@@ -48,27 +80,10 @@ def _onboard(ctx: StageContext, o: JenkinsOptions) -> StageResult:
     server = connect(o.jenkins_url, o.user_env, o.token_env)
     onboard.check_plugins(server, spec)
     changes = onboard.plan_onboarding(server, spec)
-    for change in changes:
-        ctx.progress(f"{change.name}: {change.action}")
-        if o.dry_run:
-            print(onboard.masked(cx.to_text(change.xml)), end="")
-        for line in change.diff:
-            print(onboard.masked(line))
+    _show_changes(ctx, o, changes)
     if not o.dry_run:
         onboard.apply(server, changes)
-    files: list[str] = []
-    if o.checkout:
-        if o.dry_run:
-            files = [
-                f"{Path(o.checkout) / n}: would be written unless it exists"
-                for n in ("Jenkinsfile", "mlcd.yaml")
-            ]
-        else:
-            files = onboard.write_checkout(
-                Path(o.checkout), spec.library_version, o.project or o.job or "PROJECT"
-            )
-        for line in files:
-            ctx.progress(line)
+    files = _checkout_files(ctx, o, spec)
     summary = ", ".join(f"{c.name} {c.action}" for c in changes)
     return StageResult(
         outcome="NOOP" if o.dry_run or all(c.action == "unchanged" for c in changes) else "SUCCESS",
