@@ -17,6 +17,14 @@ import sys
 import threading
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from werkzeug.serving import BaseWSGIServer
+
+    from mlcd.sim.faults import FaultState
+    from mlcd.sim.scenarios import ScenarioRunner
+    from mlcd.sim.schedule import Scheduler
 
 API_KEY_ENV = "MLCD_SIM_API_KEY"
 
@@ -116,65 +124,25 @@ def _tls_context(args: argparse.Namespace) -> ssl.SSLContext | None:
     return context
 
 
+class _CannotServe(Exception):
+    """``serve`` stops before serving; the message is its one error line."""
+
+
 def serve(args: argparse.Namespace) -> int:
     """Run the node until a stop signal."""
     refusal = _refusal(args)
     if refusal:
         return _fail(refusal)
-    api_key = os.environ[API_KEY_ENV]
-    from mlcd.sim.faults import FaultPlanError, FaultState
-
-    faults = FaultState()
     try:
-        if args.faults:
-            faults.set_plan(json.loads(Path(args.faults).read_text(encoding="utf-8")))
-    except (OSError, ValueError) as exc:
-        kind = "invalid" if isinstance(exc, (FaultPlanError, ValueError)) else "unreadable"
-        return _fail(f"--faults {args.faults}: {kind} fault plan ({str(exc)[:200]})")
-    try:
-        ssl_context = _tls_context(args)
-    except (OSError, ssl.SSLError) as exc:
-        return _fail(f"cannot load TLS certificate/key: {exc}")
-
-    # imported late so that `mlcd sim --help` stays fast
-    from werkzeug.serving import make_server
-
-    from mlcd.sim.scenarios import ScenarioRunner
-    from mlcd.sim.server import create_app
-    from mlcd.sim.store import Store
-
-    runner: ScenarioRunner | None = None
-    scheduler = None
-    if args.role in ("apideployer", "apinode"):
-        from mlcd.sim.apiroles import create_api_role_app
-
-        app = create_api_role_app(args.role, Path(args.data_dir), api_key)
-    else:
+        faults = _fault_state(args)
         try:
-            store = Store(Path(args.data_dir), args.role, args.node_name)
-        except OSError as exc:
-            return _fail(f"cannot use data dir {args.data_dir}: {exc.strerror or exc}")
-        runner = ScenarioRunner(store)
-        from mlcd.sim.schedule import Scheduler
-
-        scheduler = Scheduler(store, runner).start()
-        app = create_app(store, runner, api_key, faults, test_control=bool(args.test_control or args.faults))
-    try:
-        listener = _listen(args.host, args.port)
-    except OSError as exc:
-        reason = os.strerror(exc.errno) if exc.errno else (exc.strerror or type(exc).__name__)
-        return _fail(
-            f"cannot listen on {args.host}:{args.port}: {reason} "
-            "(fix: choose another --port, or --port 0 for a free one)"
-        )
-    try:
-        server = make_server(
-            args.host, args.port, app, threaded=True, ssl_context=ssl_context, fd=listener.fileno()
-        )
-    except (OSError, SystemExit) as exc:
-        listener.close()
-        return _fail(f"cannot serve on {args.host}:{args.port}: {exc}")
-    listener.close()  # the server holds its own duplicate of the socket
+            ssl_context = _tls_context(args)
+        except (OSError, ssl.SSLError) as exc:
+            raise _CannotServe(f"cannot load TLS certificate/key: {exc}") from exc
+        app, runner, scheduler = _node_app(args, os.environ[API_KEY_ENV], faults)
+        server = _server(args, app, ssl_context)
+    except _CannotServe as exc:
+        return _fail(str(exc))
     port = server.socket.getsockname()[1]
     scheme = "https" if ssl_context else "http"
     host = f"[{args.host}]" if ":" in args.host else args.host
@@ -194,3 +162,65 @@ def serve(args: argparse.Namespace) -> int:
             runner.shutdown()
         server.server_close()
     return 0
+
+
+def _fault_state(args: argparse.Namespace) -> FaultState:
+    """The fault state, with ``--faults``' plan installed if given."""
+    from mlcd.sim.faults import FaultPlanError, FaultState
+
+    faults = FaultState()
+    try:
+        if args.faults:
+            faults.set_plan(json.loads(Path(args.faults).read_text(encoding="utf-8")))
+    except (OSError, ValueError) as exc:
+        kind = "invalid" if isinstance(exc, (FaultPlanError, ValueError)) else "unreadable"
+        raise _CannotServe(f"--faults {args.faults}: {kind} fault plan ({str(exc)[:200]})") from exc
+    return faults
+
+
+def _node_app(
+    args: argparse.Namespace, api_key: str, faults: FaultState
+) -> tuple[Any, ScenarioRunner | None, Scheduler | None]:
+    """The WSGI app of ``--role``, and for a DSS node its scenario runner and (started) scheduler."""
+    # imported late so that `mlcd sim --help` stays fast
+    from mlcd.sim.scenarios import ScenarioRunner
+    from mlcd.sim.server import create_app
+    from mlcd.sim.store import Store
+
+    if args.role in ("apideployer", "apinode"):
+        from mlcd.sim.apiroles import create_api_role_app
+
+        return create_api_role_app(args.role, Path(args.data_dir), api_key), None, None
+    try:
+        store = Store(Path(args.data_dir), args.role, args.node_name)
+    except OSError as exc:
+        raise _CannotServe(f"cannot use data dir {args.data_dir}: {exc.strerror or exc}") from exc
+    runner = ScenarioRunner(store)
+    from mlcd.sim.schedule import Scheduler
+
+    scheduler = Scheduler(store, runner).start()
+    app = create_app(store, runner, api_key, faults, test_control=bool(args.test_control or args.faults))
+    return app, runner, scheduler
+
+
+def _server(args: argparse.Namespace, app: Any, ssl_context: ssl.SSLContext | None) -> BaseWSGIServer:
+    """A threaded WSGI server for ``app`` on ``--host:--port``."""
+    from werkzeug.serving import make_server
+
+    try:
+        listener = _listen(args.host, args.port)
+    except OSError as exc:
+        reason = os.strerror(exc.errno) if exc.errno else (exc.strerror or type(exc).__name__)
+        raise _CannotServe(
+            f"cannot listen on {args.host}:{args.port}: {reason} "
+            "(fix: choose another --port, or --port 0 for a free one)"
+        ) from exc
+    try:
+        server = make_server(
+            args.host, args.port, app, threaded=True, ssl_context=ssl_context, fd=listener.fileno()
+        )
+    except (OSError, SystemExit) as exc:
+        listener.close()
+        raise _CannotServe(f"cannot serve on {args.host}:{args.port}: {exc}") from exc
+    listener.close()  # the server holds its own duplicate of the socket
+    return server

@@ -25,11 +25,17 @@ from lxml import etree
 from mlcd.sim.errors import SimError, not_found
 from mlcd.sim.procs import PID_FILE, kill_orphaned_scripts, script_env
 from mlcd.sim.savedmodels import other_step
+from mlcd.sim.scenario_steps import (
+    ABORT_CLASS,
+    STEP_ERROR_CLASS,
+    run_record,
+    script_outcome,
+    step_info,
+    step_result,
+)
 from mlcd.sim.store import Store, check_id, now_ms, read_json, write_json
 
 OUTCOME_RANK = {"SUCCESS": 0, "WARNING": 1, "FAILED": 2, "ABORTED": 3}
-STEP_ERROR_CLASS = "com.dataiku.dip.scenario.step.StepExecutionException"
-ABORT_CLASS = "com.dataiku.dip.scenario.ScenarioAbortedException"
 MANUAL_TRIGGER = {"id": "manual", "type": "manual", "name": "Manual trigger", "active": True}
 _counter = itertools.count(1)
 
@@ -362,24 +368,7 @@ class ScenarioRunner:
             run_id = f"{_run_id_now()}-{next(_counter)}"
         run_dir = self._run_dir(key, sid, run_id)
         start = now_ms()
-        run: dict[str, Any] = {
-            "runId": run_id,
-            "start": start,
-            "end": 0,
-            "scenario": {
-                "projectKey": key,
-                "id": sid,
-                "name": definition.get("name", sid),
-                "markedAsTest": bool(definition.get("markedAsTest", False)),
-                "type": "step_based",
-            },
-            "trigger": {
-                "trigger": active.fire["trigger"],
-                "triggerRunId": active.fire["runId"],
-                "params": active.fire.get("params", {}),
-            },
-            "runAsUser": {"login": "admin", "realLogin": "admin"},
-        }
+        run = run_record(key, sid, definition, active.fire, run_id, start)
         write_json(run_dir / "run.json", run)
         active.run_id = run_id
         active.start = start
@@ -387,61 +376,15 @@ class ScenarioRunner:
         step_runs: list[dict[str, Any]] = []
         outcomes: list[str] = []
         try:
-            content = self.store.project_content_dir(key)
-            variables = self.store.get_variables(key)
-            merged = {**variables["standard"], **variables["local"]}
-            write_json(run_dir / "variables.json", merged)
-            write_json(run_dir / "connections.json", self.store.connections())
+            content = self._prepare_run(key, run_dir)
         except SimError as exc:
             content = run_dir
             outcomes.append("FAILED")
             step_runs.append(self._failed_setup(exc.message))
         steps = [] if outcomes else list(definition.get("steps") or [])
         for index, step in enumerate(steps):
-            step_info = {
-                "id": str(step.get("id") or f"step_{index}"),
-                "name": str(step.get("name") or step.get("id") or f"Step {index}"),
-                "type": str(step.get("type") or ""),
-            }
-            step_start = now_ms()
-            step_run: dict[str, Any] = {
-                "step": step_info,
-                "start": step_start,
-                "end": 0,
-                "runId": run_id,
-            }
-            step_runs.append(step_run)
-            write_json(run_dir / "steps.json", step_runs)
-            step_dir = run_dir / "steps" / f"{index:03d}"
-            step_dir.mkdir(parents=True, exist_ok=True)
-            if active.abort.is_set():
-                outcome, message = "ABORTED", "Scenario aborted"
-            else:
-                outcome, message = self._run_step(active, step, step_info, content, run_dir, step_dir)
-            end = now_ms()
-            result: dict[str, Any] = {
-                "outcome": outcome,
-                "type": "STEP_DONE",
-                "start": step_start,
-                "end": end,
-            }
-            if outcome != "SUCCESS" and message:
-                clazz = ABORT_CLASS if outcome == "ABORTED" else STEP_ERROR_CLASS
-                title = {"ABORTED": "Aborted", "WARNING": "Step finished with a warning"}.get(
-                    outcome, "Step failed"
-                )
-                result["thrown"] = {
-                    "clazz": clazz,
-                    "title": title,
-                    "message": message,
-                    "stack": "",
-                    "code": "",
-                }
-            step_run["end"] = end
-            step_run["result"] = result
-            step_run["additionalReportItems"] = []
+            outcome = self._step(active, index, step, content, run_dir, step_runs)
             outcomes.append(outcome)
-            write_json(run_dir / "steps.json", step_runs)
             if outcome in ("FAILED", "ABORTED"):
                 break
         if active.abort.is_set() and "ABORTED" not in outcomes:
@@ -451,6 +394,43 @@ class ScenarioRunner:
         run["end"] = end
         run["result"] = {"outcome": worst(outcomes), "type": "SCENARIO_DONE", "start": start, "end": end}
         write_json(run_dir / "run.json", run)
+
+    def _prepare_run(self, key: str, run_dir: Path) -> Path:
+        """The project's content dir; writes the run's variables and connections (SimError if not)."""
+        content = self.store.project_content_dir(key)
+        variables = self.store.get_variables(key)
+        merged = {**variables["standard"], **variables["local"]}
+        write_json(run_dir / "variables.json", merged)
+        write_json(run_dir / "connections.json", self.store.connections())
+        return content
+
+    def _step(
+        self,
+        active: _Active,
+        index: int,
+        step: dict[str, Any],
+        content: Path,
+        run_dir: Path,
+        step_runs: list[dict[str, Any]],
+    ) -> str:
+        """Run step ``index``, recording it in ``steps.json`` as it starts and ends; its outcome."""
+        info = step_info(step, index)
+        step_start = now_ms()
+        step_run: dict[str, Any] = {"step": info, "start": step_start, "end": 0, "runId": active.run_id}
+        step_runs.append(step_run)
+        write_json(run_dir / "steps.json", step_runs)
+        step_dir = run_dir / "steps" / f"{index:03d}"
+        step_dir.mkdir(parents=True, exist_ok=True)
+        if active.abort.is_set():
+            outcome, message = "ABORTED", "Scenario aborted"
+        else:
+            outcome, message = self._run_step(active, step, info, content, run_dir, step_dir)
+        end = now_ms()
+        step_run["end"] = end
+        step_run["result"] = step_result(outcome, message, step_start, end)
+        step_run["additionalReportItems"] = []
+        write_json(run_dir / "steps.json", step_runs)
+        return outcome
 
     def _finish_broken(self, active: _Active, exc: Exception) -> None:
         message = exc.message if isinstance(exc, SimError) else f"Stand-in error: {type(exc).__name__}"
@@ -561,26 +541,7 @@ class ScenarioRunner:
             pid_file.unlink(missing_ok=True)
         if active.abort.is_set():
             return "ABORTED", "Scenario aborted"
-        try:
-            written = read_json(result_path, {}) if result_path.is_file() else {}
-        except SimError:
-            return "FAILED", f"Step '{info['id']}' wrote a step result that is not valid JSON"
-        if not isinstance(written, dict):
-            written = {}
-        message = str(written.get("message") or "")
-        if rc == 0:
-            outcome = str(written.get("outcome") or "SUCCESS").upper()
-            if outcome not in ("SUCCESS", "WARNING", "FAILED"):
-                return "FAILED", f"Step '{info['id']}' wrote an unknown outcome '{outcome[:40]}'"
-            return outcome, message
-        if not message:
-            lines = [
-                ln
-                for ln in (step_dir / "stderr.txt").read_text(errors="replace").splitlines()
-                if ln.strip()
-            ]
-            message = lines[-1].strip() if lines else f"Script exited with code {rc}"
-        return "FAILED", message
+        return script_outcome(rc, result_path, step_dir / "stderr.txt", info["id"])
 
 
 def parse_params(raw: bytes) -> dict[str, Any]:
