@@ -20,6 +20,7 @@ from typing import Any
 
 from mlcd.commands.options import Options, RunOptions, options_for
 from mlcd.commands.runner import StageContext, StageResult, execute, stage_file_name
+from mlcd.config import MlcdConfig
 from mlcd.errors import ConfigError, ExitCode, LockTimeout, MlcdError
 from mlcd.release.approval import approval_problem
 from mlcd.release.decisions import STATE_NEEDS_ATTENTION, run_exit_code
@@ -107,6 +108,18 @@ def run(ctx: StageContext) -> StageResult:
     envs = _envs(ctx)
     opts = ctx.opts(RunOptions)
     approve = list(opts.approve)
+    _check_run_options(cfg, envs, approve)
+    no_rollback = opts.no_rollback
+    pipe = _Pipeline(ctx)
+    failed = _release(pipe, cfg, opts, envs)
+    deployed: list[str] = []
+    if not failed:
+        failed = _deploy_environments(ctx, pipe, envs, approve, no_rollback, deployed)
+    return _summary(ctx, pipe, envs, deployed, failed)
+
+
+def _check_run_options(cfg: MlcdConfig, envs: list[str], approve: list[str]) -> None:
+    """ConfigError for an --approve naming no environment, or an environment with several nodes."""
     for name in approve:
         if name not in [e.name for e in cfg.environments]:
             cfg.environment(name)
@@ -117,8 +130,10 @@ def run(ctx: StageContext) -> StageResult:
             f"mlcd run does not support environment(s) with several nodes yet: {', '.join(fleets)}",
             "run deploy, test and smoke on them as separate commands (as the Jenkins steps do)",
         )
-    no_rollback = opts.no_rollback
-    pipe = _Pipeline(ctx)
+
+
+def _release(pipe: _Pipeline, cfg: MlcdConfig, opts: RunOptions, envs: list[str]) -> int:
+    """The stages before any environment: validate, bundle, publish (if a repository is set)."""
     bundle_extra = {
         "bundle_id": opts.bundle_id,
         "build_number": opts.build_number,
@@ -136,17 +151,27 @@ def run(ctx: StageContext) -> StageResult:
         failed = pipe.stage(command, env_name, **extra)
         if failed:
             break
-    deployed: list[str] = []
-    if not failed:
-        for name in envs:
-            failed = _environment(ctx, pipe, name, approve, no_rollback)
-            if failed:
-                if pipe.stages[-1]["stage"] != "approve":  # a missing approval stops, it does not fail
-                    unwound = _unwind(ctx, pipe, deployed, f"{name} failed (exit {failed})", no_rollback)
-                    failed = run_exit_code(failed, unwound)
-                break
-            deployed.append(name)
-    return _summary(ctx, pipe, envs, deployed, failed)
+    return failed
+
+
+def _deploy_environments(
+    ctx: StageContext,
+    pipe: _Pipeline,
+    envs: list[str],
+    approve: list[str],
+    no_rollback: bool,
+    deployed: list[str],
+) -> int:
+    """Each environment in order (appending to ``deployed``); the first failure unwinds the earlier ones."""
+    for name in envs:
+        failed = _environment(ctx, pipe, name, approve, no_rollback)
+        if failed:
+            if pipe.stages[-1]["stage"] != "approve":  # a missing approval stops, it does not fail
+                unwound = _unwind(ctx, pipe, deployed, f"{name} failed (exit {failed})", no_rollback)
+                failed = run_exit_code(failed, unwound)
+            return failed
+        deployed.append(name)
+    return 0
 
 
 def _unwind(
@@ -251,6 +276,13 @@ def _summary(
         return StageResult(
             outcome="SUCCESS", message=f"bundle {bundle_id} released to {released}{ends}", **common
         )
+    return _failed_result(pipe, failed, untouched, ends, common)
+
+
+def _failed_result(
+    pipe: _Pipeline, failed: int, untouched: list[str], ends: str, common: dict[str, Any]
+) -> StageResult:
+    """The run's result after a failure: the first failing stage, what was not touched, what is stuck."""
     first = next(s for s in pipe.stages if s["exitCode"])
     where = f" {first['environment']}" if first["environment"] else ""
     headline = f"stage {first['stage']}{where} ended {first['outcome']} (exit {first['exitCode']})"
