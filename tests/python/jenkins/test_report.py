@@ -163,7 +163,8 @@ def test_demo_trails_give_the_same_metrics_from_disk_and_from_jenkins(
     capsys.readouterr()
     assert (
         main(
-            ["report", "delivery", "--audit", str(demo), "--out-dir", str(tmp_path / "a"), "--format", "json"]
+            ["report", "delivery", *[a for n in (1, 2, 3) for a in ("--audit", str(demo / f"release-{n}"))],
+             "--out-dir", str(tmp_path / "a"), "--format", "json"]
         )
         == 0
     )
