@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from mlcd.deployer_config import DeployerConfig
     from mlcd.testing_gate import GateOutcome
 
+_ABSENT = object()
 REMAP_PATH = ("bundleContainerSettings", "remapping", "connections")
 
 
@@ -77,6 +78,7 @@ class ProjectDeployerTarget:
         self.name = env.name
         self.health: list[dict[str, Any]] = []  # every health gate of this process (for the stage file)
         self._infra_checked = False
+        self._unset_on_node: frozenset[str] = frozenset()  # local variables to remove at the next update
 
     # -- the deployment ----------------------------------------------------------------------------
     def _check_infra(self) -> None:
@@ -229,11 +231,55 @@ class ProjectDeployerTarget:
                 f"{self.name} shows bundle {on_node or '(none)'} active, expected {bundle_id}",
                 "check the deployment on the Project Deployer",
             )
+        self._check_applied(dep)
         return {"messages": [m for m in messages if m["severity"] not in ("ERROR", "FATAL")]}
 
+    def _check_applied(self, dep: str) -> None:
+        """Read back on the automation node what the update was to apply; DeploymentUnhealthy if not.
+
+        The deployer reports health, not whether it applied ``localVariables``,
+        ``scenariosToActivate`` and the code-env remappings: a deployer that skips
+        them would otherwise pass silently. Local variables removed from the
+        deployment are removed on the node too (an update only overrides the ones it holds).
+        """
+        settings = self.deployer.settings(dep)
+        if self._unset_on_node:
+            gone = self._unset_on_node & set(self.direct.local_variables())
+            if gone:
+                self.direct.set_local_variables({}, frozenset(gone))
+                self.progress(f"removed local variable(s) {', '.join(sorted(gone))} on the automation node")
+            self._unset_on_node = frozenset()
+        wrong: list[str] = []
+        variables = settings.get("localVariables")
+        if isinstance(variables, dict) and variables:
+            got = self.direct.local_variables()
+            wrong += [f"local variable {k}" for k, v in sorted(variables.items()) if got.get(k, _ABSENT) != v]
+        states = settings.get("scenariosToActivate")
+        if isinstance(states, dict) and states:
+            now = self.direct.scenario_states()
+            wrong += [
+                f"scenario {s} {'active' if on else 'inactive'}"
+                for s, on in sorted(states.items())
+                if now.get(s) is not bool(on)
+            ]
+        envs = answers.code_env_remappings_of(settings)
+        if envs:
+            have_envs = self.direct.code_env_remappings()
+            wrong += [
+                f"code-env remapping {s} -> {t}" for s, t in sorted(envs.items()) if have_envs.get(s) != t
+            ]
+        if wrong:
+            raise DeploymentUnhealthy(
+                f"after the update of deployment {dep}, the automation node of {self.name} does not show "
+                f"the deployment's {', '.join(wrong)}",
+                "compare the deployment's settings on the Project Deployer with the node's project",
+            )
+
     # -- per-environment settings: held in the deployment's settings, applied by its update ----------
-    # localVariables and bundleContainerSettings.remapping.codeEnvs: confirmed (dataikuapi
-    # DSSProjectDeployerDeploymentSettings.get_raw docstring); scenariosToActivate as {id: bool}: inferred.
+    # localVariables ("override to the project local variables on the automation node"),
+    # scenariosToActivate ("dict of scenario name to boolean") and
+    # bundleContainerSettings.remapping.codeEnvs: confirmed (dataikuapi
+    # DSSProjectDeployerDeploymentSettings.get_raw docstring, dataiku-api-client-python).
     def _setting(self, path: tuple[str, ...]) -> Any:
         dep = self.deployment_id()
         node: Any = self.deployer.settings(dep) if dep else {}
@@ -266,6 +312,7 @@ class ProjectDeployerTarget:
     def set_local_variables(self, values: dict[str, Any], remove: frozenset[str] = frozenset()) -> bool:
         """Write ``localVariables`` (applied by the next update), then read back."""
         merged = {k: v for k, v in {**self.local_variables(), **values}.items() if k not in remove}
+        self._unset_on_node |= remove
         return self._write_setting(("localVariables",), merged, "local variables")
 
     def scenario_states(self) -> dict[str, bool]:
