@@ -59,6 +59,9 @@ class DeploymentUnhealthy(MlcdError):
 class ProjectDeployerTarget:
     """A Project Deployer deployment (a published project on an infrastructure) as a deployment target."""
 
+    #: its local variables reach the automation node only with an update (see envapply)
+    variables_applied_by_update = True
+
     def __init__(
         self,
         deployer: ProjectDeployer,

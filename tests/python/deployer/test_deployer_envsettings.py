@@ -140,3 +140,19 @@ def test_an_unhealthy_first_update_says_the_bundle_stays_active(dp: DeployerPipe
     assert "unknown result" not in line and "no active bundle" not in line
     assert f"bundle {bad} stays active" in line and line.count("(fix:") == 1
     assert active_on(dp.pipe, "test") == bad
+
+
+@pytest.mark.slow
+def test_a_changed_variable_with_the_same_bundle_is_not_written_and_says_so(dp: DeployerPipeline) -> None:
+    configure(dp)
+    pipe = dp.pipe
+    make_bundle(pipe, 1)
+    ok(pipe.mlcd("deploy", "--env", "test"))
+    pipe.env_config("test")["variables"] = {"env": "test", "threshold": 0.5}
+    pipe.write_config()
+    again = ok(pipe.mlcd("deploy", "--env", "test"))  # the same bundle: no update
+    assert "not applied (variable threshold: 0.7 -> 0.5): takes effect with the next bundle's activation" in (
+        again.stdout + again.stderr
+    )
+    assert dp.deployment("test")["localVariables"]["threshold"] == 0.7  # deployment and node agree
+    assert on_node(dp, "test")["variables"]["threshold"] == 0.7
