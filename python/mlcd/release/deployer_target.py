@@ -11,7 +11,8 @@ for an automation node; only the steps differ:
   waits on the update's future with the ``timeouts.deploy`` deadline (aborted
   past it), then requires the deployment's health (``HEALTHY``; ``WARNING``
   too with ``deployer.allow_warning``) and reads the active bundle back from
-  the infrastructure's automation node;
+  the infrastructure's automation node, with the deployment's local variables,
+  scenario states and code-env remappings (see :meth:`ProjectDeployerTarget._check_applied`);
 * scenarios run on that automation node with mlcd's own waiter.
 
 Every health message goes to ``reports/<env>/deployment-health-<bundle>.xml`` (JUnit) and
