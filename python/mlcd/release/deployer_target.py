@@ -57,6 +57,12 @@ class DeploymentUnhealthy(MlcdError):
     category = "deployment"
 
 
+class GovernRefused(DeployFailed):
+    """``deployer.govern``: the deployer's governance status does not approve the bundle (exit 8)."""
+
+    category = "govern"
+
+
 class ProjectDeployerTarget:
     """A Project Deployer deployment (a published project on an infrastructure) as a deployment target."""
 
@@ -198,12 +204,35 @@ class ProjectDeployerTarget:
         self._publish(archive, bundle_id)
 
     def preload(self, bundle_id: str) -> None:
-        """Read back that the bundle is published (the deployer preloads during the update)."""
+        """Read back that the bundle is published (the deployer preloads during the update);
+        with ``deployer.govern``, require Govern's approval (before anything is updated)."""
         if bundle_id not in self._packages():
             raise DeployFailed(
                 f"bundle {bundle_id} is not published on the Project Deployer after publishing it",
                 "check the deployer's published project and its logs",
             )
+        if self.cfg.govern:
+            self._govern_gate(self._require_deployment(), bundle_id)
+
+    def _govern_gate(self, dep: str, bundle_id: str) -> None:
+        """GovernRefused unless the governance status of ``bundle_id`` has messages and none is a
+        WARNING or an ERROR (no message: the infrastructure has no Govern check, nothing approved)."""
+        messages = health_messages({"healthMessages": self.deployer.governance_status(dep, bundle_id)})
+        refusals = [m for m in messages if m["severity"] in ("WARNING", "ERROR")]
+        for m in messages:
+            self.progress(f"govern {m['severity'].lower()} {m['code']}: {m['title']} {m['message']}".rstrip())
+        if messages and not refusals:
+            return
+        why = (
+            "; ".join(f"{m['title']}: {m['message']}".strip(": ") for m in refusals)
+            if refusals
+            else "the deployer gave no governance status (no Govern check policy on the infrastructure?)"
+        )
+        raise GovernRefused(
+            f"Dataiku Govern has not approved bundle {bundle_id} for deployment {dep}: {why}",
+            "get the bundle approved in Dataiku Govern (or set a Govern check policy on the "
+            f"infrastructure), or remove deployer.govern of environment {self.name} in mlcd.yaml",
+        )
 
     def activate(self, bundle_id: str, scenarios_active: dict[str, bool] | None = None) -> dict[str, Any]:
         """Point the deployment at ``bundle_id`` (and its ``scenariosToActivate``), update it (deadline),

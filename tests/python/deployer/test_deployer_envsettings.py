@@ -156,3 +156,24 @@ def test_a_changed_variable_with_the_same_bundle_is_not_written_and_says_so(dp: 
     )
     assert dp.deployment("test")["localVariables"]["threshold"] == 0.7  # deployment and node agree
     assert on_node(dp, "test")["variables"]["threshold"] == 0.7
+
+
+def test_the_govern_gate_refuses_a_bundle_govern_has_not_approved(dp: DeployerPipeline) -> None:
+    pipe = dp.pipe
+    pipe.env_config("test")["deployer"]["govern"] = True
+    pipe.write_config()
+    dp.set_faults(governUnapproved=["*_b2"])
+    first = str(make_bundle(pipe, 1)["bundleId"])
+    done = ok(pipe.mlcd("deploy", "--env", "test"))
+    assert "govern success GOVERN_APPROVED" in done.stdout + done.stderr
+    bad = str(make_bundle(pipe, 2)["bundleId"])
+    proc = pipe.mlcd("deploy", "--env", "test")
+    assert proc.returncode == 8, proc.stdout + proc.stderr
+    line = one_error(proc)
+    assert f"Dataiku Govern has not approved bundle {bad} for deployment " in line, line
+    assert "Bundle not approved: bundle" in line and "the environment is unchanged" in line
+    assert "(fix: get the bundle approved in Dataiku Govern" in line
+    assert active_on(pipe, "test") == first and dp.deployment("test")["bundleId"] == first
+    assert deployments(pipe, "test")[-1] == "FAILED_UNCHANGED"
+    updates = dp.api("GET", f"project-deployer/deployments/{dp.deployment('test')['id']}/update")
+    assert len(updates) == 1  # the refused bundle never reached an update
