@@ -6,7 +6,7 @@ Infrastructures come from ``node.json`` (read on every call)::
                                "automationApiKey": "...", "canDeploy": true}},
      "deployerFaults": {"hangBundles": ["*_b3"], "failBundles": [],
                         "unhealthyBundles": ["prod-infra/*_b4"], "warningBundles": [],
-                        "healthUnknown": false}}
+                        "healthUnknown": false, "governUnapproved": []}}
 
 Each knob is a list of globs matched against the bundle id, or ``<infra id>/<bundle id>``.
 
