@@ -337,32 +337,35 @@ class ProjectDeployerTarget:
             )  # fmt: skip
         return True
 
+    # Readers show what the automation node holds (plan, drift, the values recorded for a rollback);
+    # writers change the deployment's settings, which its next update applies.
     def local_variables(self) -> dict[str, Any]:
-        """The deployment's ``localVariables``."""
-        found = self._setting(("localVariables",))
-        return dict(found) if isinstance(found, dict) else {}
+        """The project's local variables on the infrastructure's automation node."""
+        return self.direct.local_variables()
 
     def set_local_variables(self, values: dict[str, Any], remove: frozenset[str] = frozenset()) -> bool:
         """Write ``localVariables`` (applied by the next update), then read back."""
-        merged = {k: v for k, v in {**self.local_variables(), **values}.items() if k not in remove}
+        found = self._setting(("localVariables",))
+        held = dict(found) if isinstance(found, dict) else {}
+        merged = {k: v for k, v in {**held, **values}.items() if k not in remove}
         self._unset_on_node |= remove
         return self._write_setting(("localVariables",), merged, "local variables")
 
     def scenario_states(self) -> dict[str, bool]:
-        """The deployment's ``scenariosToActivate`` (inferred shape: scenario id -> on/off)."""
-        found = self._setting(("scenariosToActivate",))
-        return {str(k): bool(v) for k, v in found.items()} if isinstance(found, dict) else {}
+        """Each scenario's active state on the automation node (set by ``scenariosToActivate``)."""
+        return self.direct.scenario_states()
 
     def code_env_remappings(self) -> dict[str, str]:
-        """``bundleContainerSettings.remapping.codeEnvs`` of the deployment."""
-        dep = self.deployment_id()
-        return answers.code_env_remappings_of(self.deployer.settings(dep)) if dep else {}
+        """The code-env remappings of the project on the automation node."""
+        return self.direct.code_env_remappings()
 
     def set_code_env_remappings(
         self, remappings: dict[str, str], remove: frozenset[str] = frozenset()
     ) -> bool:
         """Write the deployment's code-env remappings (applied by the next update), then read back."""
-        merged = {k: v for k, v in {**self.code_env_remappings(), **remappings}.items() if k not in remove}
+        dep = self._require_deployment()
+        held = answers.code_env_remappings_of(self.deployer.settings(dep))
+        merged = {k: v for k, v in {**held, **remappings}.items() if k not in remove}
         value = [{"source": k, "target": v} for k, v in sorted(merged.items())]
         path = ("bundleContainerSettings", "remapping", "codeEnvs")
         return self._write_setting(path, value, "code-env remappings")

@@ -177,3 +177,20 @@ def test_the_govern_gate_refuses_a_bundle_govern_has_not_approved(dp: DeployerPi
     assert deployments(pipe, "test")[-1] == "FAILED_UNCHANGED"
     updates = dp.api("GET", f"project-deployer/deployments/{dp.deployment('test')['id']}/update")
     assert len(updates) == 1  # the refused bundle never reached an update
+
+
+@pytest.mark.slow
+def test_status_reports_drift_on_the_automation_node(dp: DeployerPipeline) -> None:
+    configure(dp)
+    pipe = dp.pipe
+    make_bundle(pipe, 1)
+    ok(pipe.mlcd("deploy", "--env", "test"))
+    node = DSSNode(pipe.automation["test"].url, pipe.keys[key_env_name("test")], name="test")
+    try:
+        localsettings.set_local_variables(node, pipe.project_key, {"threshold": 0.1})  # by hand, on the node
+    finally:
+        node.close()
+    status = pipe.mlcd("status", "--env", "test")
+    assert "drift on test: variable threshold: node has 0.1, mlcd.yaml says 0.7" in status.stdout, (
+        status.stdout + status.stderr
+    )
