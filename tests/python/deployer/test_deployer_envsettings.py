@@ -180,7 +180,7 @@ def test_the_govern_gate_refuses_a_bundle_govern_has_not_approved(dp: DeployerPi
 
 
 @pytest.mark.slow
-def test_status_reports_drift_on_the_automation_node(dp: DeployerPipeline) -> None:
+def test_drift_on_the_automation_node_is_reported_and_undone_by_the_next_deploy(dp: DeployerPipeline) -> None:
     configure(dp)
     pipe = dp.pipe
     make_bundle(pipe, 1)
@@ -194,3 +194,9 @@ def test_status_reports_drift_on_the_automation_node(dp: DeployerPipeline) -> No
     assert "drift on test: variable threshold: node has 0.1, mlcd.yaml says 0.7" in status.stdout, (
         status.stdout + status.stderr
     )
+    # the next deploy sees the node's value, as plan and status do, and puts mlcd.yaml's back
+    make_bundle(pipe, 2)
+    deployed = ok(pipe.mlcd("deploy", "--env", "test"))
+    assert "configuration change: variable threshold: 0.1 -> 0.7" in deployed.stdout + deployed.stderr
+    assert pipe.run_record()["environments"]["test"]["settingsBefore"]["variables"]["threshold"] == 0.1
+    assert on_node(dp, "test")["variables"]["threshold"] == 0.7
