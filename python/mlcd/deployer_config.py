@@ -29,6 +29,7 @@ class DeployerConfig:
     node: NodeConfig  # the deployer node (its key in ``node.api_key_env``)
     deployment: str | None = None  # deployment id; default: the project's deployment on ``infra``
     allow_warning: bool = False  # WARNING health passes too (only HEALTHY by default)
+    govern: bool = False  # refuse a bundle the deployer's governance-status does not approve
 
     @property
     def allowed_health(self) -> tuple[str, ...]:
@@ -64,6 +65,7 @@ def with_deployers(
             node=_node(merged),
             deployment=str(own["deployment"]) if own.get("deployment") else None,
             allow_warning=bool(own.get("allow_warning", False)),
+            govern=bool(own.get("govern", False)),
         )
         out.append(dataclasses.replace(env, deployer=deployer))
     return tuple(out)

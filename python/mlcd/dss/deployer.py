@@ -99,6 +99,12 @@ class ProjectDeployer:
         op = f"read the status of deployment {deployment_id}"
         return dict(self._get(f"{BASE}/deployments/{q(deployment_id)}/status", op) or {})
 
+    def governance_status(self, deployment_id: str, bundle_id: str) -> dict[str, Any]:
+        """GET …/{id}/governance-status?bundleId= (dataikuapi ``get_governance_status``): ``messages``."""
+        op = f"read the governance status of bundle {bundle_id} for deployment {deployment_id}"
+        path = f"{BASE}/deployments/{q(deployment_id)}/governance-status"
+        return dict(self._get(path, op, params={"bundleId": bundle_id}) or {})
+
     def last_update(self, deployment_id: str) -> dict[str, Any]:
         """GET …/{id}/last-update: ``status``, ``logs.lines``, timestamps."""
         op = f"read the last update of deployment {deployment_id}"

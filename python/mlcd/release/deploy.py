@@ -25,6 +25,7 @@ from mlcd.errors import DeployFailed, Interrupted, MlcdError, NodeError, Nothing
 from mlcd.release import envapply
 from mlcd.release.archive import BundleInfo, same_content
 from mlcd.release.decisions import Failed, Rollback, after_failure
+from mlcd.release.deployer_target import DeploymentUnhealthy
 from mlcd.release.failure import settle
 from mlcd.release.plan import effective_remappings, missing_connections
 from mlcd.release.rollback import verify_active
@@ -381,6 +382,10 @@ def _ask_activation(
             now = rel.target.active_bundle()
         except MlcdError:
             now = "(unknown)"
+        if now != previous and isinstance(exc, DeploymentUnhealthy):  # the update ran and failed: known
+            raise _Unsettled(
+                f"activation of {bid} on {rel.env.name} through the Project Deployer failed: {exc.message}"
+            ) from None
         if now != previous:
             raise _Unsettled(
                 f"activation of {bid} on {rel.env.name} failed with an unknown result: {exc.one_line()}"

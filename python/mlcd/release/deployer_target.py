@@ -11,7 +11,8 @@ for an automation node; only the steps differ:
   waits on the update's future with the ``timeouts.deploy`` deadline (aborted
   past it), then requires the deployment's health (``HEALTHY``; ``WARNING``
   too with ``deployer.allow_warning``) and reads the active bundle back from
-  the infrastructure's automation node;
+  the infrastructure's automation node, with the deployment's local variables,
+  scenario states and code-env remappings (see :meth:`ProjectDeployerTarget._check_applied`);
 * scenarios run on that automation node with mlcd's own waiter.
 
 Every health message goes to ``reports/<env>/deployment-health-<bundle>.xml`` (JUnit) and
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
     from mlcd.deployer_config import DeployerConfig
     from mlcd.testing_gate import GateOutcome
 
+_ABSENT = object()
 REMAP_PATH = ("bundleContainerSettings", "remapping", "connections")
 
 
@@ -55,8 +57,17 @@ class DeploymentUnhealthy(MlcdError):
     category = "deployment"
 
 
+class GovernRefused(DeployFailed):
+    """``deployer.govern``: the deployer's governance status does not approve the bundle (exit 8)."""
+
+    category = "govern"
+
+
 class ProjectDeployerTarget:
     """A Project Deployer deployment (a published project on an infrastructure) as a deployment target."""
+
+    #: its local variables reach the automation node only with an update (see envapply)
+    variables_applied_by_update = True
 
     def __init__(
         self,
@@ -77,6 +88,7 @@ class ProjectDeployerTarget:
         self.name = env.name
         self.health: list[dict[str, Any]] = []  # every health gate of this process (for the stage file)
         self._infra_checked = False
+        self._unset_on_node: frozenset[str] = frozenset()  # local variables to remove at the next update
 
     # -- the deployment ----------------------------------------------------------------------------
     def _check_infra(self) -> None:
@@ -192,12 +204,35 @@ class ProjectDeployerTarget:
         self._publish(archive, bundle_id)
 
     def preload(self, bundle_id: str) -> None:
-        """Read back that the bundle is published (the deployer preloads during the update)."""
+        """Read back that the bundle is published (the deployer preloads during the update);
+        with ``deployer.govern``, require Govern's approval (before anything is updated)."""
         if bundle_id not in self._packages():
             raise DeployFailed(
                 f"bundle {bundle_id} is not published on the Project Deployer after publishing it",
                 "check the deployer's published project and its logs",
             )
+        if self.cfg.govern:
+            self._govern_gate(self._require_deployment(), bundle_id)
+
+    def _govern_gate(self, dep: str, bundle_id: str) -> None:
+        """GovernRefused unless the governance status of ``bundle_id`` has messages and none is a
+        WARNING or an ERROR (no message: the infrastructure has no Govern check, nothing approved)."""
+        messages = health_messages({"healthMessages": self.deployer.governance_status(dep, bundle_id)})
+        refusals = [m for m in messages if m["severity"] in ("WARNING", "ERROR")]
+        for m in messages:
+            self.progress(f"govern {m['severity'].lower()} {m['code']}: {m['title']} {m['message']}".rstrip())
+        if messages and not refusals:
+            return
+        why = (
+            "; ".join(f"{m['title']}: {m['message']}".strip(": ") for m in refusals)
+            if refusals
+            else "the deployer gave no governance status (no Govern check policy on the infrastructure?)"
+        )
+        raise GovernRefused(
+            f"Dataiku Govern has not approved bundle {bundle_id} for deployment {dep}: {why}",
+            "get the bundle approved in Dataiku Govern (or set a Govern check policy on the "
+            f"infrastructure), or remove deployer.govern of environment {self.name} in mlcd.yaml",
+        )
 
     def activate(self, bundle_id: str, scenarios_active: dict[str, bool] | None = None) -> dict[str, Any]:
         """Point the deployment at ``bundle_id`` (and its ``scenariosToActivate``), update it (deadline),
@@ -229,11 +264,55 @@ class ProjectDeployerTarget:
                 f"{self.name} shows bundle {on_node or '(none)'} active, expected {bundle_id}",
                 "check the deployment on the Project Deployer",
             )
+        self._check_applied(dep)
         return {"messages": [m for m in messages if m["severity"] not in ("ERROR", "FATAL")]}
 
+    def _check_applied(self, dep: str) -> None:
+        """Read back on the automation node what the update was to apply; DeploymentUnhealthy if not.
+
+        The deployer reports health, not whether it applied ``localVariables``,
+        ``scenariosToActivate`` and the code-env remappings: a deployer that skips
+        them would otherwise pass silently. Local variables removed from the
+        deployment are removed on the node too (an update only overrides the ones it holds).
+        """
+        settings = self.deployer.settings(dep)
+        if self._unset_on_node:
+            gone = self._unset_on_node & set(self.direct.local_variables())
+            if gone:
+                self.direct.set_local_variables({}, frozenset(gone))
+                self.progress(f"removed local variable(s) {', '.join(sorted(gone))} on the automation node")
+            self._unset_on_node = frozenset()
+        wrong: list[str] = []
+        variables = settings.get("localVariables")
+        if isinstance(variables, dict) and variables:
+            got = self.direct.local_variables()
+            wrong += [f"local variable {k}" for k, v in sorted(variables.items()) if got.get(k, _ABSENT) != v]
+        states = settings.get("scenariosToActivate")
+        if isinstance(states, dict) and states:
+            now = self.direct.scenario_states()
+            wrong += [
+                f"scenario {s} {'active' if on else 'inactive'}"
+                for s, on in sorted(states.items())
+                if now.get(s) is not bool(on)
+            ]
+        envs = answers.code_env_remappings_of(settings)
+        if envs:
+            have_envs = self.direct.code_env_remappings()
+            wrong += [
+                f"code-env remapping {s} -> {t}" for s, t in sorted(envs.items()) if have_envs.get(s) != t
+            ]
+        if wrong:
+            raise DeploymentUnhealthy(
+                f"after the update of deployment {dep}, the automation node of {self.name} does not show "
+                f"the deployment's {', '.join(wrong)}",
+                "compare the deployment's settings on the Project Deployer with the node's project",
+            )
+
     # -- per-environment settings: held in the deployment's settings, applied by its update ----------
-    # localVariables and bundleContainerSettings.remapping.codeEnvs: confirmed (dataikuapi
-    # DSSProjectDeployerDeploymentSettings.get_raw docstring); scenariosToActivate as {id: bool}: inferred.
+    # localVariables ("override to the project local variables on the automation node"),
+    # scenariosToActivate ("dict of scenario name to boolean") and
+    # bundleContainerSettings.remapping.codeEnvs: confirmed (dataikuapi
+    # DSSProjectDeployerDeploymentSettings.get_raw docstring, dataiku-api-client-python).
     def _setting(self, path: tuple[str, ...]) -> Any:
         dep = self.deployment_id()
         node: Any = self.deployer.settings(dep) if dep else {}
@@ -258,31 +337,35 @@ class ProjectDeployerTarget:
             )  # fmt: skip
         return True
 
+    # Readers show what the automation node holds (plan, drift, the values recorded for a rollback);
+    # writers change the deployment's settings, which its next update applies.
     def local_variables(self) -> dict[str, Any]:
-        """The deployment's ``localVariables``."""
-        found = self._setting(("localVariables",))
-        return dict(found) if isinstance(found, dict) else {}
+        """The project's local variables on the infrastructure's automation node."""
+        return self.direct.local_variables()
 
     def set_local_variables(self, values: dict[str, Any], remove: frozenset[str] = frozenset()) -> bool:
         """Write ``localVariables`` (applied by the next update), then read back."""
-        merged = {k: v for k, v in {**self.local_variables(), **values}.items() if k not in remove}
+        found = self._setting(("localVariables",))
+        held = dict(found) if isinstance(found, dict) else {}
+        merged = {k: v for k, v in {**held, **values}.items() if k not in remove}
+        self._unset_on_node |= remove
         return self._write_setting(("localVariables",), merged, "local variables")
 
     def scenario_states(self) -> dict[str, bool]:
-        """The deployment's ``scenariosToActivate`` (inferred shape: scenario id -> on/off)."""
-        found = self._setting(("scenariosToActivate",))
-        return {str(k): bool(v) for k, v in found.items()} if isinstance(found, dict) else {}
+        """Each scenario's active state on the automation node (set by ``scenariosToActivate``)."""
+        return self.direct.scenario_states()
 
     def code_env_remappings(self) -> dict[str, str]:
-        """``bundleContainerSettings.remapping.codeEnvs`` of the deployment."""
-        dep = self.deployment_id()
-        return answers.code_env_remappings_of(self.deployer.settings(dep)) if dep else {}
+        """The code-env remappings of the project on the automation node."""
+        return self.direct.code_env_remappings()
 
     def set_code_env_remappings(
         self, remappings: dict[str, str], remove: frozenset[str] = frozenset()
     ) -> bool:
         """Write the deployment's code-env remappings (applied by the next update), then read back."""
-        merged = {k: v for k, v in {**self.code_env_remappings(), **remappings}.items() if k not in remove}
+        dep = self._require_deployment()
+        held = answers.code_env_remappings_of(self.deployer.settings(dep))
+        merged = {k: v for k, v in {**held, **remappings}.items() if k not in remove}
         value = [{"source": k, "target": v} for k, v in sorted(merged.items())]
         path = ("bundleContainerSettings", "remapping", "codeEnvs")
         return self._write_setting(path, value, "code-env remappings")

@@ -272,12 +272,14 @@ def apply_without_activation(rel: Release, values: dict[str, Any], common: dict[
         return []
     now = read_now(rel.target, settings, True)
     todo = changes(settings, now, values)
-    if any(c.kind == "variable" for c in todo):
+    # a Project Deployer applies local variables only at a deployment's update: not written here
+    at_once = () if getattr(rel.target, "variables_applied_by_update", False) else ("variable",)
+    if any(c.kind in at_once for c in todo):
         write_variables(rel, values, now, common)
     return [
         f"not applied ({c.line()}): takes effect with the next bundle's activation"
         for c in todo
-        if c.kind != "variable"
+        if c.kind not in at_once
     ]
 
 

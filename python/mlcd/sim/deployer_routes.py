@@ -138,6 +138,12 @@ def deployment_heavy(dep_id: str) -> Any:
     return jsonify(_state().health(dep_id))
 
 
+@deployer_api.get(f"{BASE}/deployments/<dep_id>/governance-status")
+def governance_status(dep_id: str) -> Any:
+    """GET …/{id}/governance-status?bundleId= (empty: the deployment's bundle): ``messages``."""
+    return jsonify(_state().governance(dep_id, request.args.get("bundleId") or ""))
+
+
 @deployer_api.get(f"{BASE}/deployments/<dep_id>/settings")
 def get_settings(dep_id: str) -> Any:
     """GET …/{id}/settings."""

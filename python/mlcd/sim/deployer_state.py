@@ -6,7 +6,7 @@ Infrastructures come from ``node.json`` (read on every call)::
                                "automationApiKey": "...", "canDeploy": true}},
      "deployerFaults": {"hangBundles": ["*_b3"], "failBundles": [],
                         "unhealthyBundles": ["prod-infra/*_b4"], "warningBundles": [],
-                        "healthUnknown": false}}
+                        "healthUnknown": false, "governUnapproved": []}}
 
 Each knob is a list of globs matched against the bundle id, or ``<infra id>/<bundle id>``.
 
@@ -230,6 +230,19 @@ class DeployerState:
                 path.unlink(missing_ok=True)
             else:  # dialect "dead": the future is still known, ended without a result
                 write_json(path, {**future, "alive": False, "hasResult": False})
+
+    # -- governance -----------------------------------------------------------------------------------
+    def governance(self, dep_id: str, bundle_id: str) -> dict[str, Any]:
+        """The governance status of ``bundle_id`` (default: the deployment's): knob ``governUnapproved``."""
+        settings = self.settings(dep_id)
+        bid = bundle_id or settings["bundleId"]
+        self.bundle_path(settings["publishedProjectKey"], bid)
+        if self.fault_matches("governUnapproved", bid, settings["infraId"]):
+            text = f"bundle {bid} has not been approved in Dataiku Govern (knob governUnapproved)"
+            refused = _msg("ERROR", "ERR_GOVERN_BUNDLE_NOT_APPROVED", "Bundle not approved", text)
+            return {"messages": [refused]}
+        approved = _msg("SUCCESS", "GOVERN_APPROVED", "Bundle approved", f"bundle {bid} is approved")
+        return {"messages": [approved]}
 
     # -- health -------------------------------------------------------------------------------------------
     def health(self, dep_id: str) -> dict[str, Any]:

@@ -1,9 +1,16 @@
 """A stand-in deployment update: the deployer puts the bundle on the automation node over HTTP.
 
 Like DSS's deployer, the update creates the project from the bundle (first time)
-or imports the bundle, writes the deployment's connection remappings into the
-automation project's settings, preloads and activates it; each step is one
-HTTP call to the automation stand-in (its URL and admin key from ``node.json``).
+or imports the bundle, writes the deployment's connection and code-env remappings
+into the automation project's settings, preloads and activates it (with the
+deployment's ``scenariosToActivate`` as ``scenariosActiveOnActivation``), then
+writes the deployment's ``localVariables`` over the project's local variables;
+each step is one HTTP call to the automation stand-in (its URL and admin key from
+``node.json``). How ``localVariables`` meet the node's own local variables is
+inferred: dialect ``deployerLocalVariables`` ``override`` (default: the
+deployment's values replace those of the same name, the others stay) or
+``replace`` (the node's local variables become exactly the deployment's);
+``ignored`` is a deployer that never writes them (for mlcd's read-back).
 It runs in a thread behind a future (``/futures/{jobId}``), checks between steps
 whether the future was aborted, and records an update (status, log lines).
 
@@ -132,25 +139,41 @@ class _Update:
         )
         self.check_aborted()
         self.log(f"activating bundle {self.bid}")
+        states = self.settings.get("scenariosToActivate")
+        body = {"scenariosActiveOnActivation": states} if isinstance(states, dict) and states else {}
         report = automation_call(
-            self.infra, "POST", f"projects/{self.key}/bundles/imported/{self.bid}/actions/activate", json={}
+            self.infra, "POST", f"projects/{self.key}/bundles/imported/{self.bid}/actions/activate", json=body
         )
+        self.apply_variables()
         return dict(report or {})
 
     def remap(self) -> None:
-        wanted = ((self.settings.get("bundleContainerSettings") or {}).get("remapping") or {}).get(
-            "connections"
-        )
+        remapping = (self.settings.get("bundleContainerSettings") or {}).get("remapping") or {}
+        wanted: dict[str, list[Any]] = {
+            kind: list(remapping[kind]) for kind in ("connections", "codeEnvs") if remapping.get(kind)
+        }
         if not wanted:
             return
         path = f"projects/{self.key}/settings"
         node_settings = automation_call(self.infra, "GET", path) or {}
         container = node_settings.setdefault("bundleContainerSettings", {})
-        container.setdefault("remapping", {})["connections"] = wanted
+        container.setdefault("remapping", {}).update(wanted)
         automation_call(self.infra, "PUT", path, json=node_settings)
-        self.log(
-            "connection remappings written: " + ", ".join(f"{m['source']} -> {m['target']}" for m in wanted)
-        )
+        for kind, pairs in wanted.items():
+            shown = ", ".join(f"{m['source']} -> {m['target']}" for m in pairs)
+            self.log(f"{'connection' if kind == 'connections' else 'code-env'} remappings written: {shown}")
+
+    def apply_variables(self) -> None:
+        """The deployment's ``localVariables`` onto the project's local variables (see the docstring)."""
+        wanted = self.settings.get("localVariables")
+        mode = self.state.dialect("deployerLocalVariables", "override")
+        if not isinstance(wanted, dict) or mode == "ignored":
+            return
+        path = f"projects/{self.key}/variables/"
+        variables = automation_call(self.infra, "GET", path) or {}
+        local = dict(wanted) if mode == "replace" else {**(variables.get("local") or {}), **wanted}
+        automation_call(self.infra, "PUT", path, json={**variables, "local": local})
+        self.log(f"local variables written ({mode}): {', '.join(sorted(wanted)) or 'none'}")
 
     def finish(self, status: str, report: dict[str, Any] | None, line: str) -> None:
         store = self.state.store

@@ -92,3 +92,27 @@ def test_deployer_errors_with_dataikuapi(dp: DeployerPipeline, tmp_path: Path) -
     wrong = dataikuapi.DSSClient(dp.deployer.url, "not-the-key").get_projectdeployer()
     with pytest.raises(DataikuException, match="Unknown API Key"):
         wrong.list_infras()
+
+
+def test_deployment_variables_and_governance_status_with_dataikuapi(
+    dp: DeployerPipeline, tmp_path: Path
+) -> None:
+    deployer = dataikuapi.DSSClient(dp.deployer.url, dp.deployer.api_key).get_projectdeployer()
+    key = dp.pipe.project_key
+    with _export(dp, "v1", tmp_path / "v1.zip").open("rb") as fh:
+        deployer.upload_bundle(fh, key)
+    deployment = deployer.create_deployment(f"{key}-on-test-infra", key, "test-infra", "v1")
+    settings = deployment.get_settings()
+    settings.get_raw()["localVariables"] = {"env": "test", "threshold": 0.7}
+    settings.get_raw()["bundleContainerSettings"]["remapping"]["connections"] = [
+        {"source": "warehouse", "target": "warehouse_test"}
+    ]
+    settings.save()
+    assert deployment.start_update().wait_for_result()["success"] is True
+    automation = dataikuapi.DSSClient(dp.pipe.automation["test"].url, dp.pipe.keys["DSS_TEST_API_KEY"])
+    assert automation.get_project(key).get_variables()["local"] == {"env": "test", "threshold": 0.7}
+    [approved] = deployment.get_governance_status("v1")["messages"]
+    assert approved["severity"] == "SUCCESS"
+    dp.set_faults(governUnapproved=["v1"])
+    [refused] = deployment.get_governance_status()["messages"]  # the deployment's bundle
+    assert refused["severity"] == "ERROR" and refused["isFatal"] is True

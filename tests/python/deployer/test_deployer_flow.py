@@ -47,6 +47,8 @@ def test_release_through_the_deployer_then_an_unhealthy_update_is_rolled_back(dp
     assert proc.returncode == 4, proc.stdout + proc.stderr
     [line] = errors(proc)
     assert "UNHEALTHY" in line and "rolled back" in line and good in line
+    assert f"activation of {bad} on prod through the Project Deployer failed: deployment " in line, line
+    assert "unknown result" not in line
     assert active_on(pipe, "prod") == good and dp.deployment("prod")["bundleId"] == good
     result = stage(pipe, "deploy-prod")
     assert (result["outcome"], result["exitCode"]) == ("ROLLED_BACK", 4)
