@@ -276,12 +276,26 @@ class ProjectDeployerTarget:
         deployment are removed on the node too (an update only overrides the ones it holds).
         """
         settings = self.deployer.settings(dep)
+        self._remove_unset_variables()
+        wrong = self._not_applied(settings)
+        if wrong:
+            raise DeploymentUnhealthy(
+                f"after the update of deployment {dep}, the automation node of {self.name} does not show "
+                f"the deployment's {', '.join(wrong)}",
+                "compare the deployment's settings on the Project Deployer with the node's project",
+            )
+
+    def _remove_unset_variables(self) -> None:
+        """Remove on the node the local variables the deployment no longer holds."""
         if self._unset_on_node:
             gone = self._unset_on_node & set(self.direct.local_variables())
             if gone:
                 self.direct.set_local_variables({}, frozenset(gone))
                 self.progress(f"removed local variable(s) {', '.join(sorted(gone))} on the automation node")
             self._unset_on_node = frozenset()
+
+    def _not_applied(self, settings: dict[str, Any]) -> list[str]:
+        """What of the deployment's variables, scenario states and code-env remappings the node lacks."""
         wrong: list[str] = []
         variables = settings.get("localVariables")
         if isinstance(variables, dict) and variables:
@@ -301,12 +315,7 @@ class ProjectDeployerTarget:
             wrong += [
                 f"code-env remapping {s} -> {t}" for s, t in sorted(envs.items()) if have_envs.get(s) != t
             ]
-        if wrong:
-            raise DeploymentUnhealthy(
-                f"after the update of deployment {dep}, the automation node of {self.name} does not show "
-                f"the deployment's {', '.join(wrong)}",
-                "compare the deployment's settings on the Project Deployer with the node's project",
-            )
+        return wrong
 
     # -- per-environment settings: held in the deployment's settings, applied by its update ----------
     # localVariables ("override to the project local variables on the automation node"),

@@ -13,6 +13,7 @@ secret values never) so that a rollback puts it back.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -120,19 +121,19 @@ def before_record(settings: EnvSettings, now: SettingsNow) -> dict[str, Any]:
         return {}
     secrets = settings.secret_names()
     return {
-        "variables": {
-            k: now.variables[k] for k in sorted(settings.variables) if k in now.variables and k not in secrets
-        },
+        "variables": _present(settings.variables, now.variables, secrets),
         "absentVariables": sorted(k for k in settings.variables if k not in now.variables),
         "secretVariables": sorted(k for k in secrets if k in now.variables),
-        "scenarios": {
-            s: now.scenarios[s] for s in sorted(settings.scenarios_active or {}) if s in now.scenarios
-        },
-        "codeEnvRemappings": {
-            s: now.code_envs[s] for s in sorted(settings.code_env_remappings) if s in now.code_envs
-        },
+        "scenarios": _present(settings.scenarios_active or {}, now.scenarios),
+        "codeEnvRemappings": _present(settings.code_env_remappings, now.code_envs),
         "absentCodeEnvRemappings": sorted(s for s in settings.code_env_remappings if s not in now.code_envs),
     }
+
+
+def _present(keys: Iterable[str], have: Mapping[str, Any], leave_out: Iterable[str] = ()) -> dict[str, Any]:
+    """``{k: have[k]}`` for the (sorted) ``keys`` found in ``have``, except ``leave_out``."""
+    skip = set(leave_out)
+    return {k: have[k] for k in sorted(keys) if k in have and k not in skip}
 
 
 def after_record(settings: EnvSettings) -> dict[str, Any]:
@@ -295,15 +296,7 @@ def restore_before(rel: Release, bundle_id: str) -> dict[str, bool] | None:
     rec = entry.get("settingsBefore")
     if not isinstance(rec, dict) or not rec or entry.get("previousBundleId") != bundle_id:
         return None
-    variables, absent = dict(rec.get("variables") or {}), frozenset(rec.get("absentVariables") or ())
-    if variables or absent:
-        rel.target.set_local_variables(variables, absent)
-    envs, no_envs = (
-        dict(rec.get("codeEnvRemappings") or {}),
-        frozenset(rec.get("absentCodeEnvRemappings") or ()),
-    )
-    if envs or no_envs:
-        rel.target.set_code_env_remappings(envs, no_envs)
+    _restore_recorded(rel, rec)
     secrets = list(rec.get("secretVariables") or ())
     note = f"; secret variable(s) {', '.join(secrets)} not restored (values are never recorded)"
     rel.progress(
@@ -312,3 +305,14 @@ def restore_before(rel: Release, bundle_id: str) -> dict[str, bool] | None:
     )
     scenarios = rec.get("scenarios") or {}
     return {str(k): bool(v) for k, v in scenarios.items()} or None
+
+
+def _restore_recorded(rel: Release, rec: dict[str, Any]) -> None:
+    """Write back the recorded local variables and code-env remappings (dropping those absent before)."""
+    variables, absent = dict(rec.get("variables") or {}), frozenset(rec.get("absentVariables") or ())
+    if variables or absent:
+        rel.target.set_local_variables(variables, absent)
+    envs = dict(rec.get("codeEnvRemappings") or {})
+    no_envs = frozenset(rec.get("absentCodeEnvRemappings") or ())
+    if envs or no_envs:
+        rel.target.set_code_env_remappings(envs, no_envs)

@@ -291,6 +291,13 @@ class DeployerState:
         if active != bid or last.get("bundleId") != bid:
             text = f"the node has {active or 'no bundle'} active, the deployment says {bid}"
             return "OUT_OF_SYNC", [_msg("WARNING", "OUT_OF_SYNC", "Settings diverge from the node", text)]
+        return self._health_when_in_sync(settings, last)
+
+    def _health_when_in_sync(
+        self, settings: dict[str, Any], last: dict[str, Any]
+    ) -> tuple[str, list[dict[str, Any]]]:
+        """Health of a deployment whose bundle is active on the node: the knobs, then activation warnings."""
+        bid = settings["bundleId"]
         if self.fault_matches("unhealthyBundles", bid, settings["infraId"]):
             text = f"bundle {bid} is active but its project reports failures (fault knob unhealthyBundles)"
             return "UNHEALTHY", [_msg("ERROR", "PROJECT_UNHEALTHY", "Project unhealthy", text)]

@@ -36,23 +36,34 @@ def check_deployer(doc: Doctor, ctx: StageContext, env: Any) -> None:
                 "check deployer.url and its key in mlcd.yaml", "node")  # fmt: skip
         return
     doc.add(label, "connectivity and API key", True, f"{cfg.node.url}: {len(infras)} infrastructure(s)")
+    if _check_infra(doc, label, env, infras):
+        _check_deployment(doc, label, deployer, ctx.config().project, cfg.infra)
+
+
+def _check_infra(doc: Doctor, label: str, env: Any, infras: list[dict[str, Any]]) -> bool:
+    """The environment's infrastructure exists and the key may deploy there; False when it is unknown."""
+    cfg = env.deployer
     by_id = {str((i.get("infraBasicInfo") or {}).get("id")): i for i in infras}
     infra = by_id.get(cfg.infra)
     known = ", ".join(sorted(by_id)) or "none"
     verdict = cfg.infra if infra else f"'{cfg.infra}' unknown (known: {known})"
     fix = f"set deployer.infra of environment {env.name} to one of them"
     if not doc.add(label, "infrastructure", infra is not None, verdict, fix):
-        return
+        return False
     assert infra is not None
     doc.add(label, "key may deploy there", infra.get("canDeploy") is not False,
             "yes" if infra.get("canDeploy") is not False else "no (canDeploy: false)",
             "give the key's user the deploy permission on the infrastructure", "node")  # fmt: skip
-    project = ctx.config().project
+    return True
+
+
+def _check_deployment(doc: Doctor, label: str, deployer: ProjectDeployer, project: str, infra: str) -> None:
+    """The project's deployment on the infrastructure (or that the first deploy creates one)."""
     try:
         published = deployer.published_project(project) or {}
     except DSSError as exc:
         doc.add(label, "deployment", False, exc.one_line(), exc.hint or "")
         return
-    deps = [d.get("id") for d in published.get("deployments") or [] if d.get("infraId") == cfg.infra]
+    deps = [d.get("id") for d in published.get("deployments") or [] if d.get("infraId") == infra]
     none = "none yet (the first deploy creates one: nothing to roll back to)"
     doc.add(label, "deployment", True, str(deps[0]) if deps else none)
