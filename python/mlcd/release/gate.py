@@ -3,8 +3,7 @@
 * The gate runs on the bundle active on the node; when this run deployed the
   environment, that must be this run's bundle (else exit 2: deploy first).
 * A failed gate, or one that cannot complete (node error, a scenario already
-  running past its timeout, a SIGTERM/SIGINT/SIGHUP), ends through
-  :func:`mlcd.release.failure.settle`.
+  running past its timeout), ends through :func:`mlcd.release.failure.settle`.
 * The final audit ``deployment`` record comes from the environment's last gate
   (smoke when it has smoke scenarios, else tests) when this run deployed it,
   outside `mlcd run` (which writes its own), once per deployment.
@@ -18,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from mlcd.errors import ConfigError, InputError, Interrupted, MlcdError, NodeError
+from mlcd.errors import ConfigError, InputError, MlcdError, NodeError
 from mlcd.release.decisions import Failed
 from mlcd.release.failure import Settled, settle
 from mlcd.reports import shown_path
@@ -104,10 +103,6 @@ def gate_on_active(
         raise
     except MlcdError as exc:
         return _could_not_complete(rel, kind, exc, details, allowed)
-    except KeyboardInterrupt as exc:  # a stopped gate did not pass: settled like a failed one, and recorded
-        if not rel.ledger.ours():
-            raise
-        return _interrupted(rel, kind, exc, details, allowed)
     return _verdict(
         rel,
         record,
@@ -138,25 +133,6 @@ def _could_not_complete(
     )
     details.update({"error": exc.one_line(), "errorCategory": exc.category})
     return GateRun(kind, False, exc.one_line(), settled.reports, details, settled)
-
-
-def _interrupted(
-    rel: Release, kind: str, exc: KeyboardInterrupt, details: dict[str, Any], allowed: bool
-) -> GateRun:
-    name = exc.signal_name if isinstance(exc, Interrupted) else "SIGINT"
-    label = "tests" if kind == "tests" else kind
-    command, verb = ("test", "were") if kind == "tests" else ("smoke", "was")
-    settled = settle(
-        rel,
-        Failed.TESTS if kind == "tests" else Failed.SMOKE,
-        f"{label} on {rel.env.name} {verb} interrupted ({name}) before a verdict",
-        f"run `mlcd {command} --env {rel.env.name}` again",
-        allowed=allowed,
-        reason=f"{label} interrupted",
-        gate=kind,
-    )
-    details.update({"error": f"interrupted ({name})", "errorCategory": "interrupted"})
-    return GateRun(kind, False, f"interrupted ({name})", settled.reports, details, settled)
 
 
 def _verdict(
