@@ -54,7 +54,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     module_name, _ = COMMANDS[args.command]
     from mlcd import signals
 
-    signals.install()  # SIGTERM/SIGINT/SIGHUP end a command verified and recorded (mlcd.signals)
+    signals.install(process=argv is None)  # SIGTERM/SIGINT/SIGHUP: ended verified and recorded
     _configure_logging(bool(args.debug))
     from mlcd.commands.runner import execute
 

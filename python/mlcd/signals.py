@@ -9,13 +9,15 @@ signal while it does so is ignored, so that the clean-up itself is not interrupt
 verified and recorded, the exit code known). From then on the signals are ignored:
 the little left to do (the stage file, the release page, the interpreter's exit)
 cannot be stopped half-way, and a late signal cannot turn a recorded deploy into an
-internal error or a killed process.
+internal error or a killed process. (Called in-process, e.g. ``main(argv)`` in a test, the
+caller's own handlers are put back instead.)
 """
 
 from __future__ import annotations
 
 import signal
 import threading
+from typing import Any
 
 from mlcd.errors import Interrupted
 
@@ -24,8 +26,10 @@ SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 
 class _State:
     installed = False
+    process = True  # mlcd owns the process (else: called in-process, e.g. by a test)
     done = False
     seen: list[int] = []
+    previous: dict[int, Any] = {}
 
 
 def _handler(signum: int, frame: object) -> None:
@@ -35,20 +39,32 @@ def _handler(signum: int, frame: object) -> None:
     raise Interrupted(signal.Signals(signum).name, 128 + signum)
 
 
-def install() -> None:
-    """Raise :class:`Interrupted` on the first SIGTERM, SIGINT or SIGHUP (main thread only)."""
+def install(*, process: bool = True) -> None:
+    """Raise :class:`Interrupted` on the first SIGTERM, SIGINT or SIGHUP (main thread only).
+
+    ``process``: mlcd owns the process (its entry point); else :func:`finish` gives the
+    caller its own handlers back instead of ignoring the signals.
+    """
     if threading.current_thread() is not threading.main_thread():
         return
-    _State.installed, _State.done, _State.seen = True, False, []
+    _State.installed, _State.process, _State.done, _State.seen = True, process, False, []
+    _State.previous = {sig: signal.getsignal(sig) for sig in SIGNALS}
     for sig in SIGNALS:
         signal.signal(sig, _handler)
 
 
 def finish() -> None:
-    """The command's result is decided: ignore these signals from now on (see the module docstring)."""
+    """The command's result is decided: ignore these signals from now on (see the module docstring).
+
+    Called in-process (``install(process=False)``), the caller's own handlers come back instead.
+    """
     if not _State.installed:
         return
     _State.done = True  # first: a signal already caught but not yet handled no longer raises
     if threading.current_thread() is threading.main_thread():
         for sig in SIGNALS:
-            signal.signal(sig, signal.SIG_IGN)
+            before = _State.previous.get(sig)
+            if _State.process:
+                signal.signal(sig, signal.SIG_IGN)
+            else:
+                signal.signal(sig, signal.SIG_DFL if before is None else before)
