@@ -31,7 +31,7 @@ AREAS = {  # test module -> row of the table
     "test_faults": "1. faults (mlcd run under ~10% faults)",
     "test_fault_plans": "1b. fault plans (the work done, the answer lost; refused rollback/import)",
     "test_kills": "2. kills (SIGKILL in deploy/smoke/rollback)",
-    "test_step_interruptions": "2b. interruptions at every deploy step (SIGKILL/TERM/INT/HUP, closed stdout)",
+    "test_step_interruptions": "2b. step interruptions (deploy/test/smoke/rollback; signals, closed pipes)",
     "test_bad_input": "3. bad input (one line, exit code, nodes unchanged)",
     "test_bad_input_generated": "3b. generated bad input (Hypothesis: mlcd.yaml, numbers, ids, argv)",
     "test_secrets": "4. secrets (canary keys: output, files, argv)",
@@ -160,20 +160,22 @@ def _ending(r: dict[str, Any]) -> str:
 
 
 def interruption_table(rows: list[dict[str, Any]]) -> list[str]:
-    """Per deploy step boundary: how each interruption ended (exit code, re-run's exit, end state)."""
+    """Per command and step boundary: how each interruption ended (exit code, re-run's exit, end state)."""
     mine = [r for r in rows if r["category"] == "step_interruptions"]
     if not mine:
         return []
     kinds = sorted({str(r["interruption"]) for r in mine})
-    steps = list(dict.fromkeys(str(r["step"]) for r in mine))
-    lines = ["", "| deploy step (after its record) | " + " | ".join(kinds) + " |",
+    steps = list(dict.fromkeys((str(r.get("command", "deploy")), str(r["step"])) for r in mine))
+    lines = ["", "| command: step (after its record) | " + " | ".join(kinds) + " |",
              "|---|" + "---|" * len(kinds)]  # fmt: skip
-    for step in steps:
+    for command, step in steps:
         cells = []
         for kind in kinds:
-            seen = sorted({_ending(r) for r in mine if r["step"] == step and r["interruption"] == kind})
+            here = [r for r in mine if (r.get("command", "deploy"), r["step"], r["interruption"])
+                    == (command, step, kind)]  # fmt: skip
+            seen = sorted({_ending(r) for r in here})
             cells.append("; ".join(seen) or "-")
-        lines.append(f"| {step} | " + " | ".join(cells) + " |")
+        lines.append(f"| {command}: {step} | " + " | ".join(cells) + " |")
     return lines
 
 

@@ -14,30 +14,6 @@ from collections.abc import Sequence
 from mlcd.commands.parser import COMMANDS, build_parser
 
 
-def _install_signal_handlers() -> None:
-    """SIGTERM (Jenkins' abort), SIGINT and SIGHUP raise :class:`~mlcd.errors.Interrupted` in the main thread.
-
-    The release core handles it like any failure after activation (rolled back, or
-    recorded as needing a person); a repeated signal while it does so is ignored, so
-    that the clean-up itself is not interrupted.
-    """
-    import signal
-
-    from mlcd.errors import Interrupted
-
-    seen: list[int] = []
-
-    def handler(signum: int, frame: object) -> None:
-        if seen:
-            return
-        seen.append(signum)
-        name = signal.Signals(signum).name
-        raise Interrupted(name, 128 + signum)
-
-    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-        signal.signal(sig, handler)
-
-
 def _configure_logging(debug: bool) -> None:
     """Warnings (retries, TLS opt-out) on stdout with the progress lines; with --debug, HTTP details.
 
@@ -76,7 +52,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     module_name, _ = COMMANDS[args.command]
-    _install_signal_handlers()
+    from mlcd import signals
+
+    signals.install(process=argv is None)  # SIGTERM/SIGINT/SIGHUP: ended verified and recorded
     _configure_logging(bool(args.debug))
     from mlcd.commands.runner import execute
 

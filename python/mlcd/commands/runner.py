@@ -18,6 +18,7 @@ import traceback
 from pathlib import Path
 from types import ModuleType
 
+from mlcd import signals
 from mlcd.commands.context import StageContext
 from mlcd.commands.options import Options
 from mlcd.commands.result import StageResult, result_of_error
@@ -76,10 +77,40 @@ def write_stage_file(ctx: StageContext, result: StageResult) -> Path | None:
     return path
 
 
+_depth = [0]  # `mlcd run` executes each stage through a nested execute: only the outermost finishes
+
+
 def execute(command: str, module: ModuleType, args: argparse.Namespace | Options) -> int:
-    """Run one command module; return its exit code. Never lets a traceback reach the user."""
+    """Run one command module; return its exit code. Never lets a traceback reach the user.
+
+    Once the outermost command's result is decided, SIGTERM/SIGINT/SIGHUP are ignored
+    (:func:`mlcd.signals.finish`): its stage file and exit code then say what it did.
+    """
     ctx = StageContext(command, args)
     writable = _out_dir_writable(ctx.out_dir)
+    _depth[0] += 1
+    try:
+        try:
+            result = _result(command, module, ctx, writable)
+        except KeyboardInterrupt as exc:  # the first signal landed after the command, before finish()
+            result = _interrupted(command, exc)
+        finally:
+            if _depth[0] == 1:
+                signals.finish()
+    finally:
+        _depth[0] -= 1
+    if writable:  # else the one error line already says so
+        write_stage_file(ctx, result)
+        from mlcd.reports.release_page import refresh_release_page  # never raises: the page is a view
+
+        refresh_release_page(ctx.out_dir)
+    if result.exit_code == 0:
+        ctx.progress(f"{result.outcome}: {result.message}")
+    return result.exit_code
+
+
+def _result(command: str, module: ModuleType, ctx: StageContext, writable: bool) -> StageResult:
+    """The command's result, or the result of its error (one line on stderr)."""
     try:
         if not writable:
             raise MlcdError(f"output directory {ctx.out_dir} is not writable", "pass a writable --out-dir")
@@ -90,16 +121,7 @@ def execute(command: str, module: ModuleType, args: argparse.Namespace | Options
             traceback.print_exc()
         print(f"mlcd {command}: error: {result.message}", file=sys.stderr, flush=True)
     except KeyboardInterrupt as exc:
-        code = exc.exit_code if isinstance(exc, Interrupted) else 130
-        name = exc.signal_name if isinstance(exc, Interrupted) else "SIGINT"
-        result = StageResult(
-            outcome="FAILED",
-            message=f"interrupted ({name}); check the environment with "
-            "`mlcd status` and run the command again or `mlcd rollback`",
-            exit_code=code,
-            error_category="interrupted",
-        )
-        print(f"mlcd {command}: interrupted", file=sys.stderr, flush=True)
+        result = _interrupted(command, exc)
     except Exception as exc:  # the last line of defence: one line, no traceback
         if ctx.debug:
             traceback.print_exc()
@@ -111,14 +133,20 @@ def execute(command: str, module: ModuleType, args: argparse.Namespace | Options
             error_category="internal",
         )
         print(f"mlcd {command}: error: {result.message}", file=sys.stderr, flush=True)
-    if writable:  # else the one error line already says so
-        write_stage_file(ctx, result)
-        from mlcd.reports.release_page import refresh_release_page  # never raises: the page is a view
+    return result
 
-        refresh_release_page(ctx.out_dir)
-    if result.exit_code == 0:
-        ctx.progress(f"{result.outcome}: {result.message}")
-    return result.exit_code
+
+def _interrupted(command: str, exc: KeyboardInterrupt) -> StageResult:
+    code = exc.exit_code if isinstance(exc, Interrupted) else 130
+    name = exc.signal_name if isinstance(exc, Interrupted) else "SIGINT"
+    print(f"mlcd {command}: interrupted", file=sys.stderr, flush=True)
+    return StageResult(
+        outcome="FAILED",
+        message=f"interrupted ({name}); check the environment with "
+        "`mlcd status` and run the command again or `mlcd rollback`",
+        exit_code=code,
+        error_category="interrupted",
+    )
 
 
 def _out_dir_writable(path: Path) -> bool:

@@ -8,7 +8,7 @@ from mlcd.audit import read_audit
 from mlcd.commands.context import StageContext
 from mlcd.commands.options import RollbackOptions
 from mlcd.commands.result import StageResult
-from mlcd.errors import InputError, NothingToRollBack, RollbackFailed
+from mlcd.errors import InputError, Interrupted, MlcdError, NothingToRollBack, RollbackFailed
 from mlcd.release.decisions import STATE_ROLLED_BACK, Rollback
 from mlcd.release.gate import failed_gates
 from mlcd.release.rollback import RollbackDone, roll_back, rollback_target
@@ -54,7 +54,11 @@ def run(ctx: StageContext) -> StageResult:
                 links=links,
             )
         ctx.progress(f"active bundle now: {active or '(none)'}; rolling back to {target}")
-        done = roll_back(rel, target, from_bundle=active, reason=reason, explicit=bool(explicit))
+        try:
+            done = roll_back(rel, target, from_bundle=active, reason=reason, explicit=bool(explicit))
+        except KeyboardInterrupt as exc:  # a signal: recorded as the node shows it
+            err = interrupted(rel, exc, target, active)
+            return error_result(ctx, err, bundle_id=bundle_id, links=links)
     health = deployer_health(rel)  # through the Project Deployer: the rollback's health gate
     done.reports += health.get("reports", [])
     if not record_rollback(rel, done, active=active, reason=reason):
@@ -122,6 +126,35 @@ def _gate_history(
         )
     ctx.progress(f"{what}; re-activating it as --force asks")
     return failed
+
+
+def interrupted(rel: Release, exc: KeyboardInterrupt, target: str, active: str | None) -> MlcdError:
+    """Record a rollback stopped by a signal as the node shows it; the error to end with (exit 5).
+
+    Re-raises ``exc`` (the command ends interrupted) when the node still runs ``active``:
+    nothing changed, and the FAILED_UNCHANGED record says so.
+    """
+    name = rel.env.name
+    what = f"rollback of {name} to {target} was interrupted ({_signal(exc)})"
+    try:
+        now: str | None = rel.target.active_bundle()
+    except MlcdError as read:
+        now = None
+        what += f"; the active bundle could not be read: {read.one_line()}"
+    if now == active and now != target:
+        message = f"{what} before its activation; {active or 'no bundle'} is still active, unchanged"
+        rel.ledger.final("FAILED_UNCHANGED", bundle_id=rel.bundle_id, active=active, message=message)
+        raise exc
+    state = f"{now} is active (verified), its smoke check was not re-run" if now else "not verified"
+    message = f"{what} after its activation: {state}"
+    rel.ledger.final("FAILED_NEEDS_ATTENTION", bundle_id=rel.bundle_id, active=now, message=message)
+    err = RollbackFailed(message, f"run `mlcd smoke --env {name}` or `mlcd rollback --env {name}` again")
+    err.recorded = True
+    return err
+
+
+def _signal(exc: KeyboardInterrupt) -> str:
+    return exc.signal_name if isinstance(exc, Interrupted) else "SIGINT"
 
 
 def record_rollback(rel: Release, done: RollbackDone, *, active: str | None, reason: str) -> bool:

@@ -3,7 +3,8 @@
 Each plan loses the answers of one kind of request that changes a node (activation,
 bundle import, scenario trigger, preload) after the node has handled it, as when a
 proxy gives up on a slow backend (``"after": true`` in the stand-in's fault plan);
-two more refuse a rollback's activation and every import. Smoke fails in about a
+two more refuse a rollback's activation and every import, and one starts from a first deploy
+(no project on the nodes: nothing to roll back to, exit 7). Smoke fails in about a
 third of the runs, so rollbacks are reached too. Every run is checked on the nodes
 like the random faults of ``test_faults.py`` (verified and recorded, no blind retry),
 and the exit code and end states of each plan go to the summary table that
@@ -21,6 +22,7 @@ from typing import Any
 import pytest
 from test_faults import REPLAY, RunReport, ensure_baseline, faulted_run, fresh_seeds
 
+from support.pipeline_env import PipelineEnv
 from support.reltools import fast_pipeline, record_result
 
 READ_TIMEOUT = 1.5
@@ -46,6 +48,15 @@ def _rollback_refused(seed: int, node_index: int) -> dict[str, Any]:
     return {"seed": seed * 100 + node_index, "rules": rules}
 
 
+def _first_deploy(seed: int, node_index: int) -> dict[str, Any]:
+    """A first deploy (no project on the nodes): odd seeds refuse test's activation, even ones pass it
+    (and smoke fails): either way there is nothing to roll back to (exit 7)."""
+    rules: list[dict[str, Any]] = []
+    if node_index == 1 and seed % 2:
+        rules = [{"method": "POST", "path": "actions/activate$", "status": 500, "times": 1}]
+    return {"seed": seed * 100 + node_index, "rules": rules}
+
+
 def _import_refused(seed: int, node_index: int) -> dict[str, Any]:
     rules = [] if node_index != 1 else [{"method": "POST", "path": "importFromStream", "status": 500}]
     return {"seed": seed * 100 + node_index, "rules": rules}
@@ -59,28 +70,40 @@ PLANS: dict[str, tuple[Callable[[int, int], dict[str, Any]], float]] = {
     "preload-answer-lost": (_lost("actions/preload$", 0.6), 0.35),
     "rollback-refused": (_rollback_refused, 1.0),
     "import-refused": (_import_refused, 0.0),
+    "first-deploy": (_first_deploy, 1.0),
 }
+FIRST_DEPLOY = "first-deploy"  # each of its runs on fresh nodes, without the project
+
+
+def plan_run(pipe: PipelineEnv, name: str, seed: int) -> RunReport:
+    """One faulted run of plan ``name``, printed and recorded for the table."""
+    plan, smoke_share = PLANS[name]
+    fail_smoke = random.Random(seed).random() < smoke_share
+    report = faulted_run(pipe, seed, plan, fail_smoke=fail_smoke)
+    smoke = "fails" if fail_smoke else "passes"
+    print(f"{name} seed {seed} (smoke {smoke}): exit {report.exit_code}, {report.faults} answers "
+          f"lost/refused, states {report.states}, audit {report.outcomes}")  # fmt: skip
+    record_result(
+        "fault_plans", plan=name, seed=seed, exit=report.exit_code, faults=report.faults,
+        states=report.states, outcomes=report.outcomes, violations=len(report.violations),
+        smoke_fails=fail_smoke,
+    )  # fmt: skip
+    return report
 
 
 def run_plan(root: Path, name: str, seeds: list[int]) -> list[RunReport]:
-    """The plan's runs one after the other on one pipeline; each result recorded for the table."""
-    plan, smoke_share = PLANS[name]
+    """The plan's runs one after the other on one pipeline (fresh ones for a first deploy); each recorded."""
     reports = []
     counter = [0]
-    with fast_pipeline(root, read_timeout=READ_TIMEOUT) as pipe:
+    if name == FIRST_DEPLOY:
         for seed in seeds:
-            ensure_baseline(pipe, counter)
-            fail_smoke = random.Random(seed).random() < smoke_share
-            report = faulted_run(pipe, seed, plan, fail_smoke=fail_smoke)
-            reports.append(report)
-            smoke = "fails" if fail_smoke else "passes"
-            print(f"{name} seed {seed} (smoke {smoke}): exit {report.exit_code}, {report.faults} answers "
-                  f"lost/refused, states {report.states}, audit {report.outcomes}")  # fmt: skip
-            record_result(
-                "fault_plans", plan=name, seed=seed, exit=report.exit_code, faults=report.faults,
-                states=report.states, outcomes=report.outcomes, violations=len(report.violations),
-                smoke_fails=fail_smoke,
-            )  # fmt: skip
+            with fast_pipeline(root / str(seed), read_timeout=READ_TIMEOUT) as pipe:
+                reports.append(plan_run(pipe, name, seed))
+    else:
+        with fast_pipeline(root, read_timeout=READ_TIMEOUT) as pipe:
+            for seed in seeds:
+                ensure_baseline(pipe, counter)
+                reports.append(plan_run(pipe, name, seed))
     failing = [r for r in reports if r.violations]
     assert not failing, "\n".join(
         f"{name} seed {r.seed} (replay: MLCD_FAULT_SEEDS={r.seed} ... -k '{name}'; random plan: "
@@ -114,3 +137,6 @@ def test_fault_plan(tmp_path: Path, name: str) -> None:
     exits = Counter(r.exit_code for r in reports)
     print(f"{name}: exit codes {dict(sorted(exits.items()))}")
     assert len(reports) == 4
+    if name == FIRST_DEPLOY:  # nothing to roll back to: needs attention, said so
+        assert exits == Counter({7: 4}), exits
+        assert all(r.outcomes["test"] == "FAILED_NEEDS_ATTENTION" for r in reports), reports

@@ -1,4 +1,4 @@
-"""Interruptions of `mlcd deploy` at every step boundary, placed deterministically.
+"""Interruptions of `mlcd deploy`, `test`, `smoke` and `rollback` at every step boundary, placed exactly.
 
 Every request to the test node is slowed by :data:`STEP_LATENCY`, so each step of a
 deploy takes at least that long. The audit trail is watched: as soon as the record
@@ -9,11 +9,14 @@ deploy record is among them. One more point kills the deploy while the node is
 still activating (the activation request is held on the node) and starts the
 re-run at once.
 
-Interruptions: SIGKILL (then the same deploy again, at once), SIGTERM, SIGINT,
-SIGHUP and a closed stdout. Each ends verified: the node's active bundle is the new
-one or the previous one, ``run.json`` names it, no environment is left DEPLOYING,
-and the last audit ``deployment`` record (when the deploy wrote one) names it too.
-Each point is recorded once (command, interruption, step) for the summary table.
+Interruptions: SIGKILL (then the same command again, at once), SIGTERM, SIGINT,
+SIGHUP, a closed stdout and a closed stderr. Each ends verified: the node's active
+bundle is the new one or the previous one, ``run.json`` names it, no environment is
+left DEPLOYING, the last audit ``deployment`` record (when the command wrote one)
+names it too, and the next `mlcd status` names the node's bundle. `test`, `smoke`
+and `rollback` run after a clean deploy of the new bundle (their "new" is that
+bundle, "previous" the one active before it). Each point is recorded once
+(command, interruption, step) for the summary table.
 """
 
 from __future__ import annotations
@@ -34,7 +37,8 @@ from support.reltools import fast_pipeline, reader, record_result
 
 ENV = "test"
 STEP_LATENCY = 0.4
-INTERRUPTIONS = ("SIGKILL", "SIGTERM", "SIGINT", "SIGHUP", "closed-stdout")
+INTERRUPTIONS = ("SIGKILL", "SIGTERM", "SIGINT", "SIGHUP", "closed-stdout", "closed-stderr")
+SIGNALS = ("SIGTERM", "SIGINT", "SIGHUP")
 
 
 @dataclass
@@ -49,12 +53,22 @@ class Point:
 
 
 def deploy_ops(pipe: PipelineEnv, since: int) -> list[str]:
-    """The operations a deploy recorded for the environment, in order."""
+    """The operations a command recorded for the environment, in order."""
     return [
         f"{r['operation']}:{r['outcome']}"
         for r in pipe.audit_records()[since:]
         if r.get("environment") == ENV
     ]
+
+
+def step_names(ops: list[str]) -> list[str]:
+    """``ops`` with a repeated operation numbered (``run_scenario:SUCCESS#2``): one name per boundary."""
+    seen: dict[str, int] = {}
+    names = []
+    for op in ops:
+        seen[op] = seen.get(op, 0) + 1
+        names.append(op if seen[op] == 1 else f"{op}#{seen[op]}")
+    return names
 
 
 def build(pipe: PipelineEnv, k: int) -> str:
@@ -63,8 +77,10 @@ def build(pipe: PipelineEnv, k: int) -> str:
     return str(pipe.run_record()["bundleId"])
 
 
-def interrupt_at(pipe: PipelineEnv, interruption: str, step_index: int, hold: str | None = None) -> int:
-    """Run `mlcd deploy`, interrupt it once its ``step_index``-th record is written; its exit code."""
+def interrupt_at(
+    pipe: PipelineEnv, interruption: str, step_index: int, hold: str | None = None, command: str = "deploy"
+) -> int:
+    """Run `mlcd COMMAND`, interrupt it once its ``step_index``-th record is written; its exit code."""
     node = pipe.automation[ENV]
     rules: list[dict[str, Any]] = [{"latency": STEP_LATENCY}]
     if hold:
@@ -72,10 +88,10 @@ def interrupt_at(pipe: PipelineEnv, interruption: str, step_index: int, hold: st
     node.set_faults({"seed": 1, "rules": rules})
     since = len(pipe.audit_records())
     proc = subprocess.Popen(
-        [sys.executable, "-m", "mlcd", "deploy", "--env", ENV], cwd=pipe.root, env=pipe.env,
-        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+        [sys.executable, "-m", "mlcd", command, "--env", ENV], cwd=pipe.root, env=pipe.env,
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
     )  # fmt: skip
-    assert proc.stdout is not None
+    assert proc.stdout is not None and proc.stderr is not None
     try:
         give_up = time.monotonic() + 60
         while proc.poll() is None and time.monotonic() < give_up:
@@ -85,10 +101,12 @@ def interrupt_at(pipe: PipelineEnv, interruption: str, step_index: int, hold: st
         if proc.poll() is None:
             if interruption == "closed-stdout":
                 proc.stdout.close()
+            elif interruption == "closed-stderr":
+                proc.stderr.close()
             else:
                 proc.send_signal(getattr(signal, interruption))
-        if interruption != "closed-stdout":
-            proc.stdout.close()
+        proc.stdout.close()
+        proc.stderr.close()
         return proc.wait(timeout=120)
     finally:
         if proc.poll() is None:
@@ -104,6 +122,8 @@ def end_state(pipe: PipelineEnv, new: str, previous: str, since: int) -> str:
     finally:
         r.close()
     assert active in (new, previous), f"{active} is active: neither the new {new} nor the previous {previous}"
+    status = pipe.mlcd("status", "--env", ENV)
+    assert status.returncode == 0 and str(active) in status.stdout, (status.stdout, status.stderr)
     entry = pipe.run_record()["environments"].get(ENV)
     finals = [
         r for r in pipe.audit_records()[since:] if r["operation"] == "deployment" and r["environment"] == ENV
@@ -124,36 +144,49 @@ def end_state(pipe: PipelineEnv, new: str, previous: str, since: int) -> str:
     return f"{'NEW' if active == new else 'PREVIOUS'}/{entry['state']}"
 
 
-def run_points(root: Path, interruptions: tuple[str, ...], steps: Callable[[str], bool]) -> list[Point]:
-    """For each interruption and each chosen step boundary: a fresh bundle, one interrupted deploy."""
+def prepare(pipe: PipelineEnv, command: str, k: int) -> tuple[str, str]:
+    """A new bundle (deployed, unless ``command`` is deploy); (new, previous) for :func:`end_state`."""
+    previous = str(reader(pipe, ENV).active(pipe.project_key))
+    new = build(pipe, k)
+    if command != "deploy":
+        deployed = pipe.mlcd("deploy", "--env", ENV)
+        assert deployed.returncode == 0, deployed.stderr
+    return new, previous
+
+
+def run_points(
+    root: Path, interruptions: tuple[str, ...], steps: Callable[[str], bool], command: str = "deploy"
+) -> list[Point]:
+    """For each interruption and each chosen step boundary: a fresh bundle, one interrupted ``command``."""
     points: list[Point] = []
     with fast_pipeline(root) as pipe:
         build(pipe, 0)
         assert pipe.mlcd("deploy", "--env", ENV).returncode == 0
-        build(pipe, 1)
+        prepare(pipe, command, 1)
         since = len(pipe.audit_records())
-        assert pipe.mlcd("deploy", "--env", ENV).returncode == 0
-        ops = deploy_ops(pipe, since)[:-1]  # the last record ends the command: nothing after it to interrupt
+        assert pipe.mlcd(command, "--env", ENV).returncode == 0
+        ops = step_names(deploy_ops(pipe, since))[:-1]  # the last record ends the command: nothing after it
         k = 2
         for interruption in interruptions:
             for index, step in enumerate(ops):
                 if not steps(step):
                     continue
-                previous = str(reader(pipe, ENV).active(pipe.project_key))
-                new = build(pipe, k)
+                new, previous = prepare(pipe, command, k)
                 k += 1
                 since = len(pipe.audit_records())
-                point = Point(interruption, step, interrupt_at(pipe, interruption, index))
+                point = Point(interruption, step, interrupt_at(pipe, interruption, index, command=command))
                 pipe.automation[ENV].clear_faults()
-                if interruption == "SIGKILL":  # the same deploy again, at once
-                    point.rerun_exit = pipe.mlcd("deploy", "--env", ENV, timeout=180).returncode
+                if interruption == "SIGKILL":  # the same command again, at once
+                    point.rerun_exit = pipe.mlcd(command, "--env", ENV, timeout=180).returncode
                 point.end = end_state(pipe, new, previous, since)
-                status = pipe.mlcd("status", "--env", ENV)
-                assert status.returncode == 0, status.stderr
+                if command in ("test", "smoke") and interruption in SIGNALS:  # a stopped gate: no verdict
+                    # (exit 0 when the signal came once the gate had decided: see mlcd.signals.finish)
+                    assert point.exit_code in (0, 128 + getattr(signal, interruption)), point
+                    assert point.end == "NEW/DEPLOYED", point  # the deploy's verified record stands
                 points.append(point)
-                record_result("step_interruptions", command="deploy", interruption=interruption, step=step,
+                record_result("step_interruptions", command=command, interruption=interruption, step=step,
                               exit=point.exit_code, rerun_exit=point.rerun_exit, end=point.end)  # fmt: skip
-                print(f"deploy {interruption} after {step}: exit {point.exit_code}, "
+                print(f"{command} {interruption} after {step}: exit {point.exit_code}, "
                       f"re-run {point.rerun_exit}, end {point.end}")  # fmt: skip
     return points
 
@@ -194,6 +227,15 @@ def test_deploy_interrupted_around_activation_fast_subset(tmp_path: Path) -> Non
 def test_deploy_interrupted_at_every_step(tmp_path: Path, interruption: str) -> None:
     points = run_points(tmp_path / "pipe", (interruption,), lambda step: True)
     assert len(points) >= 6
+
+
+@pytest.mark.reliability
+@pytest.mark.parametrize("interruption", INTERRUPTIONS)
+@pytest.mark.parametrize("command", ["test", "smoke", "rollback"])
+def test_command_interrupted_at_every_step(tmp_path: Path, command: str, interruption: str) -> None:
+    """`mlcd test`, `smoke` and `rollback` (after a clean deploy) interrupted after each of their steps."""
+    points = run_points(tmp_path / "pipe", (interruption,), lambda step: True, command)
+    assert len(points) >= 2
 
 
 @pytest.mark.reliability
