@@ -5,7 +5,7 @@ Every stand-in pipeline of the suite gets canary keys (``support/canary.py``). W
 ``MLCD_CANARY_SCAN=1``, what every ``pipe.mlcd`` call printed is kept under the
 session's temporary directory, and at the end of the session every file the tests
 left there (out dirs, reports, audit trails, stage files, logs, captured output;
-stand-in node data dirs and the tests' own ``mlcd.yaml`` inputs excepted) and the
+stand-in node data dirs and test inputs such as ``mlcd.yaml`` excepted) and the
 results directory (JUnit XML) are scanned for every form of every canary issued.
 The counts go to the results file (the summary's security section); a hit fails the run.
 """
@@ -48,7 +48,7 @@ def _scanning() -> bool:
 
 
 def _basetemp(config: pytest.Config) -> Path:
-    factory = getattr(config, "_tmp_path_factory")  # pytest's session TempPathFactory
+    factory = getattr(config, "_tmp_path_factory")  # noqa: B009 (private to pytest); pytest's session TempPathFactory
     return Path(factory.getbasetemp())
 
 
@@ -68,8 +68,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     roots = [where]
     if os.environ.get(RESULTS_ENV):
         roots.append(Path(os.environ[RESULTS_ENV]))
-    files = [p for p in canary.output_files(roots, skip=[where / "canary" / canary.KEYS_FILE])
-             if p.name != "mlcd.yaml"]  # fmt: skip
+    files = canary.output_files(roots, skip=[where / "canary" / canary.KEYS_FILE])
     report = canary.scan_paths(files, keys, BASIC_USERS)
     record_result("canary_scan", keys=len(keys), **report.counts())
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")

@@ -20,8 +20,8 @@ import subprocess
 import sys
 import tempfile
 import threading
-import urllib.parse
 import time
+import urllib.parse
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -141,10 +141,9 @@ def canary_scan(canary_pipe: tuple[PipelineEnv, str], tmp_path: Path, *, full: b
     if full:
         assert codes["wrong-design-key"] == 6 and codes["smoke-fails"] == 4 and codes["unreachable"] == 6
     # every file mlcd wrote (mlcd.yaml is the test's own input: it holds the literal key on purpose)
-    scanned = [p for p in pipe.root.rglob("*")
-               if p.is_file() and not _node_data(pipe, p) and p != pipe.config_path]  # fmt: skip
+    scanned = canaries.output_files([pipe.root])
     if repo is not None:
-        scanned += [p for p in repo.store_dir.rglob("*") if p.is_file()]
+        scanned += canaries.output_files([repo.store_dir])
     report = canaries.scan_texts(((f"output #{i}", t) for i, t in enumerate(outputs)), leaked, ["ci"])
     report = canaries.scan_texts(((str(p), p.read_bytes()) for p in scanned), leaked, ["ci"], report)
     found = list(report.hits)
@@ -180,10 +179,6 @@ def full_command_set(pipe: PipelineEnv, run: Callable[..., None], wrong: str, wi
     run("unreachable", "status", "--env", "prod", "--debug")
     pipe.config["environments"][1]["url"] = saved
     pipe.write_config()
-
-
-def _node_data(pipe: PipelineEnv, path: Path) -> bool:
-    return any(path.is_relative_to(n.data_dir) for n in pipe.nodes())
 
 
 def test_groovy_step_tests_assert_no_key_leaks() -> None:

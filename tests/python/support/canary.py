@@ -35,6 +35,9 @@ DIR_ENV = "MLCD_CANARY_DIR"  # where issued keys and captured outputs go (set by
 KEYS_FILE = "keys.txt"
 OUTPUTS_DIR = "outputs"
 ISSUED: list[str] = []
+# test inputs that hold a secret on purpose, not outputs: a config with a literal key (a bad-input
+# case) and the artifact repository's own password file
+INPUT_NAMES = frozenset({"mlcd.yaml", "htpasswd"})
 _ALPHABET = string.ascii_letters + string.digits
 
 
@@ -134,13 +137,14 @@ def scan_texts(texts: Iterable[tuple[str, str | bytes]], secrets_: Iterable[str]
         found = find(data, wanted)
         if found:  # one hit per text or file; the longest form found shows what leaked
             longest = max(found, key=len)
-            report.hits.append(f"{label}: {len(found)} forms, e.g. {longest[:WINDOW].decode(errors='replace')}…")
+            example = longest[:WINDOW].decode(errors="replace")
+            report.hits.append(f"{label}: {len(found)} forms, e.g. {example}…")
     return report
 
 
 def output_files(roots: Iterable[Path], skip: Iterable[Path] = ()) -> list[Path]:
-    """Every file under ``roots``, except under a stand-in node's data dir (it holds ``node.json``)
-    and the paths in ``skip`` (test inputs that hold a key on purpose, the key list itself)."""
+    """Every file under ``roots``, except under a stand-in node's data dir (it holds ``node.json``),
+    test inputs (:data:`INPUT_NAMES`) and the paths in ``skip`` (e.g. the key list itself)."""
     skipped = {p.resolve() for p in skip}
     out: list[Path] = []
     for root in roots:
@@ -148,7 +152,9 @@ def output_files(roots: Iterable[Path], skip: Iterable[Path] = ()) -> list[Path]
             continue
         node_dirs = {p.parent for p in root.rglob("node.json")}
         for path in sorted(root.rglob("*")):
-            if not path.is_file() or path.is_symlink() or path.resolve() in skipped:
+            if not path.is_file() or path.is_symlink() or path.name in INPUT_NAMES:
+                continue
+            if path.resolve() in skipped:
                 continue
             if any(path.is_relative_to(d) for d in node_dirs):
                 continue
