@@ -34,7 +34,8 @@ from support.pipeline_env import DESIGN_KEY_ENV, PipelineEnv, key_env_name
 from support.reltools import RESULTS_ENV, fast_pipeline, record_result
 
 CANARY = canaries.PREFIX
-GROOVY_TESTS = Path(__file__).resolve().parents[2] / "groovy"
+REPO = Path(__file__).resolve().parents[3]
+GROOVY_TESTS = REPO / "tests" / "groovy"
 
 
 def canary() -> str:
@@ -248,3 +249,37 @@ def test_session_scan_fails_on_a_leak() -> None:
     assert "1 passed" in proc.stdout and "3 hits" in proc.stdout, proc.stdout
     for kind in kinds:
         assert f"{kind}.log" in proc.stdout, proc.stdout
+
+
+# -- the demo ------------------------------------------------------------------------------------------
+DEMO_KEY_ENVS = ("DSS_DESIGN_API_KEY", "DSS_TEST_API_KEY", "DSS_PROD_API_KEY",  # design, test, prod nodes
+                 "CHURN_API_KEY", "DSS_API_DEPLOYER_API_KEY")  # the API node and API Deployer  # fmt: skip
+
+
+@pytest.mark.reliability
+@pytest.mark.timeout(900)
+def test_demo_with_canary_keys_leaks_nowhere() -> None:
+    """`scripts/demo.py` with a canary for every node's key: nothing it printed or wrote holds any form.
+
+    Its out dir lives outside pytest's tmp dir, so only this scan (not the session's) reads it;
+    the stand-in nodes' data dirs are their own state (the API Deployer's holds the API node's key).
+    """
+    keys = {var: canaries.new_canary() for var in DEMO_KEY_ENVS}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLCD_", "BUILD_"))}
+    with tempfile.TemporaryDirectory(prefix="mlcd-demo-canary-") as tmp:
+        out = Path(tmp) / "demo-out"
+        done = subprocess.run(
+            [sys.executable, str(REPO / "scripts" / "demo.py"), "--out-dir", str(out)],
+            cwd=REPO, capture_output=True, text=True, timeout=880, env={**env, **keys},
+        )  # fmt: skip
+        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
+        files = canaries.output_files([out], inputs=())  # its generated mlcd.yaml files too
+        names = {p.name for p in files}
+        assert {"audit.jsonl", "console.log", "report.html", "mlcd.yaml"} <= names, sorted(names)
+        report = canaries.scan_texts([("demo stdout", done.stdout), ("demo stderr", done.stderr)],
+                                     keys.values())  # fmt: skip
+        report = canaries.scan_texts(((str(p.relative_to(out)), p.read_bytes()) for p in files),
+                                     keys.values(), report=report)  # fmt: skip
+    record_result("canary_demo", keys=len(keys), **report.counts())
+    assert report.files > 20 and report.bytes > 10_000
+    assert not report.hits, report.hits

@@ -43,7 +43,11 @@ _ALPHABET = string.ascii_letters + string.digits
 
 def new_canary() -> str:
     """A fresh canary key, remembered for the session scan."""
-    key = PREFIX + "".join(secrets.choice(_ALPHABET) for _ in range(24))
+    return remember(PREFIX + "".join(secrets.choice(_ALPHABET) for _ in range(24)))
+
+
+def remember(key: str) -> str:
+    """Add a secret (a canary, or a test's own key) to those the session scan looks for; return it."""
     ISSUED.append(key)
     where = os.environ.get(DIR_ENV)
     if where:
@@ -142,17 +146,20 @@ def scan_texts(texts: Iterable[tuple[str, str | bytes]], secrets_: Iterable[str]
     return report
 
 
-def output_files(roots: Iterable[Path], skip: Iterable[Path] = ()) -> list[Path]:
+def output_files(
+    roots: Iterable[Path], skip: Iterable[Path] = (), inputs: Iterable[str] = INPUT_NAMES
+) -> list[Path]:
     """Every file under ``roots``, except under a stand-in node's data dir (it holds ``node.json``),
     test inputs (:data:`INPUT_NAMES`) and the paths in ``skip`` (e.g. the key list itself)."""
     skipped = {p.resolve() for p in skip}
+    input_names = set(inputs)
     out: list[Path] = []
     for root in roots:
         if not root.exists():
             continue
         node_dirs = {p.parent for p in root.rglob("node.json")}
         for path in sorted(root.rglob("*")):
-            if not path.is_file() or path.is_symlink() or path.name in INPUT_NAMES:
+            if not path.is_file() or path.is_symlink() or path.name in input_names:
                 continue
             if path.resolve() in skipped:
                 continue
