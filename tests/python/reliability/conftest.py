@@ -30,10 +30,13 @@ SCAN_ENV = "MLCD_CANARY_SCAN"
 BASIC_USERS = ("ci",)  # the artifact repository's user name in the suite
 
 
-@pytest.fixture(autouse=True)
-def canary_keys(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Every pipeline started by a reliability test gets canary keys."""
-    monkeypatch.setattr(pipeline_env, "CANARY_KEYS", True)
+@pytest.fixture(scope="session", autouse=True)
+def canary_keys() -> Iterator[None]:
+    """Every pipeline started by a reliability test gets canary keys (session scope: module-scoped
+    pipelines too; tests of other directories run in the same session after it get them as well)."""
+    pipeline_env.CANARY_KEYS = True
+    yield
+    pipeline_env.CANARY_KEYS = False
 
 
 @pytest.fixture

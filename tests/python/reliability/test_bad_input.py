@@ -109,7 +109,7 @@ def _unset_env(var: str) -> Prepare:
 
 def _wrong_key(var: str) -> Prepare:
     def prepare(c: Ctx) -> None:
-        c.env[var] = "wrong-" + "9f8e7d6c" * 4
+        c.env[var] = canary.new_canary()  # a wrong key, looked for by the session scan
 
     return prepare
 
