@@ -61,7 +61,7 @@ class ArgvSampler:
                     continue
                 self.seen.add(int(proc.info["pid"]))
                 if any(n in cmdline for n in self.needles) or CANARY in cmdline:
-                    self.leaks.append(f"pid {proc.info['pid']}: {cmdline[:80]}…")
+                    self.leaks.append(f"pid {proc.info['pid']}: a key in its argv ({cmdline[:30]}…)")
             self._stop.wait(0.02)
 
     def __enter__(self) -> ArgvSampler:
@@ -266,7 +266,7 @@ def test_demo_with_canary_keys_leaks_nowhere() -> None:
     """
     keys = {var: canaries.new_canary() for var in DEMO_KEY_ENVS}
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MLCD_", "BUILD_"))}
-    with tempfile.TemporaryDirectory(prefix="mlcd-demo-canary-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="mlcd-demo-scan-") as tmp:
         out = Path(tmp) / "demo-out"
         done = subprocess.run(
             [sys.executable, str(REPO / "scripts" / "demo.py"), "--out-dir", str(out)],

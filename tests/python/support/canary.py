@@ -92,14 +92,17 @@ def _b64_forms(plain: str) -> set[str]:
     return forms
 
 
-def needles(secret: str, users: Iterable[str] = ()) -> set[str]:
-    """Every form of ``secret`` to look for (see the module docstring)."""
-    found = {secret[i : i + WINDOW] for i in range(len(secret) - WINDOW + 1)} | {secret}
-    basic = [f"{secret}:", *(f"{u}:{secret}" for u in users)]
-    for plain in (secret, *basic):
-        found |= {quote(plain, safe=""), quote_plus(plain)}
-        found |= _b64_forms(plain)
-    return {n for n in found if len(n) >= WINDOW}
+def needles(secret: str, users: Iterable[str] = ()) -> dict[str, str]:
+    """Every form of ``secret`` to look for (see the module docstring) -> what it is (no secret in it)."""
+    found = {
+        secret[i : i + WINDOW]: f"characters {i}-{i + WINDOW - 1}" for i in range(len(secret) - WINDOW + 1)
+    }
+    basic = [("key", secret), ("key:", f"{secret}:"), *((f"{u}:key", f"{u}:{secret}") for u in users)]
+    for name, plain in basic:
+        found.update({quote(plain, safe=""): f"URL-encoded {name}", quote_plus(plain): f"URL-encoded {name}"})
+        found.update({form: f"base64 of {name}" for form in _b64_forms(plain)})
+    found[secret] = "the whole key"
+    return {n: kind for n, kind in found.items() if len(n) >= WINDOW}
 
 
 @dataclass
@@ -130,19 +133,19 @@ def scan_texts(texts: Iterable[tuple[str, str | bytes]], secrets_: Iterable[str]
     """Scan ``(label, text)`` pairs for every form of every secret."""
     report = report or ScanReport()
     users = list(users)
-    wanted: set[bytes] = set()
-    for secret in secrets_:
-        wanted |= {n.encode() for n in needles(secret, users)}
+    what: dict[bytes, str] = {}
+    for number, secret in enumerate(secrets_, 1):
+        what.update({n.encode(): f"key #{number}: {kind}" for n, kind in needles(secret, users).items()})
+    wanted = set(what)
     report.needles = max(report.needles, len(wanted))
     for label, text in texts:
         data = text.encode("utf-8", "replace") if isinstance(text, str) else text
         report.files += 1
         report.bytes += len(data)
         found = find(data, wanted)
-        if found:  # one hit per text or file; the longest form found shows what leaked
-            longest = max(found, key=len)
-            example = longest[:WINDOW].decode(errors="replace")
-            report.hits.append(f"{label}: {len(found)} forms, e.g. {example}…")
+        if found:  # one hit per text or file, naming the forms (never showing them: the report is an output)
+            kinds = sorted({what[n] for n in found})
+            report.hits.append(f"{label}: {len(found)} forms: {'; '.join(kinds[:6])}")
     return report
 
 
