@@ -76,7 +76,9 @@ def run_api_demo(out: Path, project: str = "CHURN") -> bool:
     """Run the three API versions; True when each ended as its story says (checked on the deployer)."""
     root = out / "api"
     root.mkdir(parents=True, exist_ok=True)
-    node_key, deployer_key = secrets.token_urlsafe(24), secrets.token_urlsafe(24)
+    # keys from the environment if set (as Jenkins would bind them), else fresh random ones
+    node_key = os.environ.get("CHURN_API_KEY") or secrets.token_urlsafe(24)
+    deployer_key = os.environ.get("DSS_API_DEPLOYER_API_KEY") or secrets.token_urlsafe(24)
     print("\n" + "=" * 100 + "\nThe churn model's real-time API, through the API Deployer (mlcd api deploy)")
     apinode = SimNode.start("apinode", root / "nodes" / "apinode", api_key=node_key, node_name="apinode")
     deployer: SimNode | None = None

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from lxml import etree
+from reliability_security import EXTRA_TESTS, junit_cases, section
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / ".reliability"
@@ -50,7 +51,7 @@ def run_pytest(extra: list[str]) -> int:
     OUT.mkdir(parents=True)
     env = dict(os.environ, MLCD_RELIABILITY_RESULTS=str(OUT))
     env.setdefault("MLCD_BAD_INPUT_EXAMPLES", "100")  # per property; `make test` runs 6
-    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", SUITE,
+    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", SUITE, *EXTRA_TESTS,
            f"--junitxml={OUT / 'junit.xml'}", *extra]  # fmt: skip
     print("$ " + " ".join(cmd), flush=True)
     return subprocess.call(cmd, cwd=ROOT, env=env)
@@ -127,7 +128,8 @@ def detail(area: str, rows: list[dict[str, Any]]) -> str:
         leaks = sum(int(r["leaks"]) for r in mine)
         files = sum(int(r["files"]) for r in mine)
         procs = sum(int(r["processes"]) for r in mine)
-        return f"leaks found {leaks}; files scanned {files}; mlcd processes' argv sampled {procs}"
+        return (f"leaks found {leaks}; files scanned {files}; mlcd processes' argv sampled {procs}; "
+                f"canary scans of the whole run and the demo: security section below")  # fmt: skip
     cases = sorted(str(r["case"]) for r in mine if r.get("passed"))
     return f"checks passed: {', '.join(cases) or '-'}"
 
@@ -199,6 +201,7 @@ def table(elapsed: float, code: int) -> str:
     lines.append(f"| total | {total['passed']} / {total['failed']} / {total['xfailed']} | |")
     lines += plan_table(rows)
     lines += interruption_table(rows)
+    lines += section(junit_cases(OUT / "junit.xml"), rows)
     return "\n".join(lines)
 
 

@@ -26,6 +26,7 @@ from typing import Any
 import pytest
 import yaml
 
+from support import canary
 from support.artifact_server import free_port
 from support.pipeline_env import PipelineEnv, key_env_name
 from support.reltools import fast_pipeline, node_state, one_line_error, record_result
@@ -108,7 +109,7 @@ def _unset_env(var: str) -> Prepare:
 
 def _wrong_key(var: str) -> Prepare:
     def prepare(c: Ctx) -> None:
-        c.env[var] = "wrong-" + "9f8e7d6c" * 4
+        c.env[var] = canary.new_canary()  # a wrong key, looked for by the session scan
 
     return prepare
 
@@ -479,6 +480,7 @@ def test_bad_input_is_one_line_with_fix_and_changes_nothing(
             [sys.executable, "-m", "mlcd", *args], cwd=tmp_path, env=c.env,
             capture_output=True, text=True, timeout=120, check=False,
         )  # fmt: skip
+        canary.capture("mlcd " + " ".join(args), proc.stdout, proc.stderr)
     finally:
         for holder in c.holders:
             holder.kill()

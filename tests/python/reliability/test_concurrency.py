@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from mlcd.dss.node import DSSNode
+from support import canary
 from support.pipeline_env import PipelineEnv, key_env_name
 from support.reltools import reader, record_result
 
@@ -65,6 +66,7 @@ def finish(proc: subprocess.Popen[str]) -> tuple[int, str, str]:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+    canary.capture("mlcd deploy (concurrent)", out, err)
     return proc.returncode, out, err
 
 

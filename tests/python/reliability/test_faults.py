@@ -274,6 +274,7 @@ def test_flow_under_faults_fast_subset(tmp_path: Path) -> None:
 
 
 @pytest.mark.reliability
+@pytest.mark.timeout(900)  # 50 faulted runs on two lanes: about 5 min alone, more on a shared machine
 def test_flow_under_faults_50_runs(tmp_path: Path) -> None:
     """Fifty seeded faulted runs of the whole flow on two independent pipelines."""
     override = os.environ.get("MLCD_FAULT_SEEDS")

@@ -1,38 +1,46 @@
 """Secrets: recognisable canary API keys run through every command, failures included.
 
-Every node gets a key ``SECRET-mlcd-canary-<random>`` (the artifact repository a
+Every node gets a key ``SECRET-mlcd-canary-<random>`` (``support/canary.py``) (the artifact repository a
 canary password). Each command runs, with ``--debug`` on failures so tracebacks
 and HTTP details are printed too, while a sampler reads the command line of every
 process on the machine (psutil). Then every byte mlcd printed and every file it
 wrote (out dir, reports, audit, run record, config, the artifact repository's
-store; the nodes' own data dirs excluded) is scanned for the canaries and for
-their HTTP Basic form: zero occurrences, and no key in any process's argv.
+store; the nodes' own data dirs excluded) is scanned for every form of the canaries
+(full, any 8-character window, URL-encoded, base64 of the key and of its HTTP Basic
+forms): zero occurrences, and no key in any process's argv. The scanner itself is
+shown to find each planted form (``test_scanner_finds_every_planted_form``).
 """
 
 from __future__ import annotations
 
 import base64
+import os
 import re
-import secrets
+import subprocess
+import sys
+import tempfile
 import threading
 import time
+import urllib.parse
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import psutil
 import pytest
 
+from support import canary as canaries
 from support.artifact_server import ArtifactServer, free_port, nginx_available
 from support.pipeline_env import DESIGN_KEY_ENV, PipelineEnv, key_env_name
-from support.reltools import fast_pipeline, record_result
+from support.reltools import RESULTS_ENV, fast_pipeline, record_result
 
-CANARY = "SECRET-mlcd-canary-"
-GROOVY_TESTS = Path(__file__).resolve().parents[2] / "groovy"
+CANARY = canaries.PREFIX
+REPO = Path(__file__).resolve().parents[3]
+GROOVY_TESTS = REPO / "tests" / "groovy"
 
 
 def canary() -> str:
     """A fresh canary key."""
-    return CANARY + secrets.token_hex(12)
+    return canaries.new_canary()
 
 
 class ArgvSampler:
@@ -53,7 +61,7 @@ class ArgvSampler:
                     continue
                 self.seen.add(int(proc.info["pid"]))
                 if any(n in cmdline for n in self.needles) or CANARY in cmdline:
-                    self.leaks.append(f"pid {proc.info['pid']}: {cmdline[:80]}…")
+                    self.leaks.append(f"pid {proc.info['pid']}: a key in its argv ({cmdline[:30]}…)")
             self._stop.wait(0.02)
 
     def __enter__(self) -> ArgvSampler:
@@ -106,8 +114,7 @@ def canary_scan(canary_pipe: tuple[PipelineEnv, str], tmp_path: Path, *, full: b
     pipe.write_config()
     wrong = canary()
     leaked = [*pipe.keys.values(), password, wrong]
-    needles = leaked + [base64.b64encode(f"{k}:".encode()).decode() for k in leaked]
-    needles.append(base64.b64encode(f"ci:{password}".encode()).decode())
+    needles = leaked  # full keys in argv; every form in outputs and files (canaries.needles)
     outputs: list[str] = []
     codes: dict[str, int] = {}
 
@@ -135,18 +142,15 @@ def canary_scan(canary_pipe: tuple[PipelineEnv, str], tmp_path: Path, *, full: b
     if full:
         assert codes["wrong-design-key"] == 6 and codes["smoke-fails"] == 4 and codes["unreachable"] == 6
     # every file mlcd wrote (mlcd.yaml is the test's own input: it holds the literal key on purpose)
-    scanned = [p for p in pipe.root.rglob("*")
-               if p.is_file() and not _node_data(pipe, p) and p != pipe.config_path]  # fmt: skip
+    scanned = canaries.output_files([pipe.root])
     if repo is not None:
-        scanned += [p for p in repo.store_dir.rglob("*") if p.is_file()]
-    found = [f"output #{i}" for i, text in enumerate(outputs) if any(n in text for n in needles)]
-    for path in scanned:
-        data = path.read_bytes()
-        if any(n.encode() in data for n in needles):
-            found.append(str(path))
+        scanned += canaries.output_files([repo.store_dir])
+    report = canaries.scan_texts(((f"output #{i}", t) for i, t in enumerate(outputs)), leaked, ["ci"])
+    report = canaries.scan_texts(((str(p), p.read_bytes()) for p in scanned), leaked, ["ci"], report)
+    found = list(report.hits)
     found += sampler.leaks
     record_result("secrets", files=len(scanned), outputs=len(outputs), processes=len(sampler.seen),
-                  leaks=len(found))  # fmt: skip
+                  leaks=len(found), needles=report.needles, bytes=report.bytes)  # fmt: skip
     assert len(scanned) > 10 and len(sampler.seen) > 3
     assert not found, f"canary key found in: {found}"
 
@@ -178,10 +182,6 @@ def full_command_set(pipe: PipelineEnv, run: Callable[..., None], wrong: str, wi
     pipe.write_config()
 
 
-def _node_data(pipe: PipelineEnv, path: Path) -> bool:
-    return any(path.is_relative_to(n.data_dir) for n in pipe.nodes())
-
-
 def test_groovy_step_tests_assert_no_key_leaks() -> None:
     """The Jenkins library's tests check the keys bound by withCredentials never reach sh, logs or files."""
     steps = sorted((GROOVY_TESTS / "steps").glob("*Test.groovy"))
@@ -190,3 +190,96 @@ def test_groovy_step_tests_assert_no_key_leaks() -> None:
     assert len(checked) >= 3, f"only {checked} assert no secret leaks"
     e2e = (GROOVY_TESTS / "e2e" / "PipelineEndToEndTest.groovy").read_text()
     assert re.search(r"@After\s+void noKeyLeaked\(\)", e2e), "the Groovy end-to-end test scans for no key"
+
+
+# -- the scanner reaches the case: planted forms are found, and a hit fails the session -----------------
+PLANT_ENV = "MLCD_CANARY_PLANT"
+
+
+def planted_forms(key: str) -> dict[str, str]:
+    """A leak of ``key`` in each form the scanner must catch, inside ordinary text."""
+    return {
+        "cut": f"error: 401 body={{'detail': 'bad key {key[:-1]}'}}",  # the key minus its last character
+        "window": f"... {key[21:29]} ...",  # 8 characters from the random part
+        "url": "index https://ci:" + urllib.parse.quote(f"{key}@x", safe="") + "@pypi.example/simple",
+        "base64-basic": "Authorization: Basic " + base64.b64encode(f"{key}:".encode()).decode(),
+        "base64-user": "header " + base64.b64encode(f"xy-ci:{key}".encode()).decode(),
+        "base64-key": "data=" + base64.urlsafe_b64encode(f"k={key}".encode()).decode(),
+    }
+
+
+def test_scanner_finds_every_planted_form() -> None:
+    """Each planted form is found in text and in a file; the same text with another string is clean."""
+    key, other = canaries.new_canary(), canaries.new_canary()
+    for kind, text in planted_forms(key).items():
+        report = canaries.scan_texts([(kind, text)], [other, key], ["ci"])
+        assert report.hits, f"{kind} leak not found: {text}"
+        clean = planted_forms("Y" * len(key))[kind]
+        assert not canaries.scan_texts([(kind, clean)], [other, key], ["ci"]).hits, kind
+    with tempfile.TemporaryDirectory() as tmp:
+        (Path(tmp) / "sub").mkdir()
+        (Path(tmp) / "sub" / "stage.json").write_text(planted_forms(key)["cut"])
+        (Path(tmp) / "node").mkdir()
+        (Path(tmp) / "node" / "node.json").write_text(key)  # a stand-in's own data: not an mlcd output
+        files = canaries.output_files([Path(tmp)])
+        assert [p.name for p in files] == ["stage.json"]
+        assert len(canaries.scan_paths(files, [key]).hits) == 1
+
+
+@pytest.mark.skipif(not os.environ.get(PLANT_ENV), reason="only run by test_session_scan_fails_on_a_leak")
+def test_plant_a_leak(tmp_path: Path) -> None:
+    """Leave a canary's partial, URL-encoded and base64 forms in files under the session's tmp dir."""
+    key = canaries.new_canary()
+    for kind in os.environ[PLANT_ENV].split(","):
+        (tmp_path / f"{kind}.log").write_text(planted_forms(key)[kind])
+
+
+def test_session_scan_fails_on_a_leak() -> None:
+    """A pytest session of this suite that leaves a planted form in its tmp dir fails, naming the file."""
+    kinds = ["cut", "url", "base64-basic"]
+    env = {k: v for k, v in os.environ.items() if k not in (RESULTS_ENV, canaries.DIR_ENV)}
+    env.update({PLANT_ENV: ",".join(kinds), "MLCD_CANARY_SCAN": "1"})
+    with tempfile.TemporaryDirectory() as tmp:
+        proc = subprocess.run(
+            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"--basetemp={tmp}/t",
+             f"{__file__}::test_plant_a_leak"],
+            cwd=Path(__file__).resolve().parents[3], env=env, capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "1 passed" in proc.stdout and "3 hits" in proc.stdout, proc.stdout
+    for kind in kinds:
+        assert f"{kind}.log" in proc.stdout, proc.stdout
+
+
+# -- the demo ------------------------------------------------------------------------------------------
+DEMO_KEY_ENVS = ("DSS_DESIGN_API_KEY", "DSS_TEST_API_KEY", "DSS_PROD_API_KEY",  # design, test, prod nodes
+                 "CHURN_API_KEY", "DSS_API_DEPLOYER_API_KEY")  # the API node and API Deployer  # fmt: skip
+
+
+@pytest.mark.reliability
+@pytest.mark.timeout(900)
+def test_demo_with_canary_keys_leaks_nowhere() -> None:
+    """`scripts/demo.py` with a canary for every node's key: nothing it printed or wrote holds any form.
+
+    Its out dir lives outside pytest's tmp dir, so only this scan (not the session's) reads it;
+    the stand-in nodes' data dirs are their own state (the API Deployer's holds the API node's key).
+    """
+    keys = {var: canaries.new_canary() for var in DEMO_KEY_ENVS}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLCD_", "BUILD_"))}
+    with tempfile.TemporaryDirectory(prefix="mlcd-demo-scan-") as tmp:
+        out = Path(tmp) / "demo-out"
+        done = subprocess.run(
+            [sys.executable, str(REPO / "scripts" / "demo.py"), "--out-dir", str(out)],
+            cwd=REPO, capture_output=True, text=True, timeout=880, env={**env, **keys},
+        )  # fmt: skip
+        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
+        files = canaries.output_files([out], inputs=())  # its generated mlcd.yaml files too
+        names = {p.name for p in files}
+        assert {"audit.jsonl", "console.log", "report.html", "mlcd.yaml"} <= names, sorted(names)
+        report = canaries.scan_texts([("demo stdout", done.stdout), ("demo stderr", done.stderr)],
+                                     keys.values())  # fmt: skip
+        report = canaries.scan_texts(((str(p.relative_to(out)), p.read_bytes()) for p in files),
+                                     keys.values(), report=report)  # fmt: skip
+    record_result("canary_demo", keys=len(keys), **report.counts())
+    assert report.files > 20 and report.bytes > 10_000
+    assert not report.hits, report.hits

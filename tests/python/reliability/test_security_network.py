@@ -21,10 +21,10 @@ from mlcd.bounded_zip import ArchiveTooLarge, open_bounded_zip
 from mlcd.dss.transfer import bundle_manifest
 from mlcd.errors import ConfigError
 from mlcd.transport.limits import MIB, Limits
+from support.canary import new_canary
 from support.reltools import one_line_error, record_result
 
-KEYS = {DESIGN_KEY: "design-key-0123456789abcdef", TEST_KEY: "test-key-0123456789abcdef",
-        REPO_TOKEN: "repo-token-0123456789abcdef"}  # fmt: skip
+KEYS = {DESIGN_KEY: new_canary(), TEST_KEY: new_canary(), REPO_TOKEN: new_canary()}
 BOMB_MIB = 100
 
 

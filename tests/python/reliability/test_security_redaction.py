@@ -24,9 +24,11 @@ from hypothesis import strategies as st
 
 from mlcd.dss.http import MESSAGE_CHARS, error_from_response
 from mlcd.redact import clear_secrets, clip, redact, register_secret
+from support.canary import remember
 from support.reltools import one_line_error, record_result
 
 KEY = "Kx+y/Z=9a8b7c6d5e4f3g2h1i0jKLMN"  # has characters that URL-encoding changes
+remember(KEY)  # the session-wide canary scan looks for it too (support/canary.py)
 WINDOW = 8
 
 FORMS: dict[str, Callable[[str], str]] = {

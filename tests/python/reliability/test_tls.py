@@ -22,11 +22,12 @@ import pytest
 import yaml
 
 from mlcd.sim.launcher import SimNode
+from support import canary
 from support.pipeline_env import SAMPLE_PROJECT, copy_sample_project
 from support.reltools import NodeReader, one_line_error, record_result
 
 pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command")
-KEYS = {"DSS_DESIGN_API_KEY": "tls-design-key-71c4e0", "DSS_TEST_API_KEY": "tls-test-key-0b9d2f"}
+KEYS = {"DSS_DESIGN_API_KEY": canary.new_canary(), "DSS_TEST_API_KEY": canary.new_canary()}
 
 
 def make_ca(d: Path, name: str) -> tuple[Path, Path]:
@@ -86,11 +87,13 @@ class TlsSetup:
         skip = ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE")
         env = {k: v for k, v in os.environ.items() if k not in skip}
         env.update(KEYS, MLCD_LOCK_DIR=str(self.root / "locks"))
-        return subprocess.run(
+        proc = subprocess.run(
             [sys.executable, "-m", "mlcd", *args, "--config", str(path),
              "--out-dir", str(self.root / ".mlcd")],
             cwd=self.root, env=env, capture_output=True, text=True, check=False, timeout=180,
         )  # fmt: skip
+        canary.capture("mlcd " + " ".join(args), proc.stdout, proc.stderr)
+        return proc
 
 
 @pytest.fixture

@@ -48,11 +48,13 @@ from typing import Any
 import yaml
 
 from mlcd.sim.launcher import SimNode
+from support import canary
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
 SAMPLE_PROJECT = FIXTURES / "projects" / "SAMPLE"
 DESIGN_KEY_ENV = "DSS_DESIGN_API_KEY"
 SIGNING_KEY_ENV = "MLCD_SIGNING_KEY"  # HMAC key of published metadata and the audit chain
+CANARY_KEYS = False  # the reliability suite sets it: every key is a canary (support/canary.py)
 
 DEFAULT_ENV_OPTIONS: dict[str, Any] = {
     "approval": False,
@@ -120,7 +122,7 @@ class PipelineEnv:
         env = dict(self.env)
         if extra_env:
             env.update(extra_env)
-        return subprocess.run(
+        proc = subprocess.run(
             [sys.executable, "-m", "mlcd", *args],
             cwd=self.root,
             env=env,
@@ -129,6 +131,8 @@ class PipelineEnv:
             timeout=timeout,
             check=False,
         )
+        canary.capture("mlcd " + " ".join(args), proc.stdout, proc.stderr)
+        return proc
 
     def run_record(self) -> dict[str, Any]:
         """The run record (``.mlcd/run.json``) as a dict."""
@@ -222,6 +226,8 @@ def start_pipeline_env(
     for name in envs:
         keys[key_env_name(name)] = f"ak{name[:3]}-" + secrets.token_hex(16)
     keys[SIGNING_KEY_ENV] = "sk-" + secrets.token_hex(24)
+    if CANARY_KEYS:
+        keys = {var: canary.new_canary() for var in keys}
     design_dir = root / "design"
     (design_dir / "projects").mkdir(parents=True, exist_ok=True)
     copy_sample_project(design_dir / "projects", project)
