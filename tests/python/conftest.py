@@ -165,3 +165,18 @@ def _private_lock_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None
         os.environ.pop("MLCD_LOCK_DIR", None)
     else:
         os.environ["MLCD_LOCK_DIR"] = previous
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Keep a module whose tests share a module-scoped fixture on one pytest-xdist worker.
+
+    ``make test`` runs ``--dist loadgroup``: without a group, the tests of such a module would be spread
+    over the workers and each worker would build the fixture again (a demo run, a released pipeline), or
+    see only part of a sequence of tests sharing one pipeline. Runs before xdist turns the marks into groups.
+    """
+    for item in items:
+        info = getattr(item, "_fixtureinfo", None)
+        defs = info.name2fixturedefs.values() if info is not None else ()
+        if any(d.scope in ("module", "package", "class") for chain in defs for d in chain):
+            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))
