@@ -4,6 +4,9 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
+# the Python suite mostly waits (stand-in nodes, subprocesses): it runs on this many pytest-xdist workers;
+# PYTEST_WORKERS=0 runs it in one process. Tests marked xdist_group("serial") share one worker.
+PYTEST_WORKERS ?= 3
 
 .PHONY: help setup system-deps test test-python test-groovy lint lint-python lint-groovy demo demo-deployer bench reliability test-slow wheel clean
 
@@ -33,7 +36,8 @@ lint-python: $(STAMP)
 	$(VENV)/bin/mypy
 
 test-python: setup
-	$(VENV)/bin/pytest -q -m "not slow and not reliability" $(PYTEST_ARGS) tests/python
+	$(VENV)/bin/pytest -q -m "not slow and not reliability" -n $(PYTEST_WORKERS) --dist loadgroup \
+		$(PYTEST_ARGS) tests/python
 
 lint-groovy: system-deps
 	scripts/groovy-compile.sh --self-test
@@ -45,7 +49,10 @@ lint-groovy: system-deps
 test-groovy: system-deps $(STAMP)
 	tests/groovy/run.sh
 
-test: setup lint-python lint-groovy test-python test-groovy
+# the four suites share no files (Groovy builds in .groovy-build/, Python tests in temporary directories): they
+# run at the same time, each one's output shown whole when it ends
+test: setup
+	@$(MAKE) --no-print-directory -j 4 --output-sync=target lint-python lint-groovy test-python test-groovy
 	@echo "make test: all suites passed"
 
 demo: $(STAMP)

@@ -12,6 +12,7 @@ Fixtures (every node is stopped at the end of the test):
 from __future__ import annotations
 
 import json
+import os
 import secrets
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -148,3 +149,34 @@ def sim_automation(tmp_path: Path, sim_api_key: str) -> Iterator[SimNode]:
     )
     with node:
         yield node
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _private_lock_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Deploy locks of this test process in its own directory (tests that set ``MLCD_LOCK_DIR`` keep theirs).
+
+    Without it every test and every pytest-xdist worker would share ``/tmp/mlcd-locks-<uid>``: two tests
+    deploying ``SIMPRJ`` to ``test`` at the same time would wait for each other's lock.
+    """
+    previous = os.environ.get("MLCD_LOCK_DIR")
+    os.environ["MLCD_LOCK_DIR"] = str(tmp_path_factory.mktemp("locks"))
+    yield
+    if previous is None:
+        os.environ.pop("MLCD_LOCK_DIR", None)
+    else:
+        os.environ["MLCD_LOCK_DIR"] = previous
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Keep a module whose tests share a module-scoped fixture on one pytest-xdist worker.
+
+    ``make test`` runs ``--dist loadgroup``: without a group, the tests of such a module would be spread
+    over the workers and each worker would build the fixture again (a demo run, a released pipeline), or
+    see only part of a sequence of tests sharing one pipeline. Runs before xdist turns the marks into groups.
+    """
+    for item in items:
+        info = getattr(item, "_fixtureinfo", None)
+        defs = info.name2fixturedefs.values() if info is not None else ()
+        if any(d.scope in ("module", "package", "class") for chain in defs for d in chain):
+            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 
+import pytest
 from lxml import etree
 
 from mlcd.dss.node import DSSNode
@@ -199,10 +200,11 @@ def test_unreachable_node_during_the_gate_needs_attention(pipe: PipelineEnv) -> 
     assert finals(pipe, "test")[-1]["outcome"] == "FAILED_NEEDS_ATTENTION"
 
 
+@pytest.mark.xdist_group("serial")  # timing: their run must still be running when our smoke starts
 def test_smoke_waits_for_a_run_it_did_not_start_and_sigterm_aborts_its_own(pipe: PipelineEnv) -> None:
     pipe.env_config("test")["smoke"] = ["TEST_SLOW"]
     pipe.write_config()
-    pipe.set_design_variables(slow_seconds=2)
+    pipe.set_design_variables(slow_seconds=5)  # covers `mlcd smoke` starting up on a loaded machine
     make_bundle(pipe, 1)
     ok(pipe.mlcd("deploy", "--env", "test"))
     node = node_of(pipe, "test")

@@ -95,6 +95,7 @@ def released(pipe: PipelineEnv, tmp: Path) -> str:
     return first
 
 
+@pytest.mark.xdist_group("serial")  # timing: the second deploy must start while the first holds the lock
 def test_second_deploy_waits_for_the_first_and_activations_never_interleave(
     rpipe: PipelineEnv, tmp_path: Path
 ) -> None:

@@ -68,6 +68,7 @@ def releases(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Releases]:
     serve = root / "served"
     demo_out = serve / "demo-out"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DSS_", "MLCD_", "BUILD_"))}
+    env["MLCD_LOCK_DIR"] = str(root / "locks")  # not the user's shared lock directory
     done = subprocess.run(
         [sys.executable, str(REPO / "scripts" / "demo.py"), "--out-dir", str(demo_out)],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=240, check=False,
