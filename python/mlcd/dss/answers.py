@@ -7,6 +7,7 @@ report, an export still running in the background.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 #: where project settings hold connection remappings (DSS UI, Project Deployer settings, a real probe)
@@ -59,6 +60,15 @@ def code_env_remappings_of(settings: dict[str, Any]) -> dict[str, str]:
 def with_code_env_remappings(settings: dict[str, Any], remappings: dict[str, str]) -> dict[str, Any]:
     """``settings`` with its code-env remapping list replaced (every other key as read)."""
     return _with_pairs(settings, "codeEnvs", remappings)
+
+
+_ABSENT = object()
+
+
+def not_kept(written: dict[str, Any], removed: Iterable[str], kept: dict[str, Any]) -> list[str]:
+    """Names a read-back shows were not kept: a written value differs (or is gone), a removed one stays."""
+    changed = [k for k, v in written.items() if kept.get(k, _ABSENT) != v]
+    return sorted(changed + [k for k in removed if k in kept])
 
 
 def imported_item(item: dict[str, Any]) -> dict[str, Any]:

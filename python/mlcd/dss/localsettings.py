@@ -17,8 +17,6 @@ from mlcd.dss.errors import DSSSettingsNotKept
 if TYPE_CHECKING:
     from mlcd.dss.node import DSSNode
 
-ABSENT = object()
-
 
 def local_variables(node: DSSNode, key: str) -> dict[str, Any]:
     """The project's local variables."""
@@ -42,9 +40,7 @@ def set_local_variables(
         return False
     node.set_variables(key, {"standard": dict(current.get("standard") or {}), "local": wanted})
     kept = local_variables(node, key)
-    lost = sorted(
-        [k for k, v in values.items() if kept.get(k, ABSENT) != v] + [k for k in remove if k in kept]
-    )
+    lost = answers.not_kept(values, remove, kept)
     if lost:
         raise DSSSettingsNotKept(
             None, None, None,
@@ -73,7 +69,7 @@ def set_code_env_remappings(
         return False
     node.set_project_settings(key, answers.with_code_env_remappings(settings, wanted))
     kept = code_env_remappings(node, key)
-    lost = sorted([s for s, t in remappings.items() if kept.get(s) != t] + [s for s in remove if s in kept])
+    lost = answers.not_kept(remappings, remove, kept)
     if lost:
         raise DSSSettingsNotKept(
             None, None, None,

@@ -112,7 +112,7 @@ class DSSNode(ScenarioCalls):
             return False
         self.set_project_settings(key, answers.with_remappings(settings, remappings))
         kept = remappings_of(self.get_project_settings(key))
-        lost = sorted(s for s, t in remappings.items() if kept.get(s) != t)
+        lost = answers.not_kept(remappings, (), kept)
         if lost:
             raise DSSSettingsNotKept(
                 None, None, None,

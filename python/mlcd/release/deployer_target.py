@@ -39,7 +39,6 @@ if TYPE_CHECKING:
     from mlcd.deployer_config import DeployerConfig
     from mlcd.testing_gate import GateOutcome
 
-_ABSENT = object()
 REMAP_PATH = ("bundleContainerSettings", "remapping", "connections")
 
 
@@ -300,7 +299,7 @@ class ProjectDeployerTarget:
         variables = settings.get("localVariables")
         if isinstance(variables, dict) and variables:
             got = self.direct.local_variables()
-            wrong += [f"local variable {k}" for k, v in sorted(variables.items()) if got.get(k, _ABSENT) != v]
+            wrong += [f"local variable {k}" for k in answers.not_kept(variables, (), got)]
         states = settings.get("scenariosToActivate")
         if isinstance(states, dict) and states:
             now = self.direct.scenario_states()

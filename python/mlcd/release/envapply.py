@@ -17,6 +17,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from mlcd.dss import answers
 from mlcd.envsettings import EnvSettings, shown
 from mlcd.errors import ExitCode, MlcdError
 
@@ -241,7 +242,7 @@ def check_after_activation(rel: Release, values: dict[str, Any], common: dict[st
     with rel.audit.action("check_settings", **common) as detail:
         if values:
             kept = rel.target.local_variables()
-            changed = sorted(k for k, v in values.items() if kept.get(k, _ABSENT) != v)
+            changed = answers.not_kept(values, (), kept)
             detail["variablesChangedByActivation"] = changed
             if changed:
                 rel.progress(

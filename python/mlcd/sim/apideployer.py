@@ -27,7 +27,8 @@ import requests
 from flask import Blueprint, Flask, current_app, jsonify, request
 from werkzeug.wrappers import Response
 
-from mlcd.sim.errors import SimError, bad_request, not_found
+from mlcd.sim.apinode import json_object_body
+from mlcd.sim.errors import SimError, not_found
 
 
 class DeployerState:
@@ -67,13 +68,6 @@ api = Blueprint("apideployer", __name__)
 def _st() -> DeployerState:
     state: DeployerState = current_app.config["DEPLOYER_STATE"]
     return state
-
-
-def _body() -> dict[str, Any]:
-    body = request.get_json(force=True, silent=True)  # dataikuapi sends no JSON content type
-    if not isinstance(body, dict):
-        raise bad_request("the request body is not a JSON object")
-    return body
 
 
 @api.get("/instance-info")
@@ -175,7 +169,7 @@ def infra(infra_id: str) -> Response:
 @api.post("/api-deployer/deployments")
 def create_deployment() -> Response:
     """Create a deployment (not started: an update does that)."""
-    body = _body()
+    body = json_object_body()
     dep_id, svc = str(body.get("deploymentId") or ""), str(body.get("publishedServiceId") or "")
     infra_id, version = str(body.get("infraId") or ""), str(body.get("version") or "")
     st = _st()
@@ -212,7 +206,7 @@ def get_settings(dep_id: str) -> Response:
 @api.put("/api-deployer/deployments/<dep_id>/settings")
 def put_settings(dep_id: str) -> Response:
     """Replace the settings (the id, service and infrastructure cannot change)."""
-    body = _body()
+    body = json_object_body()
     st = _st()
     with st.lock:
         dep = st.deployment(dep_id)

@@ -105,7 +105,8 @@ def _state() -> ApiNodeState:
     return state
 
 
-def _body() -> dict[str, Any]:
+def json_object_body() -> dict[str, Any]:
+    """The request body as a JSON object (also used by the API Deployer stand-in)."""
     body = request.get_json(force=True, silent=True)  # dataikuapi sends no JSON content type
     if not isinstance(body, dict):
         raise bad_request("the request body is not a JSON object")
@@ -138,7 +139,7 @@ def _serve(service: str, endpoint: str, records: list[Any]) -> list[dict[str, An
 def predict_one(service: str, endpoint: str) -> Response:
     """One record."""
     started = time.perf_counter()
-    result = _serve(service, endpoint, [_body()])[0]
+    result = _serve(service, endpoint, [json_object_body()])[0]
     timing = {"wait": 0, "functionInternal": int((time.perf_counter() - started) * 1e6)}
     return jsonify(
         {"result": result, "timing": timing, "apiContext": {"serviceId": service, "endpointId": endpoint}}
@@ -148,7 +149,7 @@ def predict_one(service: str, endpoint: str) -> Response:
 @api.post("/public/api/v1/<service>/<endpoint>/predict-multi")
 def predict_multi(service: str, endpoint: str) -> Response:
     """Several records."""
-    items = _body().get("items")
+    items = json_object_body().get("items")
     if not isinstance(items, list):
         raise bad_request("'items' must be a list of {features: {...}}")
     return jsonify({"results": _serve(service, endpoint, items)})
@@ -157,7 +158,7 @@ def predict_multi(service: str, endpoint: str) -> Response:
 @api.post("/admin/api/services/")
 def create_service() -> Response:
     """Create a service (409 when it exists)."""
-    sid = str(_body().get("serviceId") or "")
+    sid = str(json_object_body().get("serviceId") or "")
     if not sid:
         raise bad_request("serviceId is required")
     state = _state()
@@ -182,7 +183,7 @@ def list_generations(service: str) -> Response:
 @api.post("/admin/api/services/<service>/generations/<gen>")
 def add_generation(service: str, gen: str) -> Response:
     """Store a version (the deployer's package JSON) as a generation."""
-    package = _body()
+    package = json_object_body()
     state = _state()
     with state.lock:
         svc = state.services.get(service)
